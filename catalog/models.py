@@ -1,0 +1,180 @@
+"""The catalogue: categories, collections, products, their sellable variants and images."""
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Count, Min, Q, Sum
+from django.urls import reverse
+
+
+class Metal(models.TextChoices):
+    YELLOW_GOLD = "yellow-gold", "Yellow gold"
+    WHITE_GOLD = "white-gold", "White gold"
+    ROSE_GOLD = "rose-gold", "Rose gold"
+    SILVER = "silver", "Sterling silver"
+    PLATINUM = "platinum", "Platinum"
+
+
+class Gemstone(models.TextChoices):
+    NONE = "", "No stone"
+    DIAMOND = "diamond", "Diamond"
+    SAPPHIRE = "sapphire", "Sapphire"
+    EMERALD = "emerald", "Emerald"
+    RUBY = "ruby", "Ruby"
+    PEARL = "pearl", "Pearl"
+    AMETHYST = "amethyst", "Amethyst"
+    TOPAZ = "topaz", "Topaz"
+    OPAL = "opal", "Opal"
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=120, unique=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    description = models.TextField(blank=True)
+    seo_description = models.CharField(max_length=160, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ("position", "name")
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return f"{self.parent} › {self.name}" if self.parent_id else self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:category-detail", kwargs={"slug": self.slug})
+
+
+class Collection(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductQuerySet(models.QuerySet):
+    def active(self) -> "ProductQuerySet":
+        return self.filter(is_active=True, category__is_active=True)
+
+    def for_listing(self) -> "ProductQuerySet":
+        """Active products with what a product card shows, in a constant number of queries.
+
+        Price and stock are aggregated over active variants in SQL; the first image is
+        prefetched, so a page of 24 cards costs the same as a page of one.
+        """
+        active_variant = Q(variants__is_active=True)
+        return (
+            self.active()
+            .select_related("category")
+            .annotate(
+                price_from=Min("variants__price", filter=active_variant),
+                price_to=models.Max("variants__price", filter=active_variant),
+                stock_total=Sum("variants__stock", filter=active_variant),
+                variant_count=Count("variants", filter=active_variant),
+            )
+            .filter(variant_count__gt=0)
+            .prefetch_related(
+                models.Prefetch(
+                    "images", queryset=ProductImage.objects.order_by("position", "pk"), to_attr="ordered_images"
+                )
+            )
+        )
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=220, unique=True)
+    description = models.TextField(blank=True)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
+    collections = models.ManyToManyField(Collection, blank=True, related_name="products")
+    metal = models.CharField(max_length=20, choices=Metal.choices, help_text="Main metal, used by the shop filters.")
+    gemstone = models.CharField(max_length=20, choices=Gemstone.choices, blank=True)
+    is_active = models.BooleanField(default=True, help_text="Inactive products are hidden from the shop.")
+    is_featured = models.BooleanField(default=False, help_text="Shown on the home page.")
+    is_engravable = models.BooleanField(default=False, help_text="Shoppers may add engraving text.")
+    seo_description = models.CharField(max_length=160, blank=True, help_text="Search engine snippet, 160 characters.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        indexes = [models.Index(fields=["is_active", "-created_at"], name="catalog_product_active_new")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:product-detail", kwargs={"slug": self.slug})
+
+
+class ProductVariant(models.Model):
+    """The sellable unit: one SKU in one metal (and ring size, for rings), with its own price and stock."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants")
+    sku = models.CharField("SKU", max_length=64, unique=True)
+    metal = models.CharField(max_length=20, choices=Metal.choices)
+    ring_size = models.CharField(max_length=8, blank=True, help_text="Only for rings, e.g. 'L' or 'N½'.")
+    price = models.DecimalField(max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))])
+    stock = models.IntegerField(default=0, validators=[MinValueValidator(0)])
+    low_stock_threshold = models.PositiveIntegerField(default=1)
+    is_active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ("position", "pk")
+        constraints = [
+            models.CheckConstraint(condition=Q(stock__gte=0), name="catalog_variant_stock_not_negative"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="catalog_variant_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.name} – {self.options_label} ({self.sku})"
+
+    @property
+    def options_label(self) -> str:
+        parts = [self.get_metal_display()]
+        if self.ring_size:
+            parts.append(f"size {self.ring_size}")
+        return ", ".join(parts)
+
+    @property
+    def is_available(self) -> bool:
+        return self.is_active and self.stock > 0
+
+    @property
+    def is_low_stock(self) -> bool:
+        return 0 < self.stock <= self.low_stock_threshold
+
+
+def product_image_path(instance: "ProductImage", filename: str) -> str:
+    return f"products/{instance.product.slug}/{filename}"
+
+
+class ProductImage(models.Model):
+    """A photo of a product, ordered; optionally of one variant (the rose-gold photo for rose gold)."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+    variant = models.ForeignKey(ProductVariant, null=True, blank=True, on_delete=models.SET_NULL, related_name="images")
+    image = models.ImageField(upload_to=product_image_path, width_field="width", height_field="height")
+    width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    alt_text = models.CharField(max_length=200, help_text="Describe the photo for shoppers using screen readers.")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ("position", "pk")
+        constraints = [models.CheckConstraint(condition=~Q(alt_text=""), name="catalog_image_alt_text_required")]
+
+    def __str__(self) -> str:
+        return self.alt_text

@@ -1,0 +1,21 @@
+"""Test settings: the suite runs on a real Postgres that `make test` starts (DJANGO_DATABASE_URL)."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-not-for-production"  # noqa: S105
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+
+if not env.str("DJANGO_DATABASE_URL", default=""):
+    raise SystemExit(
+        "DJANGO_DATABASE_URL is not set: tests run on Postgres. Use `make test`, which starts a "
+        "throwaway cluster, or point DJANGO_DATABASE_URL at a Postgres database you own."
+    )
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

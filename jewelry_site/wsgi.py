@@ -1,0 +1,9 @@
+"""WSGI entry point for gunicorn (deploy/gunicorn.conf.py)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jewelry_site.settings.dev")
+
+application = get_wsgi_application()

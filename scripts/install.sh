@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs what a target needs and is missing, so `make run` / `make test` work on a fresh Debian.
+#
+#   scripts/install.sh run    # Python venv with runtime requirements
+#   scripts/install.sh test   # + dev requirements, Postgres 15, Chromium, Node/npm packages for tests
+#   scripts/install.sh bench  # + wrk
+#
+# Each step checks first and does nothing when the thing is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:-run}
+VENV=${VENV:-.venv}
+
+apt_missing=()
+need_deb() { # need_deb PACKAGE PATH-THAT-PROVES-IT
+  [ -e "$2" ] || apt_missing+=("$1")
+}
+
+python_bin() {
+  for p in python3.11 python3; do command -v "$p" >/dev/null && { echo "$p"; return; }; done
+}
+PY=$(python_bin || true)
+[ -n "$PY" ] || need_deb python3 /usr/bin/python3
+"${PY:-python3}" -c 'import venv, ensurepip' 2>/dev/null || need_deb python3-venv /usr/lib/python3/dist-packages
+
+if [ "$target" = test ] || [ "$target" = bench ]; then
+  need_deb postgresql-15 /usr/lib/postgresql/15/bin/initdb
+  need_deb chromium /usr/bin/chromium
+  need_deb nodejs /usr/bin/node
+  command -v npm >/dev/null || need_deb npm /usr/bin/npm
+fi
+if [ "$target" = bench ]; then
+  need_deb wrk /usr/bin/wrk
+fi
+
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  echo "install: apt packages: ${apt_missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+fi
+PY=$(python_bin)
+
+reqs=requirements.txt
+[ "$target" = run ] || reqs=requirements-dev.txt
+stamp="$VENV/.installed-$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)-$target"
+if [ ! -e "$stamp" ]; then
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  echo "install: pip install -r $reqs"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+  [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+  touch "$stamp"
+fi
+
+if [ "$target" != run ]; then
+  # npm packages the tests use (the OIDC provider, Lighthouse): each folder with a lock file.
+  for dir in tests/oidc_provider bench; do
+    if [ -f "$dir/package-lock.json" ] && { [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; }; then
+      echo "install: npm ci in $dir"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) && touch "$dir/node_modules"
+    fi
+  done
+fi
