@@ -1,7 +1,23 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from .models import User
+from .models import Address, User
+
+
+class AddressInline(admin.StackedInline):
+    model = Address
+    extra = 0
+    fields = (
+        "label",
+        "full_name",
+        "phone",
+        "address_line1",
+        "address_line2",
+        "city",
+        "postcode",
+        "country",
+        "is_default",
+    )
 
 
 @admin.register(User)
@@ -9,3 +25,4 @@ class ShopUserAdmin(UserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "date_joined")
     readonly_fields = ("oidc_sub",)
     fieldsets = (*UserAdmin.fieldsets, ("Sign-in provider", {"fields": ("oidc_sub",)}))
+    inlines = (AddressInline,)

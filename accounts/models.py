@@ -16,3 +16,49 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.get_full_name() or self.email or self.username
+
+
+class Country(models.TextChoices):
+    """Countries we deliver to; the same codes as the checkout's (orders.models.Country)."""
+
+    GB = "GB", "United Kingdom"
+    IE = "IE", "Ireland"
+    FR = "FR", "France"
+    DE = "DE", "Germany"
+    NL = "NL", "Netherlands"
+    BE = "BE", "Belgium"
+
+
+class Address(models.Model):
+    """A saved shipping address; the default one prefills checkout.
+
+    Field names match the order's shipping fields so a prefill is a plain dict copy.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses")
+    label = models.CharField(max_length=40, blank=True, help_text="For you, e.g. Home or Studio.")
+    full_name = models.CharField(max_length=120)
+    phone = models.CharField(max_length=32, blank=True)
+    address_line1 = models.CharField("address", max_length=120)
+    address_line2 = models.CharField("address line 2", max_length=120, blank=True)
+    city = models.CharField(max_length=80)
+    postcode = models.CharField(max_length=16)
+    country = models.CharField(max_length=2, choices=Country.choices, default=Country.GB)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-is_default", "-created_at", "-pk")
+        verbose_name_plural = "addresses"
+        constraints = [
+            # At most one default per user, enforced by the database.
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(is_default=True), name="accounts_address_one_default_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return ", ".join(part for part in (self.full_name, self.address_line1, self.city, self.postcode) if part)
+
+    def clean(self) -> None:
+        self.postcode = " ".join(self.postcode.split()).upper()

@@ -1,0 +1,142 @@
+"""OpenID Connect sign-in (Amazon Cognito in production) on top of mozilla-django-oidc.
+
+The library's defaults are not enough for us: it matches users by e-mail, skips the audience check
+and trusts whatever algorithm the token names. This backend verifies the ID token itself (RS256 with
+the provider's JWKS only; issuer, audience, expiry, nonce, and Cognito's ``token_use``), matches users
+by the provider's ``sub`` and hands the verified claims to ``accounts.services.user_sync_from_oidc``.
+
+Every refusal raises ``SignInRefused`` with a short reason; the callback view turns it into a friendly
+page and a ``shop.security`` log event. Tokens never reach a log line or an exception message.
+"""
+
+import jwt
+import requests
+from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+from .services import user_sync_from_oidc
+
+# The only signature we accept. "none" and HMAC (which would let the client secret forge
+# tokens) are refused before any key is looked at.
+ALLOWED_ALGORITHMS = ("RS256",)
+REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub")
+
+
+class SignInRefused(Exception):  # noqa: N818 - a refusal, not a programming error
+    """The provider's answer failed a check; ``reason`` is a short code safe to log."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+_JWT_REASONS = (
+    (jwt.ExpiredSignatureError, "token_expired"),
+    (jwt.InvalidAudienceError, "wrong_audience"),
+    (jwt.InvalidIssuerError, "wrong_issuer"),
+    (jwt.ImmatureSignatureError, "token_not_yet_valid"),
+    (jwt.MissingRequiredClaimError, "missing_claim"),
+    (jwt.InvalidSignatureError, "bad_signature"),
+)
+
+
+class ShopOIDCBackend(OIDCAuthenticationBackend):
+    """Authorization-code sign-in; users are found by ``sub`` and never by e-mail."""
+
+    def verify_token(self, token, **kwargs):
+        """Check the ID token's signature and claims; return its payload or raise ``SignInRefused``."""
+        if not isinstance(token, str) or not token:
+            raise SignInRefused("no_id_token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise SignInRefused("malformed_token") from exc
+        if header.get("alg") not in ALLOWED_ALGORITHMS:
+            raise SignInRefused("algorithm_not_allowed")
+        if not header.get("kid"):
+            raise SignInRefused("no_key_id")
+        try:
+            key = self.retrieve_matching_jwk(token)
+        except SuspiciousOperation as exc:
+            raise SignInRefused("unknown_signing_key") from exc
+        except (jwt.PyJWKError, KeyError, ValueError) as exc:
+            raise SignInRefused("bad_jwks") from exc
+
+        client_id = self.OIDC_RP_CLIENT_ID
+        try:
+            payload = jwt.decode(
+                token,
+                key,
+                algorithms=list(ALLOWED_ALGORITHMS),
+                audience=client_id,
+                issuer=settings.OIDC_OP_ISSUER,
+                leeway=getattr(settings, "OIDC_LEEWAY", 30),
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.InvalidTokenError as exc:
+            reason = next((code for kind, code in _JWT_REASONS if isinstance(exc, kind)), "invalid_token")
+            raise SignInRefused(reason) from exc
+
+        # With several audiences, the token must say it was issued to us (OIDC Core 3.1.3.7).
+        if isinstance(payload["aud"], list) and len(payload["aud"]) > 1 and payload.get("azp") != client_id:
+            raise SignInRefused("wrong_authorized_party")
+        expected_use = getattr(settings, "OIDC_EXPECTED_TOKEN_USE", "")
+        if expected_use and payload.get("token_use") != expected_use:
+            raise SignInRefused("wrong_token_use")
+        # Nonce is checked always, not only when the library's setting says so.
+        nonce = kwargs.get("nonce")
+        if not nonce or payload.get("nonce") != nonce:
+            raise SignInRefused("bad_nonce")
+        return payload
+
+    def get_token(self, payload):
+        try:
+            return super().get_token(payload)
+        except requests.HTTPError:
+            # The library's message embeds the provider's response body; keep it out of logs.
+            raise SignInRefused("token_exchange_refused") from None
+
+    def get_userinfo(self, access_token, id_token, payload):
+        """Claims for the user: the provider's userinfo, overlaid by the verified ID token.
+
+        Cognito puts ``cognito:groups`` only in the ID token, so the token wins; userinfo that
+        describes someone else (a different ``sub``) is refused outright (OIDC Core 5.3.2).
+        """
+        response = requests.get(
+            self.OIDC_OP_USER_ENDPOINT,
+            headers={"Authorization": f"Bearer {access_token}"},
+            verify=self.get_settings("OIDC_VERIFY_SSL", True),
+            timeout=self.get_settings("OIDC_TIMEOUT", None),
+            proxies=self.get_settings("OIDC_PROXY", None),
+        )
+        if response.status_code != 200:
+            raise SignInRefused("userinfo_refused")
+        try:
+            userinfo = response.json()
+        except ValueError as exc:
+            raise SignInRefused("userinfo_not_json") from exc
+        if not isinstance(userinfo, dict) or userinfo.get("sub") != payload.get("sub"):
+            raise SignInRefused("userinfo_subject_mismatch")
+        return {**userinfo, **payload}
+
+    def verify_claims(self, claims):
+        sub = claims.get("sub")
+        return isinstance(sub, str) and 0 < len(sub) <= 255
+
+    def get_or_create_user(self, access_token, id_token, payload):
+        claims = self.get_userinfo(access_token, id_token, payload)
+        if not self.verify_claims(claims):
+            raise SignInRefused("bad_subject")
+        return user_sync_from_oidc(
+            claims=claims,
+            staff_group=settings.OIDC_STAFF_GROUP,
+            groups_claim=settings.OIDC_GROUPS_CLAIM,
+        )
+
+    def filter_users_by_claims(self, claims):
+        """Never by e-mail (the library's default): an address can change hands."""
+        sub = claims.get("sub")
+        if not sub:
+            return self.UserModel.objects.none()
+        return self.UserModel.objects.filter(oidc_sub=sub)

@@ -1,0 +1,20 @@
+from django import forms
+
+from .models import Address
+
+
+class AddressForm(forms.ModelForm):
+    make_default = forms.BooleanField(required=False, label="Use this address at checkout by default")
+
+    class Meta:
+        model = Address
+        fields = ("label", "full_name", "phone", "address_line1", "address_line2", "city", "postcode", "country")
+        widgets = {
+            "full_name": forms.TextInput(attrs={"autocomplete": "name"}),
+            "phone": forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+            "address_line1": forms.TextInput(attrs={"autocomplete": "address-line1"}),
+            "address_line2": forms.TextInput(attrs={"autocomplete": "address-line2"}),
+            "city": forms.TextInput(attrs={"autocomplete": "address-level2"}),
+            "postcode": forms.TextInput(attrs={"autocomplete": "postal-code"}),
+            "country": forms.Select(attrs={"autocomplete": "country"}),
+        }

@@ -1,0 +1,170 @@
+"""Account business logic: keeping users in step with the identity provider, saved addresses."""
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from .models import Address
+
+security_log = logging.getLogger("shop.security")
+
+NAME_MAX = 150  # AbstractUser first_name / last_name
+
+
+def _verified(value: Any) -> bool:
+    # Cognito's ID token says true; its userInfo endpoint says "true" (a string).
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _names(claims: Mapping[str, Any]) -> tuple[str, str]:
+    given = str(claims.get("given_name") or "").strip()
+    family = str(claims.get("family_name") or "").strip()
+    if not (given or family):
+        given, _, family = str(claims.get("name") or "").strip().partition(" ")
+    return given[:NAME_MAX], family.strip()[:NAME_MAX]
+
+
+def _groups(claims: Mapping[str, Any], groups_claim: str) -> set[str]:
+    groups = claims.get(groups_claim) or []
+    if isinstance(groups, str):
+        groups = groups.split()
+    return {str(group) for group in groups} if isinstance(groups, list | tuple | set) else set()
+
+
+def oidc_username(*, sub: str) -> str:
+    """A stable username for a provider account (usernames are shown in the admin, so no e-mail)."""
+    return "oidc-" + hashlib.sha256(sub.encode()).hexdigest()[:32]
+
+
+def _user_for_sub(*, sub: str):
+    """The user with this provider subject, locked; created (password unusable) if there is none."""
+    User = get_user_model()  # noqa: N806
+    user = User.objects.select_for_update().filter(oidc_sub=sub).first()
+    if user is not None:
+        return user, False
+    user = User(oidc_sub=sub, username=oidc_username(sub=sub))
+    user.set_unusable_password()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        # The same person's first sign-in completed in another tab a moment ago.
+        return User.objects.select_for_update().get(oidc_sub=sub), False
+    return user, True
+
+
+@transaction.atomic
+def user_sync_from_oidc(*, claims: Mapping[str, Any], staff_group: str, groups_claim: str):
+    """Find (by ``sub``) or create the user for verified provider claims and bring it up to date.
+
+    E-mail is taken only when the provider says it is verified (an unverified one leaves the stored
+    address alone). Staff status follows membership of ``staff_group`` at every sign-in, so removal
+    from the group revokes admin access the next time the person signs in. Membership is mirrored in
+    the Django group of the same name, whose permissions are what staff may do in the admin.
+    """
+    user, created = _user_for_sub(sub=claims["sub"])
+    email = str(claims.get("email") or "")
+    if _verified(claims.get("email_verified")) and email and len(email) <= 254:
+        user.email = email
+    user.first_name, user.last_name = _names(claims)
+    is_staff = staff_group in _groups(claims, groups_claim)
+    staff_changed = not created and user.is_staff != is_staff
+    user.is_staff = is_staff
+    user.save()
+
+    if is_staff:
+        user.groups.add(staff_group_ensure(name=staff_group))
+    else:
+        user.groups.remove(*Group.objects.filter(name=staff_group))
+
+    if created:
+        security_log.info("oidc_user_created", extra={"event": "oidc_user_created", "user_id": user.pk})
+    if staff_changed or (created and is_staff):
+        event = "oidc_staff_granted" if is_staff else "oidc_staff_revoked"
+        security_log.warning(event, extra={"event": event, "user_id": user.pk, "group": staff_group})
+    return user
+
+
+# What a new staff group may do: run the shop (catalogue, orders), look up customers. Managing users
+# and groups stays with superusers: who is staff is decided in Cognito, not in the admin.
+STAFF_GROUP_DEFAULT_APPS = ("catalog", "orders", "cart")
+STAFF_GROUP_DEFAULT_EXTRA = (("accounts", "view_user"), ("accounts", "view_address"))
+
+
+def staff_group_ensure(*, name: str) -> Group:
+    """The Django group mirroring the provider's staff group; created with default permissions once,
+    after which a superuser may change them in the admin (they are never reset)."""
+    group, created = Group.objects.get_or_create(name=name)
+    if created:
+        extra = Q()
+        for app_label, codename in STAFF_GROUP_DEFAULT_EXTRA:
+            extra |= Q(content_type__app_label=app_label, codename=codename)
+        group.permissions.set(
+            Permission.objects.filter(Q(content_type__app_label__in=STAFF_GROUP_DEFAULT_APPS) | extra)
+        )
+    return group
+
+
+# --- Saved addresses ------------------------------------------------------------------
+
+
+def _lock_user(user_id: int) -> None:
+    # One writer per user at a time, so two tabs cannot both create "the first" default address.
+    get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).first()
+
+
+ADDRESS_FIELDS = ("label", "full_name", "phone", "address_line1", "address_line2", "city", "postcode", "country")
+
+
+@transaction.atomic
+def address_create(*, user, data: Mapping[str, Any], make_default: bool = False) -> Address:
+    """Save a new address for ``user``; the first one becomes the default."""
+    _lock_user(user.pk)
+    has_default = Address.objects.filter(user=user, is_default=True).exists()
+    address = Address(user=user, **{field: data[field] for field in ADDRESS_FIELDS if field in data})
+    if make_default and has_default:
+        Address.objects.filter(user=user, is_default=True).update(is_default=False)
+    address.is_default = make_default or not has_default
+    address.full_clean()
+    address.save()
+    return address
+
+
+@transaction.atomic
+def address_update(*, address: Address, data: Mapping[str, Any], make_default: bool = False) -> Address:
+    """Change a saved address (the caller has checked ownership)."""
+    for field in ADDRESS_FIELDS:
+        if field in data:
+            setattr(address, field, data[field])
+    address.full_clean()
+    address.save()
+    if make_default and not address.is_default:
+        address_set_default(address=address)
+    return address
+
+
+@transaction.atomic
+def address_set_default(*, address: Address) -> Address:
+    """Make ``address`` its owner's default, unsetting the previous one."""
+    _lock_user(address.user_id)
+    Address.objects.filter(user_id=address.user_id, is_default=True).exclude(pk=address.pk).update(is_default=False)
+    address.is_default = True
+    address.save(update_fields=["is_default"])
+    return address
+
+
+@transaction.atomic
+def address_delete(*, address: Address) -> None:
+    """Delete an address; if it was the default, the newest remaining one takes over."""
+    user_id, was_default = address.user_id, address.is_default
+    address.delete()
+    if was_default:
+        successor = Address.objects.filter(user_id=user_id).order_by("-created_at", "-pk").first()
+        if successor is not None:
+            address_set_default(address=successor)
