@@ -1,4 +1,3 @@
-# Placeholder until the cart issue lands: the product page's "Add to bag" form posts here.
 from django.urls import path
 
 from . import views
@@ -8,4 +7,6 @@ app_name = "cart"
 urlpatterns = [
     path("", views.cart_detail, name="detail"),
     path("add/", views.cart_add, name="add"),
+    path("lines/<int:line_id>/", views.cart_line_update, name="line-update"),
+    path("lines/<int:line_id>/remove/", views.cart_line_remove, name="line-remove"),
 ]

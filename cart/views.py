@@ -1,14 +1,96 @@
-# Placeholder until the cart issue lands.
+"""Cart pages: thin views that validate, call a cart service and redirect with a message."""
+
+from django.conf import settings
 from django.contrib import messages
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST, require_safe
+
+from .cart import cart_for_request, cart_get_or_create_for_request, cart_lines, cart_summary
+from .forms import AddToCartForm, CartLineQuantityForm, first_error
+from .models import CartLine
+from .services import CartError, cart_add_line, cart_reconcile, cart_remove_line, cart_update_line
 
 
-def cart_detail(request):
-    return render(request, "cart/detail.html")
+def _back_url(request: HttpRequest) -> str:
+    """The hidden ``next`` URL if it stays on this site, else the cart page."""
+    candidate = request.POST.get("next", "")
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse("cart:detail")
+
+
+@require_safe
+def cart_detail(request: HttpRequest) -> HttpResponse:
+    """The bag: lines are checked against the catalogue first and any adjustment is explained."""
+    cart = cart_for_request(request)
+    lines = cart_lines(cart)
+    for note in cart_reconcile(lines=lines):
+        messages.warning(request, note)
+    summary = cart_summary(cart, lines=lines)
+    rows = [
+        (item, CartLineQuantityForm(initial={"quantity": item.quantity}, max_quantity=item.max_quantity))
+        for item in summary.items
+    ]
+    context = {"summary": summary, "rows": rows, "free_shipping_threshold": settings.SHOP_FREE_SHIPPING_THRESHOLD}
+    return render(request, "cart/detail.html", context)
 
 
 @require_POST
-def cart_add(request):
-    messages.info(request, "Online ordering opens soon.")
+def cart_add(request: HttpRequest) -> HttpResponse:
+    """The product page's "Add to bag" form posts here."""
+    form = AddToCartForm(request.POST)
+    back = _back_url(request)
+    if not form.is_valid():
+        messages.error(request, first_error(form))
+        return redirect(back)
+    variant = form.cleaned_data["variant"]
+    cart = cart_get_or_create_for_request(request)
+    try:
+        cart_add_line(
+            cart=cart,
+            variant=variant,
+            quantity=form.cleaned_data["quantity"],
+            engraving=form.cleaned_data["engraving"],
+        )
+    except CartError as error:
+        messages.error(request, str(error))
+        return redirect(back)
+    messages.success(request, f"{variant.product.name} ({variant.options_label}) is in your bag.")
+    return redirect(back)
+
+
+def _own_line(request: HttpRequest, line_id: int) -> CartLine:
+    """A line of this shopper's cart, else 404 (another cart's line ids are not revealed)."""
+    cart = cart_for_request(request)
+    if cart is None:
+        raise Http404("No cart")
+    return get_object_or_404(CartLine.objects.select_related("variant__product"), pk=line_id, cart=cart)
+
+
+@require_POST
+def cart_line_update(request: HttpRequest, line_id: int) -> HttpResponse:
+    line = _own_line(request, line_id)
+    form = CartLineQuantityForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, first_error(form))
+        return redirect("cart:detail")
+    try:
+        cart_update_line(line=line, quantity=form.cleaned_data["quantity"])
+    except CartError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Your bag has been updated.")
+    return redirect("cart:detail")
+
+
+@require_POST
+def cart_line_remove(request: HttpRequest, line_id: int) -> HttpResponse:
+    line = _own_line(request, line_id)
+    cart_remove_line(line=line)
+    messages.success(request, f"{line.variant.product.name} has been removed from your bag.")
     return redirect("cart:detail")

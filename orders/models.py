@@ -1,1 +1,151 @@
+"""Orders: a snapshot of what was bought, at which price, shipped where, and how its status moved."""
 
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from catalog.models import ProductVariant
+
+
+class OrderStatus(models.TextChoices):
+    AWAITING_PAYMENT = "awaiting_payment", "Awaiting payment"
+    PAID = "paid", "Paid"
+    SHIPPED = "shipped", "Shipped"
+    DELIVERED = "delivered", "Delivered"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ShippingMethod(models.TextChoices):
+    STANDARD = "standard", "Standard tracked delivery"
+    EXPRESS = "express", "Insured express delivery"
+    COLLECT = "collect", "Collect from our boutique"
+
+
+class PaymentMethod(models.TextChoices):
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
+    ON_COLLECTION = "on_collection", "Pay on collection"
+
+
+class Country(models.TextChoices):
+    GB = "GB", "United Kingdom"
+    IE = "IE", "Ireland"
+    FR = "FR", "France"
+    DE = "DE", "Germany"
+    NL = "NL", "Netherlands"
+    BE = "BE", "Belgium"
+
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Order(models.Model):
+    number = models.CharField(max_length=20, unique=True, editable=False)
+    # One checkout form, one order: a resubmit with the same token finds this order instead of a new one.
+    checkout_token = models.UUIDField(unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    email = models.EmailField()
+    status = models.CharField(
+        max_length=20, choices=OrderStatus.choices, default=OrderStatus.AWAITING_PAYMENT, db_index=True
+    )
+    payment_method = models.CharField(max_length=20, choices=PaymentMethod.choices)
+
+    full_name = models.CharField(max_length=120)
+    phone = models.CharField(max_length=32, blank=True)
+    address_line1 = models.CharField("address", max_length=120)
+    address_line2 = models.CharField("address line 2", max_length=120, blank=True)
+    city = models.CharField(max_length=80)
+    postcode = models.CharField(max_length=16)
+    country = models.CharField(max_length=2, choices=Country.choices, default=Country.GB)
+
+    shipping_method = models.CharField(max_length=20, choices=ShippingMethod.choices)
+    shipping_cost = models.DecimalField(**MONEY)
+    subtotal = models.DecimalField(**MONEY)
+    engraving_total = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    total = models.DecimalField(**MONEY)
+    gift_message = models.TextField(max_length=300, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0), name="orders_order_total_not_negative"),
+            models.CheckConstraint(condition=Q(shipping_cost__gte=0), name="orders_order_shipping_not_negative"),
+            models.CheckConstraint(
+                condition=Q(total=models.F("subtotal") + models.F("engraving_total") + models.F("shipping_cost")),
+                name="orders_order_total_adds_up",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def get_absolute_url(self) -> str:
+        return reverse("orders:order-detail", kwargs={"number": self.number})
+
+    @property
+    def is_cancellable(self) -> bool:
+        return self.status in (OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)
+
+
+class OrderLine(models.Model):
+    """What was bought, copied at the time: later catalogue edits never change a past order."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    variant = models.ForeignKey(
+        ProductVariant, null=True, blank=True, on_delete=models.SET_NULL, related_name="order_lines"
+    )
+    product_name = models.CharField(max_length=200)
+    sku = models.CharField("SKU", max_length=64)
+    options_label = models.CharField(max_length=120, blank=True)
+    unit_price = models.DecimalField(**MONEY)
+    quantity = models.PositiveIntegerField()
+    engraving = models.CharField(max_length=64, blank=True)
+    engraving_fee = models.DecimalField(**MONEY, default=Decimal("0.00"), help_text="Per piece.")
+    line_total = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ("pk",)
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="orders_line_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="orders_line_unit_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_name} ({self.sku})"
+
+
+class OrderEvent(models.Model):
+    """One status change: who, when, from, to and why. Written only by ``orders.services``."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_status = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=OrderStatus.choices)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("created_at", "pk")
+
+    def __str__(self) -> str:
+        before = OrderStatus(self.from_status).label if self.from_status else "New"
+        return f"{before} → {OrderStatus(self.to_status).label}"
+
+
+class LowStockVariant(ProductVariant):
+    """Proxy so the orders admin can list variants at or under their low-stock threshold
+    (catalog/admin.py belongs to the catalogue; this view belongs to fulfilment)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "low-stock variant"
+        verbose_name_plural = "low-stock variants"

@@ -1,0 +1,150 @@
+"""The Cart object API the views use: find the shopper's cart and price it from the database.
+
+Nothing here trusts the session or a form for a price or a stock level: each summary reads the
+variant rows afresh. Writes go through ``cart.services``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.http import HttpRequest
+
+from catalog.models import ProductImage, ProductVariant
+
+from .models import Cart, CartLine
+
+SESSION_KEY = "cart_token"
+
+
+def session_cart_token(request: HttpRequest) -> uuid.UUID | None:
+    """The anonymous cart's token from the session, or None (a malformed value counts as none)."""
+    raw = request.session.get(SESSION_KEY)
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        return None
+
+
+def cart_for_request(request: HttpRequest) -> Cart | None:
+    """The signed-in user's cart, or the anonymous cart named in the session; None when there is none."""
+    if request.user.is_authenticated:
+        return Cart.objects.filter(user=request.user).first()
+    token = session_cart_token(request)
+    if token is None:
+        return None
+    return Cart.objects.filter(token=token, user__isnull=True).first()
+
+
+def cart_get_or_create_for_request(request: HttpRequest) -> Cart:
+    """The shopper's cart, created on first use; an anonymous cart's token goes into the session."""
+    cart = cart_for_request(request)
+    if cart is not None:
+        return cart
+    if request.user.is_authenticated:
+        cart, _ = Cart.objects.get_or_create(user=request.user)
+        return cart
+    cart = Cart.objects.create()
+    request.session[SESSION_KEY] = str(cart.token)
+    return cart
+
+
+def max_quantity_for(variant: ProductVariant) -> int:
+    """How many of a variant one line may hold: the stock, capped by SHOP_CART_MAX_QUANTITY."""
+    if not (variant.is_active and variant.product.is_active):
+        return 0
+    return max(0, min(variant.stock, settings.SHOP_CART_MAX_QUANTITY))
+
+
+@dataclass(frozen=True)
+class CartItem:
+    """One priced line, read from the database at the moment of display or checkout."""
+
+    line: CartLine
+    variant: ProductVariant
+    quantity: int
+    engraving: str
+    unit_price: Decimal
+    engraving_fee: Decimal  # per piece
+    max_quantity: int
+
+    @property
+    def image(self) -> ProductImage | None:
+        """Read from the photos ``cart_lines`` prefetched (no query then)."""
+        return _line_image(self.line)
+
+    @property
+    def engraving_total(self) -> Decimal:
+        return self.engraving_fee * self.quantity
+
+    @property
+    def line_total(self) -> Decimal:
+        return (self.unit_price + self.engraving_fee) * self.quantity
+
+    @property
+    def product(self):
+        return self.variant.product
+
+
+@dataclass(frozen=True)
+class CartSummary:
+    items: list[CartItem] = field(default_factory=list)
+
+    @property
+    def subtotal(self) -> Decimal:
+        """Merchandise only: what the free-shipping threshold is measured against."""
+        return sum((i.unit_price * i.quantity for i in self.items), Decimal("0.00"))
+
+    @property
+    def engraving_total(self) -> Decimal:
+        return sum((i.engraving_total for i in self.items), Decimal("0.00"))
+
+    @property
+    def total(self) -> Decimal:
+        return self.subtotal + self.engraving_total
+
+    @property
+    def count(self) -> int:
+        return sum(i.quantity for i in self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def cart_lines(cart: Cart | None) -> list[CartLine]:
+    """The cart's lines with variant, product and product photos: two queries whatever the size."""
+    if cart is None:
+        return []
+    photos = Prefetch("variant__product__images", queryset=ProductImage.objects.order_by("position", "pk"))
+    return list(cart.lines.select_related("variant__product").prefetch_related(photos).order_by("created_at", "pk"))
+
+
+def _line_image(line: CartLine) -> ProductImage | None:
+    """The photo of this very variant if there is one, else the product's first photo."""
+    images = list(line.variant.product.images.all())
+    return next((i for i in images if i.variant_id == line.variant_id), images[0] if images else None)
+
+
+def cart_summary(cart: Cart | None, *, lines: list[CartLine] | None = None) -> CartSummary:
+    """Price each line from its variant row as read now (call after ``cart_reconcile`` for display)."""
+    lines = cart_lines(cart) if lines is None else lines
+    fee: Decimal = settings.SHOP_ENGRAVING_FEE
+    items = [
+        CartItem(
+            line=line,
+            variant=line.variant,
+            quantity=line.quantity,
+            engraving=line.engraving,
+            unit_price=line.variant.price,
+            engraving_fee=fee if line.engraving else Decimal("0.00"),
+            max_quantity=max_quantity_for(line.variant),
+        )
+        for line in lines
+    ]
+    return CartSummary(items=items)

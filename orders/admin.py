@@ -1,0 +1,292 @@
+"""Staff tools for orders: list, search, read-only lines, status workflow buttons, CSV export, low stock."""
+
+import csv
+
+from django.contrib import admin, messages
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from .models import LowStockVariant, Order, OrderEvent, OrderLine, OrderStatus
+from .services import ALLOWED_TRANSITIONS, OrderTransitionError, order_transition
+
+TRANSITION_LABELS = {
+    OrderStatus.PAID: "Record payment",
+    OrderStatus.SHIPPED: "Mark shipped",
+    OrderStatus.DELIVERED: "Mark delivered",
+    OrderStatus.CANCELLED: "Cancel order (restock)",
+}
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    fields = (
+        "product_name",
+        "sku",
+        "options_label",
+        "unit_price",
+        "quantity",
+        "engraving",
+        "engraving_fee",
+        "line_total",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class OrderEventInline(admin.TabularInline):
+    model = OrderEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+    verbose_name_plural = "history"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _transition_action(to_status: str):
+    def action(modeladmin, request, queryset):
+        done, refused = 0, []
+        for order in queryset:
+            try:
+                order_transition(order=order, to_status=to_status, actor=request.user, note="Admin bulk action")
+                done += 1
+            except OrderTransitionError:
+                refused.append(order.number)
+        if done:
+            modeladmin.message_user(request, f"{done} order(s) now {OrderStatus(to_status).label.lower()}.")
+        if refused:
+            modeladmin.message_user(
+                request, f"Not allowed from their current status: {', '.join(refused)}.", messages.WARNING
+            )
+
+    action.__name__ = f"mark_{to_status}"
+    action.short_description = f"{TRANSITION_LABELS[to_status]} for selected orders"
+    return action
+
+
+@admin.action(description="Export selected orders as CSV")
+def export_csv(modeladmin, request, queryset):
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "number",
+            "created_at",
+            "status",
+            "email",
+            "full_name",
+            "postcode",
+            "country",
+            "shipping_method",
+            "subtotal",
+            "engraving_total",
+            "shipping_cost",
+            "total",
+            "items",
+        ]
+    )
+    for order in queryset.prefetch_related("lines").order_by("created_at"):
+        items = "; ".join(f"{line.quantity} x {line.sku}" for line in order.lines.all())
+        row = [
+            order.number,
+            order.created_at.isoformat(),
+            order.status,
+            order.email,
+            order.full_name,
+            order.postcode,
+            order.country,
+            order.shipping_method,
+            order.subtotal,
+            order.engraving_total,
+            order.shipping_cost,
+            order.total,
+            items,
+        ]
+        # Cells starting with = + - @ would run as formulas in a spreadsheet: neutralise them.
+        writer.writerow([f"'{v}" if isinstance(v, str) and v[:1] in "=+-@\t\r" else v for v in row])
+    return response
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ("number", "created_at", "email", "status", "total", "shipping_method", "payment_method")
+    list_filter = ("status", "created_at", "shipping_method", "payment_method")
+    search_fields = ("number", "email", "full_name")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    list_select_related = False
+    view_on_site = False  # the storefront order page is for its owner only, staff included
+    inlines = (OrderLineInline, OrderEventInline)
+    actions = [
+        _transition_action(OrderStatus.PAID),
+        _transition_action(OrderStatus.SHIPPED),
+        _transition_action(OrderStatus.DELIVERED),
+        _transition_action(OrderStatus.CANCELLED),
+        export_csv,
+    ]
+    readonly_fields = (
+        "number",
+        "status",
+        "workflow",
+        "created_at",
+        "user",
+        "email",
+        "payment_method",
+        "full_name",
+        "phone",
+        "address_line1",
+        "address_line2",
+        "city",
+        "postcode",
+        "country",
+        "shipping_method",
+        "subtotal",
+        "engraving_total",
+        "shipping_cost",
+        "total",
+        "gift_message",
+    )
+    fieldsets = (
+        (None, {"fields": ("number", "status", "workflow", "created_at", "user", "email", "payment_method")}),
+        (
+            "Ship to",
+            {
+                "fields": (
+                    "full_name",
+                    "phone",
+                    "address_line1",
+                    "address_line2",
+                    "city",
+                    "postcode",
+                    "country",
+                    "shipping_method",
+                    "gift_message",
+                )
+            },
+        ),
+        ("Amounts", {"fields": ("subtotal", "engraving_total", "shipping_cost", "total")}),
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False  # orders come from the checkout, with its stock checks
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # cancel instead, which restocks and leaves a trail
+
+    @admin.display(description="Change status")
+    def workflow(self, obj: Order) -> str:
+        allowed = sorted(ALLOWED_TRANSITIONS.get(obj.status, ()), key=list(TRANSITION_LABELS).index)
+        if not allowed:
+            return "No further changes (final status)."
+        # Buttons submit the change form itself to the transition URL (formaction): no nested forms,
+        # and the change form's CSRF token goes with them.
+        buttons = format_html_join(
+            " ",
+            '<button type="submit" class="button" formaction="{}" name="to_status" value="{}">{}</button>',
+            (
+                (reverse("admin:orders_order_transition", args=[obj.pk]), status, TRANSITION_LABELS[status])
+                for status in allowed
+            ),
+        )
+        return format_html(
+            '<label for="id_transition_note">Note (optional)</label> '
+            '<input type="text" id="id_transition_note" name="transition_note" maxlength="500" size="40"> {}',
+            buttons,
+        )
+
+    def get_urls(self):
+        custom = [
+            path(
+                "<int:pk>/transition/",
+                self.admin_site.admin_view(self.transition_view),
+                name="orders_order_transition",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def transition_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST-only: apply one workflow step through ``order_transition`` (CSRF-checked by the admin)."""
+        order = get_object_or_404(Order, pk=pk)
+        change_url = reverse("admin:orders_order_change", args=[order.pk])
+        if request.method != "POST" or not self.has_change_permission(request, order):
+            return HttpResponseRedirect(change_url)
+        to_status = request.POST.get("to_status", "")
+        try:
+            order_transition(
+                order=order, to_status=to_status, actor=request.user, note=request.POST.get("transition_note", "")
+            )
+        except OrderTransitionError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        else:
+            self.message_user(request, f"Order {order.number}: {TRANSITION_LABELS[to_status].lower()} done.")
+        return HttpResponseRedirect(change_url)
+
+
+class LowStockFilter(admin.SimpleListFilter):
+    title = "stock"
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):
+        return (("out", "Sold out"), ("low", "Low (1 to threshold)"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "out":
+            return queryset.filter(stock=0)
+        if self.value() == "low":
+            return queryset.filter(stock__gt=0)
+        return queryset
+
+
+@admin.register(LowStockVariant)
+class LowStockVariantAdmin(admin.ModelAdmin):
+    """Active variants at or under their low-stock threshold: what to remake or reorder."""
+
+    list_display = ("sku", "piece", "stock", "low_stock_threshold", "edit_link")
+    list_filter = (LowStockFilter, "metal")
+    search_fields = ("sku", "product__name")
+    ordering = ("stock", "sku")
+    list_select_related = ("product",)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(is_active=True, product__is_active=True, stock__lte=F("low_stock_threshold"))
+        )
+
+    @admin.display(description="Piece", ordering="product__name")
+    def piece(self, obj) -> str:
+        return f"{obj.product.name} – {obj.options_label}"
+
+    @admin.display(description="Edit")
+    def edit_link(self, obj) -> str:
+        return format_html(
+            '<a href="{}">Edit variant</a>', reverse("admin:catalog_productvariant_change", args=[obj.pk])
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

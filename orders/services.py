@@ -1,0 +1,359 @@
+"""Order placement, payment start and the status workflow.
+
+Lock order everywhere: the cart row first, then variant rows in primary-key order (Oscar/Saleor
+habit), so two checkouts that share pieces queue up instead of deadlocking. Side effects (e-mail,
+a future card provider) run after commit, never while rows are locked.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from cart.cart import cart_summary
+from cart.models import Cart, CartLine
+from cart.services import cart_clear
+from catalog.models import ProductVariant
+
+from .models import Order, OrderEvent, OrderLine, OrderStatus, PaymentMethod, ShippingMethod
+
+logger = logging.getLogger("shop.orders")
+
+GUEST_LINK_SALT = "orders.guest-link"
+
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    OrderStatus.AWAITING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED}),
+    OrderStatus.PAID: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
+    OrderStatus.DELIVERED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+
+
+# --- Errors -----------------------------------------------------------------------------------
+
+
+class OrderError(Exception):
+    """A checkout the shop refuses; ``str(error)`` is safe to show the shopper. Nothing was changed."""
+
+
+class CartEmptyError(OrderError):
+    def __init__(self) -> None:
+        super().__init__("Your bag is empty.")
+
+
+@dataclass(frozen=True)
+class ShortLine:
+    variant_id: int
+    label: str
+    requested: int
+    available: int
+
+
+class OutOfStockError(OrderError):
+    """Some pieces are no longer available in the quantity asked for; ``short`` says which."""
+
+    def __init__(self, short: list[ShortLine]) -> None:
+        self.short = short
+        names = "; ".join(f"{s.label}: {s.available} left" for s in short)
+        super().__init__(f"Sorry, not enough stock for {names}.")
+
+
+class PriceChangedError(OrderError):
+    def __init__(self, total: Decimal) -> None:
+        self.total = total
+        super().__init__(
+            f"Your bag or its prices changed while you were checking out: it now comes to £{total:,.2f}. "
+            "Please check and confirm."
+        )
+
+
+class OrderTransitionError(OrderError):
+    pass
+
+
+# --- Shipping and address -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShippingAddress:
+    full_name: str
+    address_line1: str
+    city: str
+    postcode: str
+    country: str
+    address_line2: str = ""
+    phone: str = ""
+
+
+def shipping_cost(*, method: str, subtotal: Decimal) -> Decimal:
+    """Standard is free from SHOP_FREE_SHIPPING_THRESHOLD (merchandise subtotal); express always costs."""
+    if method == ShippingMethod.STANDARD:
+        if subtotal >= settings.SHOP_FREE_SHIPPING_THRESHOLD:
+            return Decimal("0.00")
+        return settings.SHOP_SHIPPING_STANDARD_FEE
+    if method == ShippingMethod.EXPRESS:
+        return settings.SHOP_SHIPPING_EXPRESS_FEE
+    if method == ShippingMethod.COLLECT:
+        return Decimal("0.00")
+    raise OrderError("Please choose a delivery method.")
+
+
+# --- Placement --------------------------------------------------------------------------------
+
+
+def order_number_generate() -> str:
+    """A short, unguessable number for people ("MA-" + 8 digits); the unique constraint is the final word."""
+    while True:
+        number = f"MA-{secrets.randbelow(90_000_000) + 10_000_000}"
+        if not Order.objects.filter(number=number).exists():
+            return number
+
+
+def order_place(
+    *,
+    cart: Cart,
+    checkout_token: uuid.UUID,
+    email: str,
+    shipping_address: ShippingAddress,
+    shipping_method: str,
+    gift_message: str,
+    user: AbstractBaseUser | None,
+    payment_method: str = PaymentMethod.BANK_TRANSFER,
+    expected_goods_total: Decimal | None = None,
+) -> Order:
+    """Turn the cart into an order in one transaction; the same ``checkout_token`` always gives the same order.
+
+    Raises ``CartEmptyError``, ``OutOfStockError`` or ``PriceChangedError`` (nothing changed).
+    """
+    existing = Order.objects.filter(checkout_token=checkout_token).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return _order_place_locked(
+                cart=cart,
+                checkout_token=checkout_token,
+                email=email,
+                shipping_address=shipping_address,
+                shipping_method=shipping_method,
+                gift_message=gift_message,
+                user=user,
+                payment_method=payment_method,
+                expected_goods_total=expected_goods_total,
+            )
+    except IntegrityError:
+        # A concurrent submit with this token committed first: that order is the answer.
+        existing = Order.objects.filter(checkout_token=checkout_token).first()
+        if existing is not None:
+            return existing
+        raise
+
+
+def _order_place_locked(
+    *,
+    cart: Cart,
+    checkout_token: uuid.UUID,
+    email: str,
+    shipping_address: ShippingAddress,
+    shipping_method: str,
+    gift_message: str,
+    user: AbstractBaseUser | None,
+    payment_method: str,
+    expected_goods_total: Decimal | None,
+) -> Order:
+    if not Cart.objects.select_for_update().filter(pk=cart.pk).exists():
+        raise CartEmptyError
+    # Re-read under the cart lock: a twin submit may have placed the order while we waited.
+    existing = Order.objects.filter(checkout_token=checkout_token).first()
+    if existing is not None:
+        return existing
+    lines = list(CartLine.objects.filter(cart_id=cart.pk).order_by("created_at", "pk"))
+    if not lines:
+        raise CartEmptyError
+    variants = _variants_locked(sorted({line.variant_id for line in lines}))
+    needed = _stock_check(lines=lines, variants=variants)
+    for line in lines:
+        line.variant = variants[line.variant_id]  # priced from the locked rows, never from earlier reads
+    summary = cart_summary(cart, lines=lines)
+    shipping = shipping_cost(method=shipping_method, subtotal=summary.subtotal)
+    total = summary.total + shipping
+    if expected_goods_total is not None and expected_goods_total != summary.total:
+        raise PriceChangedError(summary.total)
+
+    order = Order.objects.create(
+        number=order_number_generate(),
+        checkout_token=checkout_token,
+        user=user if user is not None and user.is_authenticated else None,
+        email=email,
+        payment_method=payment_method,
+        shipping_method=shipping_method,
+        shipping_cost=shipping,
+        subtotal=summary.subtotal,
+        engraving_total=summary.engraving_total,
+        total=total,
+        gift_message=gift_message,
+        **shipping_address.__dict__,
+    )
+    for variant_id, quantity in sorted(needed.items()):
+        ProductVariant.objects.filter(pk=variant_id).update(stock=F("stock") - quantity)
+    _order_lines_create(order=order, items=summary.items)
+    OrderEvent.objects.create(order=order, actor=order.user, to_status=order.status, note="Order placed")
+    cart_clear(cart=cart)
+    from .emails import order_confirmation_send
+
+    transaction.on_commit(partial(order_confirmation_send, order_id=order.pk), robust=True)
+    logger.info("order_placed", extra={"event": "order_placed", "order_number": order.number})
+    return order
+
+
+def _variants_locked(variant_ids: list[int]) -> dict[int, ProductVariant]:
+    # ORDER BY pk puts the row locks in a fixed order across all checkouts: no deadlock.
+    rows = (
+        ProductVariant.objects.select_for_update(of=("self",))
+        .select_related("product")
+        .filter(pk__in=variant_ids)
+        .order_by("pk")
+    )
+    return {variant.pk: variant for variant in rows}
+
+
+def _stock_check(*, lines: list[CartLine], variants: dict[int, ProductVariant]) -> dict[int, int]:
+    """Quantities needed per variant (two engravings of one ring share its stock); raise if short."""
+    needed: dict[int, int] = defaultdict(int)
+    for line in lines:
+        needed[line.variant_id] += line.quantity
+    short = []
+    for variant_id, quantity in needed.items():
+        variant = variants.get(variant_id)
+        sellable = variant is not None and variant.is_active and variant.product.is_active
+        available = variant.stock if sellable else 0
+        if quantity > available:
+            label = f"{variant.product.name} ({variant.options_label})" if variant else "A withdrawn piece"
+            short.append(ShortLine(variant_id=variant_id, label=label, requested=quantity, available=available))
+    if short:
+        raise OutOfStockError(short)
+    return dict(needed)
+
+
+def _order_lines_create(*, order: Order, items) -> list[OrderLine]:
+    return OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            variant=item.variant,
+            product_name=item.product.name,
+            sku=item.variant.sku,
+            options_label=item.variant.options_label,
+            unit_price=item.unit_price,
+            quantity=item.quantity,
+            engraving=item.engraving,
+            engraving_fee=item.engraving_fee,
+            line_total=item.line_total,
+        )
+        for item in items
+    )
+
+
+# --- Payment ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaymentInstructions:
+    method: str
+    title: str
+    text: str
+    redirect_url: str | None = None  # a card provider's hosted page, once there is one
+
+
+def payment_start(*, order: Order) -> PaymentInstructions:
+    """Begin payment for a just-placed order. Called once by the checkout view, after commit, outside any lock.
+
+    Today both methods are offline and staff record the payment in the admin. A card provider
+    would plug in here: create its payment for ``order.total`` and return its ``redirect_url``. A resubmitted
+    checkout calls this again for the same order, so the provider call must be idempotent on ``order.number``.
+    """
+    return payment_instructions(order=order)
+
+
+def payment_instructions(*, order: Order) -> PaymentInstructions:
+    """What the shopper must do to pay (shown on the confirmation page and in the e-mail)."""
+    if order.payment_method == PaymentMethod.ON_COLLECTION:
+        return PaymentInstructions(
+            method=order.payment_method,
+            title="Pay when you collect",
+            text=f"Please pay £{order.total:,.2f} in our boutique when you collect order {order.number}.",
+        )
+    return PaymentInstructions(
+        method=order.payment_method,
+        title="Pay by bank transfer",
+        text=(
+            f"Please transfer £{order.total:,.2f} to {settings.SHOP_BANK_TRANSFER_DETAILS}, quoting {order.number} "
+            "as the reference. We send your order as soon as the payment arrives."
+        ),
+    )
+
+
+# --- Status workflow ----------------------------------------------------------------------------
+
+
+def order_transition(*, order: Order, to_status: str, actor: AbstractBaseUser | None, note: str = "") -> Order:
+    """Move an order along the allowed workflow and record it; cancelling puts the stock back once."""
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        from_status = locked.status
+        if to_status not in ALLOWED_TRANSITIONS.get(from_status, frozenset()):
+            raise OrderTransitionError(
+                f"Order {locked.number} cannot go from {locked.get_status_display()} to "
+                f"{OrderStatus(to_status).label if to_status in OrderStatus.values else to_status}."
+            )
+        if to_status == OrderStatus.CANCELLED:
+            _stock_restore(order=locked)
+        locked.status = to_status
+        locked.save(update_fields=["status", "updated_at"])
+        OrderEvent.objects.create(
+            order=locked, actor=actor, from_status=from_status, to_status=to_status, note=note[:500]
+        )
+    logger.info(
+        "order_transition",
+        extra={"event": "order_transition", "order_number": locked.number, "from": from_status, "to": to_status},
+    )
+    return locked
+
+
+def _stock_restore(*, order: Order) -> None:
+    # Runs under the order's row lock, and cancelled is a final state, so this happens once.
+    returned: dict[int, int] = defaultdict(int)
+    for variant_id, quantity in order.lines.filter(variant__isnull=False).values_list("variant_id", "quantity"):
+        returned[variant_id] += quantity
+    _variants_locked(sorted(returned))
+    for variant_id, quantity in sorted(returned.items()):
+        ProductVariant.objects.filter(pk=variant_id).update(stock=F("stock") + quantity)
+
+
+# --- Guest links ------------------------------------------------------------------------------
+
+
+def order_guest_token(*, order: Order) -> str:
+    """A signed, expiring token naming the order, for the link in the confirmation e-mail."""
+    return signing.dumps({"n": order.number}, salt=GUEST_LINK_SALT)
+
+
+def order_from_guest_token(*, token: str) -> Order | None:
+    try:
+        data = signing.loads(token, salt=GUEST_LINK_SALT, max_age=settings.SHOP_ORDER_LINK_MAX_AGE)
+    except signing.BadSignature:  # includes SignatureExpired
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("n"), str):
+        return None
+    return Order.objects.filter(number=data["n"]).first()

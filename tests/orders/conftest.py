@@ -1,0 +1,66 @@
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from cart.models import Cart
+from cart.services import cart_add_line
+from orders.services import ShippingAddress, order_place
+from tests.factories import ProductFactory, ProductVariantFactory
+
+ADDRESS = ShippingAddress(
+    full_name="Ada Lovelace",
+    address_line1="12 St James's Square",
+    city="London",
+    postcode="SW1Y 4JH",
+    country="GB",
+)
+
+CHECKOUT_POST = {
+    "email": "ada@example.com",
+    "full_name": "Ada Lovelace",
+    "address_line1": "12 St James's Square",
+    "address_line2": "",
+    "city": "London",
+    "postcode": "SW1Y 4JH",
+    "country": "GB",
+    "phone": "",
+    "shipping_method": "standard",
+    "payment_method": "bank_transfer",
+    "gift_message": "",
+}
+
+
+@pytest.fixture
+def ring(db):
+    return ProductVariantFactory(
+        product=ProductFactory(name="Aurora Ring", is_engravable=True), sku="RING-Y-L", price=Decimal("120.00"), stock=3
+    )
+
+
+@pytest.fixture
+def necklace(db):
+    return ProductVariantFactory(product=ProductFactory(name="Lune Necklace"), price=Decimal("300.00"), stock=2)
+
+
+def cart_with(*items, user=None) -> Cart:
+    """A cart holding (variant, quantity[, engraving]) items."""
+    cart = Cart.objects.create(user=user)
+    for item in items:
+        variant, quantity, *rest = item
+        cart_add_line(cart=cart, variant=variant, quantity=quantity, engraving=rest[0] if rest else "")
+    return cart
+
+
+def place(cart: Cart, **overrides):
+    kwargs = {
+        "cart": cart,
+        "checkout_token": uuid.uuid4(),
+        "email": "ada@example.com",
+        "shipping_address": ADDRESS,
+        "shipping_method": "standard",
+        "gift_message": "",
+        "user": None,
+        **overrides,
+    }
+    return order_place(**kwargs)

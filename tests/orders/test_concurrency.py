@@ -1,0 +1,132 @@
+"""Concurrent checkouts on real Postgres: threads with their own connections, started together by a Barrier."""
+
+import threading
+import uuid
+from collections import Counter
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from catalog.models import ProductVariant
+from orders.models import Order, OrderLine
+from orders.services import OutOfStockError
+from tests.factories import ProductFactory, ProductVariantFactory
+from tests.orders.conftest import CHECKOUT_POST, cart_with, place
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_together(calls):
+    """Run each zero-argument callable in its own thread, all released at once; return results/exceptions."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def worker(index, call):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = call()
+        except BaseException as error:  # collected and asserted by the test
+            results[index] = error
+        finally:
+            connection.close()  # each thread has its own connection; give it back
+
+    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a checkout hung (deadlock?)"
+    return results
+
+
+def test_twenty_shoppers_buy_the_last_unit_over_http_one_wins():
+    last = ProductVariantFactory(product=ProductFactory(name="Unique Opal Ring"), stock=1)
+    shoppers = []
+    for _ in range(20):
+        client = Client()
+        client.post(reverse("cart:add"), {"variant": last.pk, "quantity": 1})
+        form = client.get(reverse("orders:checkout")).context["form"]
+        data = {
+            **CHECKOUT_POST,
+            "checkout_token": form["checkout_token"].value(),
+            "expected_goods_total": form["expected_goods_total"].value(),
+        }
+        shoppers.append((client, data))
+
+    responses = run_together(
+        [lambda c=client, d=data: c.post(reverse("orders:checkout"), d) for client, data in shoppers]
+    )
+
+    errors = [r for r in responses if isinstance(r, BaseException)]
+    assert errors == []
+    statuses = Counter(r.status_code for r in responses)
+    locations = Counter(r["Location"].split("/")[1] + "/" + r["Location"].split("/")[2] for r in responses)
+    out_of_stock = [r for r in responses if r["Location"] == reverse("cart:detail")]
+    short_messages = [m for r in out_of_stock for m in map(str, get_messages(r.wsgi_request)) if "0 left" in m]
+    orders = Order.objects.count()
+    final_stock = ProductVariant.objects.get(pk=last.pk).stock
+    print(
+        f"\n[20 shoppers, 1 unit] orders={orders} stock={final_stock} statuses={dict(statuses)} "
+        f"out_of_stock={len(out_of_stock)} errors={len(errors)} targets={dict(locations)}"
+    )
+    assert statuses == {302: 20}
+    assert orders == 1
+    assert final_stock == 0
+    assert len(out_of_stock) == 19
+    assert len(short_messages) == 19
+    assert OrderLine.objects.get().quantity == 1
+
+
+def test_twenty_shoppers_five_units_service_level():
+    variant = ProductVariantFactory(stock=5)
+    carts = [cart_with((variant, 1)) for _ in range(20)]
+    results = run_together([lambda c=cart: place(c) for cart in carts])
+    placed = [r for r in results if isinstance(r, Order)]
+    short = [r for r in results if isinstance(r, OutOfStockError)]
+    other = [r for r in results if not isinstance(r, (Order, OutOfStockError))]
+    print(
+        f"\n[20 shoppers, 5 units] orders={len(placed)} short={len(short)} other_errors={len(other)} "
+        f"stock={ProductVariant.objects.get(pk=variant.pk).stock}"
+    )
+    assert other == []
+    assert len(placed) == 5
+    assert len(short) == 15
+    assert ProductVariant.objects.get(pk=variant.pk).stock == 0
+    assert Order.objects.count() == 5
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_two_carts_with_the_same_variants_in_opposite_order_do_not_deadlock(round_):
+    first = ProductVariantFactory(stock=10)
+    second = ProductVariantFactory(stock=10)
+    forward = cart_with((first, 2), (second, 2))
+    backward = cart_with((second, 2), (first, 2))  # lines created in the opposite order
+    results = run_together([lambda: place(forward), lambda: place(backward)])
+    errors = [r for r in results if not isinstance(r, Order)]
+    print(
+        f"\n[opposite order, round {round_}] orders={len(results) - len(errors)} errors={errors} "
+        f"stock={ProductVariant.objects.get(pk=first.pk).stock},{ProductVariant.objects.get(pk=second.pk).stock}"
+    )
+    assert errors == []
+    assert ProductVariant.objects.get(pk=first.pk).stock == 6
+    assert ProductVariant.objects.get(pk=second.pk).stock == 6
+
+
+def test_the_same_checkout_submitted_ten_times_at_once_gives_one_order():
+    variant = ProductVariantFactory(stock=3)
+    cart = cart_with((variant, 2))
+    token = uuid.uuid4()
+    results = run_together([lambda: place(cart, checkout_token=token) for _ in range(10)])
+    errors = [r for r in results if not isinstance(r, Order)]
+    print(
+        f"\n[same checkout x10] orders={Order.objects.count()} distinct_returned="
+        f"{len({r.pk for r in results if isinstance(r, Order)})} errors={errors} "
+        f"stock={ProductVariant.objects.get(pk=variant.pk).stock}"
+    )
+    assert errors == []
+    assert Order.objects.count() == 1
+    assert {r.pk for r in results} == {Order.objects.get().pk}
+    assert ProductVariant.objects.get(pk=variant.pk).stock == 1
