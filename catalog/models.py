@@ -6,6 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Count, Min, Q, Sum
 from django.urls import reverse
+from django.utils.functional import cached_property
 
 
 class Metal(models.TextChoices):
@@ -157,6 +158,10 @@ class ProductVariant(models.Model):
         return 0 < self.stock <= self.low_stock_threshold
 
 
+# Width of the plain `src` JPEG for browsers that ignore srcset (and for social previews).
+FALLBACK_WIDTH = 960
+
+
 def product_image_path(instance: "ProductImage", filename: str) -> str:
     return f"products/{instance.product.slug}/{filename}"
 
@@ -166,11 +171,17 @@ class ProductImage(models.Model):
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
     variant = models.ForeignKey(ProductVariant, null=True, blank=True, on_delete=models.SET_NULL, related_name="images")
-    image = models.ImageField(upload_to=product_image_path, width_field="width", height_field="height")
+    # No width_field/height_field: with them Django re-reads the file (an S3 GET) whenever a row without
+    # dimensions is loaded, even just to render a page. catalog.services sets width and height itself.
+    image = models.ImageField(upload_to=product_image_path)
     width = models.PositiveIntegerField(null=True, blank=True, editable=False)
     height = models.PositiveIntegerField(null=True, blank=True, editable=False)
     alt_text = models.CharField(max_length=200, help_text="Describe the photo for shoppers using screen readers.")
     position = models.PositiveSmallIntegerField(default=0)
+    # Made once at upload by catalog.services (helper E): [{"width", "height", "format", "name", "bytes"}],
+    # "format" being "webp" or "jpeg" and "name" the storage key. Kept on the row so a page of
+    # product cards needs no extra query, and building their URLs needs no call to storage.
+    renditions = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ("position", "pk")
@@ -178,3 +189,30 @@ class ProductImage(models.Model):
 
     def __str__(self) -> str:
         return self.alt_text
+
+    # --- Rendition URLs for templates/includes/_product_image.html (string building only) ---
+    def _srcset(self, fmt: str) -> str:
+        storage = self.image.storage
+        entries = sorted((r for r in self.renditions if r["format"] == fmt), key=lambda r: r["width"])
+        return ", ".join(f"{storage.url(r['name'])} {r['width']}w" for r in entries)
+
+    @cached_property
+    def webp_srcset(self) -> str:
+        return self._srcset("webp")
+
+    @cached_property
+    def jpeg_srcset(self) -> str:
+        return self._srcset("jpeg")
+
+    @cached_property
+    def src_url(self) -> str:
+        """The `src` for browsers without srcset: a mid-sized JPEG rendition, else the stored original."""
+        jpegs = sorted((r for r in self.renditions if r["format"] == "jpeg"), key=lambda r: r["width"])
+        if not jpegs:
+            return self.image.url
+        mid = next((r for r in jpegs if r["width"] >= FALLBACK_WIDTH), jpegs[-1])
+        return self.image.storage.url(mid["name"])
+
+    @property
+    def rendition_names(self) -> list[str]:
+        return [r["name"] for r in self.renditions]

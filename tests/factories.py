@@ -74,4 +74,6 @@ class ProductImageFactory(factory.django.DjangoModelFactory):
 
     product = factory.SubFactory(ProductFactory)
     image = factory.LazyFunction(lambda: ContentFile(tiny_png(), name="photo.png"))
+    width = 4  # what tiny_png() draws; ProductImage does not read dimensions from the file (helper E)
+    height = 4
     alt_text = factory.LazyAttribute(lambda i: f"{i.product.name} on a linen background")

@@ -1,0 +1,178 @@
+"""Product photos: validate with Pillow, re-encode without metadata, make the renditions.
+
+Pure functions on bytes in memory: no storage and no database here (services.py decides where
+the results go). Renditions are made once, at upload; a shopper's request never resizes.
+"""
+
+import io
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+# Only raster formats a browser shows natively. SVG is refused on purpose: it can carry script.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
+ACCEPTED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
+MASTER_JPEG_QUALITY = 90
+RENDITION_JPEG_QUALITY = 82
+RENDITION_WEBP_QUALITY = 80
+CONTENT_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp"}
+EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
+
+# Pillow's own guard (it raises past twice this) agrees with ours; we refuse at the limit itself.
+Image.MAX_IMAGE_PIXELS = settings.IMAGE_MAX_PIXELS
+
+
+class ImageRejectedError(ValidationError):
+    """The file is not a photo we accept; the message is meant for the staff member uploading it."""
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    data: bytes
+    width: int
+    height: int
+    format: str  # "jpeg" or "webp"
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS[self.format]
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    master: EncodedImage
+    renditions: list[EncodedImage]
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def image_check_size(size: int) -> None:
+    """Refuse empty and oversized files before reading them (cheap; the upload policy says the same)."""
+    limit = settings.IMAGE_UPLOAD_MAX_BYTES
+    if size <= 0:
+        raise ImageRejectedError("The file is empty.", code="empty")
+    if size > limit:
+        raise ImageRejectedError(
+            f"The file is {_megabytes(size)}; the limit is {_megabytes(limit)}. Export a smaller JPEG.",
+            code="too_large",
+        )
+
+
+def image_open(data: bytes) -> Image.Image:
+    """Open and fully decode a JPEG, PNG or WebP photo, or raise ImageRejectedError saying why."""
+    image_check_size(len(data))
+    if data.lstrip()[:1] == b"<":  # SVG, HTML, XML: say so plainly rather than "not an image"
+        raise ImageRejectedError(
+            "SVG and other text-based files are not accepted; upload a JPEG, PNG or WebP photo.", code="svg"
+        )
+    try:
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels() from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejectedError(
+            "This file is not a JPEG, PNG or WebP image (whatever its name says).", code="not_image"
+        ) from exc
+    # Checked from the header alone, before a single pixel is decoded.
+    if image.width * image.height > settings.IMAGE_MAX_PIXELS:
+        raise _too_many_pixels()
+    if getattr(image, "n_frames", 1) > 1:
+        raise ImageRejectedError("Animated images are not accepted; upload a still photo.", code="animated")
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageRejectedError("The image data is damaged or incomplete; export it again.", code="damaged") from exc
+    return image
+
+
+def _too_many_pixels() -> ImageRejectedError:
+    limit = settings.IMAGE_MAX_PIXELS / 1_000_000
+    return ImageRejectedError(
+        f"The image has more than {limit:g} million pixels; resize it before uploading.", code="too_many_pixels"
+    )
+
+
+def image_normalise(image: Image.Image) -> Image.Image:
+    """Upright (EXIF orientation applied), sRGB, RGB or RGBA, with no metadata left attached."""
+    upright = ImageOps.exif_transpose(image)
+    has_alpha = upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info)
+    mode = "RGBA" if has_alpha else "RGB"
+    converted = _to_srgb(upright, mode)
+    if mode == "RGBA" and converted.getchannel("A").getextrema()[0] == 255:
+        converted = converted.convert("RGB")  # an alpha channel with nothing transparent is dead weight
+    clean = converted.copy()
+    clean.info = {}  # EXIF, XMP, ICC, comments, GPS: nothing travels to the re-encoded files
+    return clean
+
+
+def _to_srgb(image: Image.Image, mode: str) -> Image.Image:
+    """Convert embedded colour profiles (Adobe RGB, CMYK...) to sRGB, which browsers assume."""
+    icc = image.info.get("icc_profile")
+    if icc and image.mode in ("RGB", "RGBA", "CMYK", "L"):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            target = ImageCms.createProfile("sRGB")
+            output_mode = mode if image.mode != "L" else "RGB"
+            converted = ImageCms.profileToProfile(image, source, target, outputMode=output_mode)
+            return converted.convert(mode)
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # a broken profile: fall back to a plain conversion, the colours are close enough
+    return image.convert(mode)
+
+
+def _encode(image: Image.Image, fmt: str, *, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    if fmt == "jpeg":
+        if image.mode == "RGBA":  # JPEG has no alpha: lay the photo on white, like the shop's cards
+            background = Image.new("RGB", image.size, (255, 255, 255))
+            background.paste(image, mask=image.getchannel("A"))
+            image = background
+        image.save(buffer, format="JPEG", quality=quality, optimize=True, progressive=True)
+    else:
+        image.save(buffer, format="WEBP", quality=quality, method=4)
+    return buffer.getvalue()
+
+
+def rendition_widths(original_width: int) -> list[int]:
+    """The configured widths below the original, plus the largest we can offer without upscaling."""
+    widths = sorted(settings.IMAGE_RENDITION_WIDTHS)
+    largest = min(original_width, widths[-1])
+    return [*(width for width in widths if width < largest), largest]
+
+
+def renditions_make(image: Image.Image) -> list[EncodedImage]:
+    """WebP and JPEG at each rendition width (from largest to smallest, each resized from the original)."""
+    results: list[EncodedImage] = []
+    for width in rendition_widths(image.width):
+        height = max(1, round(image.height * width / image.width))
+        resized = (
+            image if width == image.width else image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        )
+        for fmt, quality in (("webp", RENDITION_WEBP_QUALITY), ("jpeg", RENDITION_JPEG_QUALITY)):
+            results.append(EncodedImage(_encode(resized, fmt, quality=quality), width, height, fmt))
+    return results
+
+
+def image_process(data: bytes) -> ProcessedImage:
+    """Validate an uploaded photo and return its clean master (full size) and its renditions."""
+    image = image_normalise(image_open(data))
+    # The master keeps transparency as WebP; photos (no alpha) stay JPEG, the format staff expect.
+    master_format = "webp" if image.mode == "RGBA" else "jpeg"
+    master = EncodedImage(
+        _encode(image, master_format, quality=MASTER_JPEG_QUALITY), image.width, image.height, master_format
+    )
+    return ProcessedImage(master=master, renditions=renditions_make(image))
+
+
+def renditions_from_master(data: bytes) -> tuple[int, int, list[EncodedImage]]:
+    """Width, height and renditions of an image already stored (for `manage.py rebuild_renditions`)."""
+    image = image_normalise(image_open(data))
+    return image.width, image.height, renditions_make(image)
