@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+# The test OpenID Connect provider (Node `oidc-provider`), shared by tests/accounts and tests/e2e (helper F).
+from tests.oidc_provider.fixtures import oidc_provider  # noqa: F401
 from tests.servers import free_port, port_open, stop, wait_until
 
 

@@ -5,6 +5,7 @@ file at the repository root) through django-environ. Environment modules (dev, t
 prod) import everything from here and override what differs.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -36,11 +37,20 @@ INSTALLED_APPS = [
     "catalog",
     "cart",
     "orders",
+    # Operations (issue #6): security-event and login-throttle signal receivers; django-csp checks.
+    "jewelry_site.apps.JewelrySiteConfig",
+    "csp",
 ]
 
 MIDDLEWARE = [
+    # Issue #6: request id + access log first; health probes answered before the HTTPS redirect
+    # and the ALLOWED_HOSTS check (the load balancer probes by IP over HTTP).
+    "jewelry_site.middleware.RequestLogMiddleware",
+    "jewelry_site.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "jewelry_site.middleware.ShopCSPMiddleware",
+    "jewelry_site.middleware.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -63,6 +73,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "jewelry_site.context_processors.shop",
+                "csp.context_processors.nonce",  # CSP_NONCE for the rare inline script (issue #6)
+                "cart.context_processors.cart",  # cart_count for the header (helper C)
             ],
         },
     },
@@ -91,6 +103,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- Sign-in: Amazon Cognito over OpenID Connect (issue #4, helper F) ---------------------
+# Off by default (`make run` keeps Django's login form). DJANGO_COGNITO_* switch it on and derive
+# the endpoints; DJANGO_OIDC_* override them for another provider. Sets OIDC_ENABLED,
+# LOCAL_LOGIN_ENABLED, OIDC_STAFF_GROUP, OIDC_GROUPS_CLAIM and, when on, AUTHENTICATION_BACKENDS
+# and the OIDC_* settings (PKCE, RS256 + JWKS, nonce, bounded timeout): see accounts/oidc_config.py.
+from accounts.oidc_config import oidc_settings  # noqa: E402
+
+globals().update(oidc_settings(env))
+# --- end of sign-in section ---------------------------------------------------------------
+
 # --- Internationalisation -----------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
@@ -108,6 +130,80 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_MAX_AGE = 31536000
+
+# --- Product images: private S3 bucket behind CloudFront (issue #5, helper E) -------------
+# Without DJANGO_AWS_STORAGE_BUCKET_NAME images stay on the local disk (MEDIA_ROOT) as above.
+# With it, django-storages writes to a private bucket (no ACLs, Block Public Access on) and
+# image URLs are built for the CloudFront domain: a pure string operation, never an S3 call.
+AWS_STORAGE_BUCKET_NAME = env.str("DJANGO_AWS_STORAGE_BUCKET_NAME", default="")
+CLOUDFRONT_DOMAIN = env.str("DJANGO_CLOUDFRONT_DOMAIN", default="")  # also read by the CSP (img-src)
+AWS_S3_REGION_NAME = env.str("DJANGO_AWS_S3_REGION_NAME", default="eu-west-2")
+# Only for moto or another S3-compatible endpoint; real AWS needs none.
+AWS_S3_ENDPOINT_URL = env.str("DJANGO_AWS_S3_ENDPOINT_URL", default="") or None
+CLOUDFRONT_KEY_ID = env.str("DJANGO_CLOUDFRONT_KEY_ID", default="")
+CLOUDFRONT_PRIVATE_KEY = env.str("DJANGO_CLOUDFRONT_PRIVATE_KEY", default="", multiline=True)
+# Origin the admin's browser POSTs uploads to (CSP connect-src on admin pages; bucket CORS).
+IMAGE_UPLOAD_ORIGIN = (
+    (AWS_S3_ENDPOINT_URL or f"https://{AWS_STORAGE_BUCKET_NAME}.s3.{AWS_S3_REGION_NAME}.amazonaws.com")
+    if AWS_STORAGE_BUCKET_NAME
+    else ""
+)
+# Upload limits, shared by the presigned POST policy and the server-side checks.
+IMAGE_UPLOAD_MAX_BYTES = env.int("DJANGO_IMAGE_UPLOAD_MAX_MB", default=15) * 1024 * 1024
+IMAGE_MAX_PIXELS = env.int("DJANGO_IMAGE_MAX_PIXELS", default=40_000_000)
+IMAGE_UPLOAD_EXPIRY_MINUTES = env.int("DJANGO_IMAGE_UPLOAD_EXPIRY_MINUTES", default=10)
+IMAGE_RENDITION_WIDTHS = (320, 640, 960, 1400)
+
+
+def s3_media_storage(
+    *,
+    bucket: str,
+    region: str,
+    endpoint_url: str | None,
+    cloudfront_domain: str,
+    key_id: str = "",
+    private_key: str = "",
+) -> dict:
+    """STORAGES["default"] for the bucket; a function so tests can build the same thing for moto."""
+    from botocore.config import Config
+
+    signed = bool(cloudfront_domain and key_id and private_key)
+    options = {
+        "bucket_name": bucket,
+        "region_name": region,
+        "endpoint_url": endpoint_url,
+        "signature_version": "s3v4",
+        "file_overwrite": False,
+        "default_acl": None,
+        "custom_domain": cloudfront_domain or None,
+        # Through CloudFront an S3 signature would be useless; only CloudFront signatures count.
+        "querystring_auth": signed or not cloudfront_domain,
+        "querystring_expire": env.int("DJANGO_CLOUDFRONT_URL_EXPIRE_SECONDS", default=6 * 3600),
+        # Keys are unique per upload and never overwritten, so caches may keep them forever.
+        "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+        "client_config": Config(
+            signature_version="s3v4",
+            connect_timeout=env.float("DJANGO_AWS_S3_CONNECT_TIMEOUT", default=3.0),
+            read_timeout=env.float("DJANGO_AWS_S3_READ_TIMEOUT", default=10.0),
+            # total_max_attempts counts the first try too (botocore's max_attempts would not).
+            retries={"total_max_attempts": env.int("DJANGO_AWS_S3_MAX_ATTEMPTS", default=3), "mode": "standard"},
+        ),
+    }
+    if signed:
+        options |= {"cloudfront_key_id": key_id, "cloudfront_key": private_key}
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["default"] = s3_media_storage(
+        bucket=AWS_STORAGE_BUCKET_NAME,
+        region=AWS_S3_REGION_NAME,
+        endpoint_url=AWS_S3_ENDPOINT_URL,
+        cloudfront_domain=CLOUDFRONT_DOMAIN,
+        key_id=CLOUDFRONT_KEY_ID,
+        private_key=CLOUDFRONT_PRIVATE_KEY,
+    )
+# --- end of product images section ----------------------------------------------------
 
 # --- E-mail -------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -132,10 +228,107 @@ SHOP_CURRENCY = env.str("DJANGO_SHOP_CURRENCY", default="GBP")
 SHOP_CURRENCY_SYMBOL = env.str("DJANGO_SHOP_CURRENCY_SYMBOL", default="£")
 SHOP_PRODUCTS_PER_PAGE = 24
 
-# --- Logging ------------------------------------------------------------------------
+# --- Cart, checkout and orders (cart/, orders/) ---------------------------------------
+# Amounts are Decimal strings in the environment, e.g. DJANGO_SHOP_ENGRAVING_FEE=25.00.
+SHOP_ENGRAVING_FEE = Decimal(env.str("DJANGO_SHOP_ENGRAVING_FEE", default="25.00"))  # per engraved piece
+SHOP_ENGRAVING_MAX_LENGTH = 30
+SHOP_CART_MAX_QUANTITY = 10  # per cart line, whatever the stock
+SHOP_SHIPPING_STANDARD_FEE = Decimal(env.str("DJANGO_SHOP_SHIPPING_STANDARD_FEE", default="5.00"))
+SHOP_SHIPPING_EXPRESS_FEE = Decimal(env.str("DJANGO_SHOP_SHIPPING_EXPRESS_FEE", default="25.00"))
+SHOP_FREE_SHIPPING_THRESHOLD = Decimal(env.str("DJANGO_SHOP_FREE_SHIPPING_THRESHOLD", default="250.00"))
+# Shown on the confirmation page and e-mail of orders paid by bank transfer.
+SHOP_BANK_TRANSFER_DETAILS = env.str(
+    "DJANGO_SHOP_BANK_TRANSFER_DETAILS",
+    default="Maison Aurelia Ltd · Sort code 00-00-00 · Account 00000000",
+)
+# Absolute links in e-mails (the guest order link); set to the public https origin in production.
+SHOP_SITE_URL = env.str("DJANGO_SHOP_SITE_URL", default="http://127.0.0.1:8000")
+SHOP_ORDER_LINK_MAX_AGE = 60 * 60 * 24 * 180  # seconds a guest order link stays valid
+
+# --- Security headers, limits and login throttle (issue #6, helper D) ----------------------
+# The same policy in every environment, so a page that breaks it fails in dev and in tests.
+# prod.py adds HTTPS-only settings (HSTS, secure __Host- cookies, SSL redirect).
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        # No 'unsafe-inline': scripts come from static/js; a nonce is available if one must be inline.
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        # CloudFront / S3 / Cognito origins are added per request by ShopCSPMiddleware from settings.
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+# Extra CSP sources by directive, e.g. {"img-src": ["https://example.org"]} (rarely needed).
+SHOP_CSP_EXTRA_SOURCES: dict[str, list[str]] = {}
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "camera",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "payment",
+        "usb",
+    )
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Health probes come over plain HTTP from the load balancer (they are answered before this applies;
+# listed too so the exemption survives a middleware reordering).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Request bodies: forms are small; product images go straight to S3 (nginx caps bodies too).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_FILE_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 20
+# Local password form: 5 failures per IP + username (50 per IP) in 15 minutes, then 429.
+SHOP_LOGIN_MAX_FAILURES = env.int("DJANGO_LOGIN_MAX_FAILURES", default=5)
+SHOP_LOGIN_MAX_FAILURES_PER_IP = env.int("DJANGO_LOGIN_MAX_FAILURES_PER_IP", default=50)
+SHOP_LOGIN_WINDOW_SECONDS = env.int("DJANGO_LOGIN_WINDOW_SECONDS", default=15 * 60)
+# Our proxies in front of gunicorn that append to X-Forwarded-For (0 = trust REMOTE_ADDR only).
+SHOP_TRUSTED_PROXY_HOPS = env.int("DJANGO_TRUSTED_PROXY_HOPS", default=0)
+# A 5xx answer to a POST on these views logs this event (CloudWatch alarms on order_place_failed).
+SHOP_FAILURE_EVENTS = {"orders:checkout": "order_place_failed"}
+# /readyz: the database must answer within this (a SET LOCAL statement_timeout).
+SHOP_READYZ_DB_TIMEOUT_MS = env.int("DJANGO_READYZ_DB_TIMEOUT_MS", default=2000)
+# --- end of security section ----------------------------------------------------------
+
+# --- Logging (issue #6): JSON lines on stdout, redacted, with the request id -----------------
+LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    "filters": {"skip_health_probes": {"()": "jewelry_site.logging.SkipHealthProbes"}},
+    "formatters": {
+        "json": {"()": "jewelry_site.logging.JsonFormatter"},
+        "text": {"()": "jewelry_site.logging.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            # DJANGO_LOG_FORMAT=text for humans at a terminal; both formats redact.
+            "formatter": env.str("DJANGO_LOG_FORMAT", default="json"),
+            "filters": ["skip_health_probes"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Security events are WARNING: never filtered out by a quieter DJANGO_LOG_LEVEL below it.
+        "shop.security": {"level": "INFO"},
+        # The AWS SDK chats at INFO about credentials and endpoints on every client.
+        **{name: {"level": "WARNING"} for name in ("boto3", "botocore", "s3transfer", "urllib3")},
+    },
 }

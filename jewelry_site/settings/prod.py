@@ -1,30 +1,83 @@
-"""Production settings: nothing secret has a default; a missing value stops start-up with its name."""
+"""Production settings: nothing secret has a default; a missing value stops start-up with its name.
 
-from django.core.exceptions import ImproperlyConfigured
+Order matters: Secrets Manager is read first (when DJANGO_DB_PASSWORD_SECRET_ID or
+DJANGO_APP_CONFIG_SECRET_ID is set) and each APP_CONFIG key becomes the default of its DJANGO_*
+variable, so every section of base.py (storage, sign-in, e-mail) reads it the usual way. See
+deploy/README.md for the keys. `manage.py check --deploy --fail-level WARNING` passes with these.
+"""
 
-from .base import *  # noqa: F403
-from .base import env
+from jewelry_site.secrets import SecretsError, app_config_for_settings, apply_app_config, load_secrets
+
+try:
+    _secrets = load_secrets()
+except SecretsError as exc:
+    # One line and no traceback: the secret id and the problem, never a value.
+    raise SystemExit(f"start-up stopped: {exc}") from None
+apply_app_config(_secrets.app_config)
+
+from .base import *  # noqa: E402, F403
+from .base import STATIC_ROOT, env  # noqa: E402
 
 
 def required(name: str) -> str:
-    """Read a mandatory variable, failing with a message that names it (never a silent default)."""
+    """Read a mandatory variable; without it start-up stops with one line naming it (never a silent default)."""
     value = env.str(name, default="")
     if not value:
-        raise ImproperlyConfigured(f"Set the {name} environment variable: production has no default for it.")
+        raise SystemExit(f"start-up stopped: set {name} (or its key in APP_CONFIG): production has no default for it.")
     return value
 
 
+# APP_CONFIG's keys with the public values only (secret ones masked): settings read the real values.
+APP_CONFIG = app_config_for_settings(_secrets.app_config)
+
 DEBUG = False
 SECRET_KEY = required("DJANGO_SECRET_KEY")
+# Old keys kept for a while after a rotation so sessions and signed links stay valid (runbook).
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[]) or [required("DJANGO_ALLOWED_HOSTS")]
+
+# --- Database: URL without the password; the password (and user) come from Secrets Manager ---
 DATABASES = {"default": env.db_url_config(required("DJANGO_DATABASE_URL"))}
+if _secrets.db_password is not None:
+    DATABASES["default"]["PASSWORD"] = _secrets.db_password
+if _secrets.db_username:
+    DATABASES["default"]["USER"] = _secrets.db_username
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    # A database that does not answer must fail a request (and /readyz) quickly, not hang a worker.
+    _db_options.setdefault("connect_timeout", env.int("DJANGO_DB_CONNECT_TIMEOUT", default=5))
+    _db_options.setdefault("sslmode", env.str("DJANGO_DB_SSLMODE", default="prefer"))
+    if env.str("DJANGO_DB_ASSUME_ROLE", default=""):
+        # Alternating login users share one owner role, so tables keep one owner across rotations.
+        _db_options["assume_role"] = env.str("DJANGO_DB_ASSUME_ROLE")
 
+# --- Cache: shared by every worker (login throttle counts); `manage.py createcachetable` once ---
+CACHES = {"default": env.cache_url("DJANGO_CACHE_URL", default="dbcache://django_cache")}
+
+# --- HTTPS behind nginx / the load balancer ----------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = 31536000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
+# __Host- cookies: Secure, Path=/, no Domain, so no sibling subdomain can set or read them.
+SESSION_COOKIE_NAME = "__Host-sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = env.list(
+    "DJANGO_CSRF_TRUSTED_ORIGINS",
+    default=[f"https://{host}" for host in ALLOWED_HOSTS if host and host != "*" and not host.startswith(".")],
+)
+# nginx appends the peer to X-Forwarded-For (2 when the Lightsail load balancer is in front too).
+SHOP_TRUSTED_PROXY_HOPS = env.int("DJANGO_TRUSTED_PROXY_HOPS", default=1)
+
+# collectstatic writes here; overridable so a deploy (or a test) can build into another folder.
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=str(STATIC_ROOT))
+
+# --- Cart, checkout and orders (helper C) ---------------------------------------------------
+# Absolute links in order e-mails: the public https origin (defaults to the first allowed host).
+SHOP_SITE_URL = env.str("DJANGO_SHOP_SITE_URL", default=f"https://{ALLOWED_HOSTS[0].lstrip('.')}")

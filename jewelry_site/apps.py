@@ -1,0 +1,11 @@
+"""The project package as an app, so its signal receivers (security events, login throttle) are wired."""
+
+from django.apps import AppConfig
+
+
+class JewelrySiteConfig(AppConfig):
+    name = "jewelry_site"
+    verbose_name = "Site operations"
+
+    def ready(self) -> None:
+        from jewelry_site import signals  # noqa: F401 - connects the receivers

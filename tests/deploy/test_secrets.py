@@ -1,0 +1,292 @@
+"""The Secrets Manager loader against a real moto server over HTTP: success and every failure."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from jewelry_site import secrets as loader
+from tests.conftest import free_port
+from tests.deploy.conftest import (
+    create_secret,
+    database_url,
+    prod_env,
+    run_manage,
+    secrets_client,
+    strong_secret_key,
+)
+from tests.servers import port_open, stop, wait_until
+
+DB_VALUE = "db-pw-Zq9!unique-marker"
+CLIENT_SECRET = "cognito-secret-unique-marker"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    loader.clear_cache()
+    yield
+    loader.clear_cache()
+
+
+def environ(moto: str, **ids: str) -> dict[str, str]:
+    env = {"AWS_ENDPOINT_URL": moto, "AWS_DEFAULT_REGION": "eu-west-2"}
+    if "db" in ids:
+        env[loader.DB_PASSWORD_SECRET_ENV] = ids["db"]
+    if "app" in ids:
+        env[loader.APP_CONFIG_SECRET_ENV] = ids["app"]
+    return env
+
+
+def test_loads_both_secrets_once(aws_env, capsys):
+    db_id = create_secret(aws_env, json.dumps({"username": "shop_app_a", "password": DB_VALUE}))
+    app_id = create_secret(
+        aws_env,
+        json.dumps({"MEDIA_BUCKET": "aurelia-media", "COGNITO_CLIENT_SECRET": CLIENT_SECRET, "SESSION_DAYS": 7}),
+    )
+    env = environ(aws_env, db=db_id, app=app_id)
+
+    loaded = loader.load_secrets(environ=env)
+    again = loader.load_secrets(environ=env)
+
+    assert again is loaded
+    assert (loaded.db_password, loaded.db_username) == (DB_VALUE, "shop_app_a")
+    assert loaded.app_config == {
+        "MEDIA_BUCKET": "aurelia-media",
+        "COGNITO_CLIENT_SECRET": CLIENT_SECRET,
+        "SESSION_DAYS": "7",
+    }
+    # One announcement for one fetch, naming ids and never values (not even in repr).
+    out = capsys.readouterr().out
+    announcements = [json.loads(line) for line in out.splitlines() if "secrets_loaded" in line]
+    assert len(announcements) == 1
+    assert announcements[0]["ids"] == [db_id, app_id]
+    assert DB_VALUE not in out
+    assert CLIENT_SECRET not in out
+    assert DB_VALUE not in repr(loaded)
+    assert CLIENT_SECRET not in repr(loaded)
+
+
+def test_bare_password_secret(aws_env):
+    db_id = create_secret(aws_env, DB_VALUE)
+    loaded = loader.load_secrets(environ=environ(aws_env, db=db_id))
+    assert (loaded.db_password, loaded.db_username, loaded.app_config) == (DB_VALUE, None, {})
+
+
+def test_nothing_configured_fetches_nothing():
+    # No endpoint at all: a call would fail, so an empty result proves no call was made.
+    assert loader.load_secrets(environ={}) == loader.LoadedSecrets()
+
+
+def test_app_config_fills_unset_variables_only():
+    target = {"DJANGO_SECRET_KEY": "from-the-environment"}
+    applied = loader.apply_app_config(
+        {"SECRET_KEY": "from-the-secret", "MEDIA_BUCKET": "aurelia-media", "COGNITO_DOMAIN": "auth.example.com"},
+        environ=target,
+    )
+    assert target == {
+        "DJANGO_SECRET_KEY": "from-the-environment",
+        "DJANGO_AWS_STORAGE_BUCKET_NAME": "aurelia-media",
+        "DJANGO_COGNITO_DOMAIN": "auth.example.com",
+    }
+    assert sorted(applied) == ["DJANGO_AWS_STORAGE_BUCKET_NAME", "DJANGO_COGNITO_DOMAIN"]
+
+
+def test_missing_secret_names_it(aws_env):
+    with pytest.raises(loader.SecretsError) as caught:
+        loader.load_secrets(environ=environ(aws_env, db="jewelry/does-not-exist"))
+    assert str(caught.value) == "secret 'jewelry/does-not-exist': not found (check the id or ARN and the region)"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ('{"MEDIA_BUCKET": "x",', "is not valid JSON (line 1, column 22)"),
+        ('["MEDIA_BUCKET"]', "must be a JSON object of KEY: value"),
+        ('{"media_bucket": "x"}', "key 'media_bucket' must be UPPER_CASE letters, digits, _"),
+        ('{"MEDIA_BUCKET": {"name": "x"}}', "value of MEDIA_BUCKET must be a string, number, boolean or list"),
+        ("   ", "is empty"),
+    ],
+)
+def test_malformed_app_config(aws_env, value, problem):
+    app_id = create_secret(aws_env, value)
+    with pytest.raises(loader.SecretsError) as caught:
+        loader.load_secrets(environ=environ(aws_env, app=app_id))
+    assert str(caught.value) == f"secret {app_id!r}: {problem}"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ('{"password": "x"', "is not valid JSON"),
+        ('{"username": "shop"}', 'JSON has no non-empty "password" string'),
+        ('{"password": "x", "username": 7}', '"username" must be a non-empty string'),
+    ],
+)
+def test_malformed_db_secret(aws_env, value, problem):
+    db_id = create_secret(aws_env, value)
+    with pytest.raises(loader.SecretsError, match=problem) as caught:
+        loader.load_secrets(environ=environ(aws_env, db=db_id))
+    assert db_id in str(caught.value)
+
+
+def test_binary_secret_is_refused(aws_env):
+    db_id = create_secret(aws_env, b"\x00binary")
+    with pytest.raises(loader.SecretsError, match="is binary; store it as a string"):
+        loader.load_secrets(environ=environ(aws_env, db=db_id))
+
+
+def test_unreachable_endpoint_fails_fast(aws_env):
+    closed = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(loader.SecretsError) as caught:
+        loader.load_secrets(environ=environ(closed, db="jewelry/db"))
+    assert "could not call Secrets Manager (EndpointConnectionError)" in str(caught.value)
+    # Bounded retries and timeouts: start-up gives up within seconds, it does not hang.
+    assert time.monotonic() - started < 15
+
+
+def test_no_region_is_reported(aws_env):
+    with pytest.raises(loader.SecretsError, match="no AWS region"):
+        loader.load_secrets(environ={"AWS_ENDPOINT_URL": aws_env, loader.DB_PASSWORD_SECRET_ENV: "jewelry/db"})
+
+
+def test_region_comes_from_an_arn():
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jewelry/db-AbCdEf"
+    assert loader._region_for(arn, {"AWS_REGION": "us-east-1"}) == "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def iam_moto():
+    """A second moto server that enforces IAM after its first 4 calls (set-up), to get a real denial."""
+    port = free_port()
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="4")
+    moto = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(port_open(port), timeout=30, what="moto_server (IAM)", process=moto)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(moto)
+
+
+def test_access_denied_names_the_secret(iam_moto, monkeypatch):
+    endpoint = iam_moto
+    kwargs = {
+        "endpoint_url": endpoint,
+        "region_name": "eu-west-2",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    secrets_client(endpoint).create_secret(Name="jewelry/denied", SecretString=DB_VALUE)
+    iam = boto3.client("iam", **kwargs)
+    iam.create_user(UserName="app")
+    key = iam.create_access_key(UserName="app")["AccessKey"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}
+    iam.put_user_policy(UserName="app", PolicyName="no-secrets", PolicyDocument=json.dumps(policy))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+
+    with pytest.raises(loader.SecretsError) as caught:
+        loader.load_secrets(environ=environ(endpoint, db="jewelry/denied"))
+    assert str(caught.value) == (
+        "secret 'jewelry/denied': access denied (the app's IAM policy must allow secretsmanager:GetSecretValue on it)"
+    )
+
+
+def test_prod_start_up_stops_with_one_line(aws_env):
+    """Production settings + a malformed APP_CONFIG: exit 1, one line on stderr, no traceback, no value."""
+    app_id = create_secret(aws_env, '{"SECRET_KEY": "' + CLIENT_SECRET + '", ')
+    env = prod_env(
+        database_url=database_url("jewelry"),
+        moto=aws_env,
+        DJANGO_APP_CONFIG_SECRET_ID=app_id,
+    )
+    result = run_manage("check", env=env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"start-up stopped: secret {app_id!r}: is not valid JSON (line 1, column ")
+    assert CLIENT_SECRET not in result.stdout + result.stderr
+
+
+def test_prod_settings_read_everything_from_secrets(aws_env):
+    """Only secret ids, the DB URL and region in the environment: APP_CONFIG supplies the rest."""
+    key = strong_secret_key()
+    db_id = create_secret(aws_env, json.dumps({"username": "shop_app_b", "password": DB_VALUE}))
+    app_id = create_secret(
+        aws_env,
+        json.dumps(
+            {
+                "SECRET_KEY": key,
+                "ALLOWED_HOSTS": ["shop.example.com", "www.shop.example.com"],
+                "MEDIA_BUCKET": "aurelia-media",
+                "CLOUDFRONT_DOMAIN": "d1234abcd.cloudfront.net",
+                "DEFAULT_FROM_EMAIL": "Maison Aurelia <orders@shop.example.com>",
+            }
+        ),
+    )
+    env = prod_env(
+        database_url=database_url("jewelry"),
+        moto=aws_env,
+        DJANGO_DB_PASSWORD_SECRET_ID=db_id,
+        DJANGO_APP_CONFIG_SECRET_ID=app_id,
+        DJANGO_DEFAULT_FROM_EMAIL="Override <ops@shop.example.com>",
+    )
+    # The expected values travel by environment so the script itself holds none.
+    env.update(EXPECT_KEY=key, EXPECT_PW=DB_VALUE)
+    script = (
+        "import json, os; from django.conf import settings as s; "
+        "print(json.dumps({'key_ok': s.SECRET_KEY == os.environ['EXPECT_KEY'], 'hosts': s.ALLOWED_HOSTS, "
+        "'bucket': s.AWS_STORAGE_BUCKET_NAME, 'cdn': s.CLOUDFRONT_DOMAIN, 'from': s.DEFAULT_FROM_EMAIL, "
+        "'user': s.DATABASES['default']['USER'], "
+        "'pw_ok': s.DATABASES['default']['PASSWORD'] == os.environ['EXPECT_PW'], "
+        "'csrf': s.CSRF_TRUSTED_ORIGINS, 'config_keys': sorted(s.APP_CONFIG)}))"
+    )
+    result = run_manage("shell", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert sum("secrets_loaded" in line for line in lines) == 1
+    assert json.loads(lines[-1]) == {
+        "key_ok": True,
+        "hosts": ["shop.example.com", "www.shop.example.com"],
+        "bucket": "aurelia-media",
+        "cdn": "d1234abcd.cloudfront.net",
+        "from": "Override <ops@shop.example.com>",  # a set variable beats APP_CONFIG
+        "user": "shop_app_b",
+        "pw_ok": True,
+        "csrf": ["https://shop.example.com", "https://www.shop.example.com"],
+        "config_keys": ["ALLOWED_HOSTS", "CLOUDFRONT_DOMAIN", "DEFAULT_FROM_EMAIL", "MEDIA_BUCKET", "SECRET_KEY"],
+    }
+    assert DB_VALUE not in result.stdout + result.stderr
+    assert key not in result.stdout + result.stderr
+
+
+def test_settings_copy_of_app_config_masks_all_but_public_values():
+    shown = loader.app_config_for_settings(
+        {"MEDIA_BUCKET": "aurelia-media", "SECRET_KEY": "k" * 50, "EMAIL_URL": "smtp://u:pw@h", "COGNITO_DOMAIN": "d"}
+    )
+    assert shown == {
+        "MEDIA_BUCKET": "aurelia-media",
+        "SECRET_KEY": loader.MASKED,
+        "EMAIL_URL": loader.MASKED,
+        "COGNITO_DOMAIN": "d",
+    }
+
+
+def test_error_reports_mask_secret_values(settings):
+    """APP_CONFIG and the DB password are settings; Django's error reports must not show them."""
+    from django.views.debug import SafeExceptionReporterFilter
+
+    settings.APP_CONFIG = {"SECRET_KEY": "k" * 50, "COGNITO_CLIENT_SECRET": CLIENT_SECRET, "MEDIA_BUCKET": "b"}
+    safe = SafeExceptionReporterFilter().get_safe_settings()
+    assert CLIENT_SECRET not in json.dumps(safe, default=str)
+    assert safe["APP_CONFIG"]["MEDIA_BUCKET"] == "b"
