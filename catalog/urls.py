@@ -1,12 +1,12 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from . import views
 
 app_name = "catalog"
 
-# Stubs; the storefront views replace these.
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="base.html"), name="home"),
-    path("shop/", TemplateView.as_view(template_name="base.html"), name="product-list"),
-    path("category/<slug:slug>/", TemplateView.as_view(template_name="base.html"), name="category-detail"),
-    path("product/<slug:slug>/", TemplateView.as_view(template_name="base.html"), name="product-detail"),
+    path("", views.HomeView.as_view(), name="home"),
+    path("shop/", views.ProductListView.as_view(), name="product-list"),
+    path("category/<slug:slug>/", views.CategoryDetailView.as_view(), name="category-detail"),
+    path("product/<slug:slug>/", views.ProductDetailView.as_view(), name="product-detail"),
 ]

@@ -1,0 +1,131 @@
+"""Read-only queries for the storefront. Each returns what a page shows in a fixed number of queries."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import F, Prefetch
+
+from .models import Category, Product, ProductQuerySet, ProductVariant
+from .search import search_products, uses_full_text_search
+
+SORT_NEWEST = "newest"
+SORT_PRICE_ASC = "price-asc"
+SORT_PRICE_DESC = "price-desc"
+SORT_RELEVANCE = "relevance"
+_ORDERINGS = {
+    SORT_NEWEST: ("-created_at", "-pk"),
+    SORT_PRICE_ASC: ("price_from", "-created_at", "-pk"),
+    SORT_PRICE_DESC: (F("price_from").desc(nulls_last=True), "-created_at", "-pk"),
+}
+
+
+@dataclass(frozen=True)
+class ProductFilters:
+    """Validated shop filters (built by ``forms.ProductFilterForm.filters``)."""
+
+    q: str = ""
+    category_ids: frozenset[int] | None = None
+    metals: tuple[str, ...] = ()
+    gemstones: tuple[str, ...] = ()
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    sort: str = SORT_NEWEST
+
+
+# --- Categories -------------------------------------------------------------------------
+def category_list() -> list[Category]:
+    """Every active category, in shop order (a small table: the tree is worked out in Python)."""
+    return list(Category.objects.filter(is_active=True))
+
+
+def category_list_for_request(request) -> list[Category]:
+    """``category_list()`` once per request: the header navigation and the page share it."""
+    cached = getattr(request, "_shop_categories", None)
+    if cached is None:
+        cached = category_list()
+        if request is not None:
+            request._shop_categories = cached
+    return cached
+
+
+def category_roots(*, categories: list[Category]) -> list[Category]:
+    return [c for c in categories if c.parent_id is None]
+
+
+def category_descendant_ids(*, category: Category, categories: list[Category]) -> frozenset[int]:
+    """The category and all its active descendants, so a parent's page lists its children's pieces."""
+    children: dict[int, list[int]] = {}
+    for c in categories:
+        if c.parent_id is not None:
+            children.setdefault(c.parent_id, []).append(c.pk)
+    found, todo = set(), [category.pk]
+    while todo:
+        pk = todo.pop()
+        if pk not in found:  # guards against a cycle typed into the admin
+            found.add(pk)
+            todo.extend(children.get(pk, ()))
+    return frozenset(found)
+
+
+def category_ancestors(*, category: Category, categories: list[Category]) -> list[Category]:
+    """Parents of ``category``, root first (for breadcrumbs)."""
+    by_pk = {c.pk: c for c in categories}
+    chain: list[Category] = []
+    parent_id = category.parent_id
+    while parent_id in by_pk and by_pk[parent_id] not in chain:
+        chain.insert(0, by_pk[parent_id])
+        parent_id = by_pk[parent_id].parent_id
+    return chain
+
+
+# --- Products -----------------------------------------------------------------------------
+def featured_products(*, limit: int) -> list[Product]:
+    return list(Product.objects.for_listing().filter(is_featured=True).order_by("-created_at", "-pk")[:limit])
+
+
+def new_products(*, limit: int) -> list[Product]:
+    return list(Product.objects.for_listing().order_by("-created_at", "-pk")[:limit])
+
+
+def product_list(*, filters: ProductFilters) -> ProductQuerySet:
+    """Cards for the shop and category pages, filtered and sorted; the caller paginates."""
+    products = Product.objects.for_listing()
+    if filters.category_ids is not None:
+        products = products.filter(category_id__in=filters.category_ids)
+    if filters.metals:
+        products = products.filter(metal__in=filters.metals)
+    if filters.gemstones:
+        products = products.filter(gemstone__in=filters.gemstones)
+    # Price filters apply to the "from" price a card shows, so results agree with what is seen.
+    if filters.min_price is not None:
+        products = products.filter(price_from__gte=filters.min_price)
+    if filters.max_price is not None:
+        products = products.filter(price_from__lte=filters.max_price)
+    ranked = filters.sort == SORT_RELEVANCE and uses_full_text_search()
+    if filters.q:
+        products = search_products(products, text=filters.q, rank=ranked)
+    if ranked and filters.q:
+        return products.order_by("-search_rank", "-created_at", "-pk")
+    return products.order_by(*_ORDERINGS.get(filters.sort, _ORDERINGS[SORT_NEWEST]))
+
+
+def product_detail_queryset() -> ProductQuerySet:
+    """Sellable products with their active variants (``active_variants``) and ordered images."""
+    return Product.objects.for_listing().prefetch_related(
+        Prefetch("variants", queryset=ProductVariant.objects.filter(is_active=True), to_attr="active_variants")
+    )
+
+
+def related_products(*, product: Product, limit: int) -> list[Product]:
+    """Other pieces from the same category, newest first."""
+    return list(
+        Product.objects.for_listing()
+        .filter(category_id=product.category_id)
+        .exclude(pk=product.pk)
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def sitemap_products() -> ProductQuerySet:
+    """The products that have a page (same rule as the shop: active, with an active variant)."""
+    return Product.objects.active().filter(variants__is_active=True).distinct().order_by("pk")

@@ -1,0 +1,93 @@
+"""Template helpers for the storefront: money, badges, JSON-LD and the category navigation."""
+
+import json
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django import template
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+
+from catalog.selectors import category_list_for_request, category_roots
+
+register = template.Library()
+
+NEW_FOR_DAYS = 30
+# A card says "Only N left" at or below this many pieces in stock across its variants.
+LOW_STOCK_CARD = 2
+_JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
+
+
+def format_money(value) -> str:
+    """£1,250 for whole amounts, £1,250.50 otherwise; '' for anything that is not a number."""
+    if value is None or value == "":
+        return ""
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        return ""
+    if not amount.is_finite():
+        return ""
+    text = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
+    return f"{settings.SHOP_CURRENCY_SYMBOL}{text}"
+
+
+@register.filter
+def money(value) -> str:
+    return format_money(value)
+
+
+@register.filter
+def is_new(product) -> bool:
+    created = getattr(product, "created_at", None)
+    return bool(created and created >= timezone.now() - timedelta(days=NEW_FOR_DAYS))
+
+
+@register.filter
+def stock_badge(product) -> str:
+    """'Sold out', 'Only N left' or '' for a card (``stock_total`` comes from ``for_listing``)."""
+    stock = getattr(product, "stock_total", None)
+    if stock is None:
+        return ""
+    if stock <= 0:
+        return "Sold out"
+    if stock <= LOW_STOCK_CARD:
+        return f"Only {stock} left"
+    return ""
+
+
+@register.filter
+def variant_availability(variant) -> str:
+    if not variant.is_available:
+        return "Sold out"
+    if variant.is_low_stock:
+        return f"Only {variant.stock} left"
+    return "In stock"
+
+
+@register.filter
+def jsonld(data) -> str:
+    """JSON for a <script type="application/ld+json"> block, safe against '</script>' in text."""
+    return mark_safe(json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False).translate(_JSON_ESCAPES))  # noqa: S308
+
+
+@register.inclusion_tag("includes/_category_nav.html", takes_context=True)
+def category_nav(context) -> dict:
+    """Top-level categories for the header; one query, on every page that extends base.html."""
+    request = context.get("request")
+    match = getattr(request, "resolver_match", None)
+    current = match.kwargs.get("slug") if match and match.view_name == "catalog:category-detail" else None
+    categories = category_roots(categories=category_list_for_request(request))
+    return {"categories": categories, "current_slug": current, "request": request}
+
+
+@register.simple_tag(takes_context=True)
+def page_url(context, number) -> str:
+    """This list page at ``number`` with the valid filters kept (``filter_query`` from the view)."""
+    query = context.get("filter_query", "")
+    if int(number) > 1:
+        query = f"{query}&page={number}" if query else f"page={number}"
+    path = context["request"].path
+    return f"{path}?{query}" if query else path

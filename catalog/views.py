@@ -1,0 +1,227 @@
+"""Storefront pages: home, the shop (list, search and filters), category pages and product pages."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import Http404, HttpResponsePermanentRedirect
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.html import strip_tags
+from django.utils.text import Truncator
+from django.views.generic import DetailView, ListView, TemplateView
+
+from . import selectors
+from .forms import ProductFilterForm
+
+FEATURED_ON_HOME = 4
+NEW_ON_HOME = 8
+RELATED_PRODUCTS = 4
+META_DESCRIPTION_LENGTH = 160
+IN_STOCK = "https://schema.org/InStock"
+OUT_OF_STOCK = "https://schema.org/OutOfStock"
+
+
+def excerpt(text: str, *, length: int = META_DESCRIPTION_LENGTH) -> str:
+    """Plain one-line text cut at a word boundary, for meta descriptions."""
+    return Truncator(" ".join(strip_tags(text or "").split())).chars(length, truncate="…")
+
+
+def page_number(raw: str | None) -> int:
+    """A page number from the query string; anything unusable means the first page."""
+    try:
+        number = int(raw or 1)
+    except (TypeError, ValueError):
+        return 1
+    return max(number, 1)
+
+
+def absolute_url(request, path: str, params: list[tuple[str, str]] | None = None) -> str:
+    query = urlencode(params or [])
+    return request.build_absolute_uri(f"{path}?{query}" if query else path)
+
+
+class HomeView(TemplateView):
+    template_name = "catalog/home.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            featured_products=selectors.featured_products(limit=FEATURED_ON_HOME),
+            new_products=selectors.new_products(limit=NEW_ON_HOME),
+            categories=selectors.category_roots(categories=selectors.category_list_for_request(self.request)),
+            canonical_url=absolute_url(self.request, reverse("catalog:home")),
+        )
+        return context
+
+
+class ProductListView(ListView):
+    """The shop: every piece, with search, filters, sort and pagination that keeps them."""
+
+    template_name = "catalog/product_list.html"
+    context_object_name = "products"
+    category = None
+
+    def get(self, request, *args, **kwargs):
+        self.categories = selectors.category_list_for_request(request)
+        self.category = self.get_category()
+        self.filter_form = ProductFilterForm(
+            request.GET, categories=self.categories, with_category=self.category is None
+        )
+        return super().get(request, *args, **kwargs)
+
+    def get_category(self):
+        return None
+
+    def get_paginate_by(self, queryset) -> int:
+        return settings.SHOP_PRODUCTS_PER_PAGE
+
+    def get_queryset(self):
+        category_ids = None
+        if self.category is not None:
+            category_ids = selectors.category_descendant_ids(category=self.category, categories=self.categories)
+        return selectors.product_list(filters=self.filter_form.filters(category_ids=category_ids))
+
+    def paginate_queryset(self, queryset, page_size):
+        # A junk or out-of-range ?page= shows the nearest real page (its canonical URL says which).
+        paginator = self.get_paginator(queryset, page_size)
+        page = paginator.get_page(page_number(self.request.GET.get(self.page_kwarg)))
+        return paginator, page, page.object_list, page.has_other_pages()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = self.filter_form
+        page = context["page_obj"]
+        params = form.canonical_params()
+        canonical_params = [*params, ("page", str(page.number))] if page.number > 1 else params
+        chips = form.active_filters()
+        price_errors = [f"{error} The price filter was not applied." for error in form.price_errors()]
+        context.update(
+            filter_form=form,
+            notices=form.notices,
+            error_notices=price_errors,
+            filter_query=form.query_string(),
+            active_filters=chips,
+            has_refinements=any(chip["name"] != "q" for chip in chips),
+            search_text=form.cleaned_data.get("q", "") if "q" not in form.errors else "",
+            canonical_url=absolute_url(self.request, self.request.path, canonical_params),
+            result_count=page.paginator.count,
+            page_range=list(page.paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1)),
+        )
+        return context
+
+
+class CategoryDetailView(ProductListView):
+    """A category's page: its own pieces and those of its sub-categories."""
+
+    template_name = "catalog/category_detail.html"
+
+    def get_category(self):
+        slug = self.kwargs["slug"]
+        for category in self.categories:
+            if category.slug == slug:
+                return category
+        raise Http404("No such category")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        category = self.category
+        context.update(
+            category=category,
+            ancestors=selectors.category_ancestors(category=category, categories=self.categories),
+            subcategories=[c for c in self.categories if c.parent_id == category.pk],
+            meta_description=category.seo_description
+            or excerpt(category.description)
+            or f"{category.name} from {settings.SHOP_NAME}: fine jewellery, hand-finished and delivered insured.",
+        )
+        return context
+
+
+class ProductDetailView(DetailView):
+    template_name = "catalog/product_detail.html"
+    context_object_name = "product"
+
+    def get_queryset(self):
+        return selectors.product_detail_queryset()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        product = self.object
+        variants = product.active_variants
+        url = self.request.build_absolute_uri(product.get_absolute_url())
+        categories = selectors.category_list_for_request(self.request)
+        ancestors = selectors.category_ancestors(category=product.category, categories=categories)
+        meta_description = product.seo_description or excerpt(product.description) or product.name
+        by_pk = {v.pk: v for v in variants}
+        for image in product.ordered_images:
+            # The variant a photo shows, from the list in hand (image.variant would query per photo).
+            image.shown_variant = by_pk.get(image.variant_id)
+        context.update(
+            variants=variants,
+            selected_variant=next((v for v in variants if v.is_available), variants[0]),
+            is_sold_out=not any(v.is_available for v in variants),
+            images=product.ordered_images,
+            # "Shown in rose gold" only helps when the piece comes in more than one metal.
+            show_photo_metal=len({v.metal for v in variants}) > 1,
+            breadcrumbs=[*ancestors, product.category],
+            related_products=selectors.related_products(product=product, limit=RELATED_PRODUCTS),
+            meta_description=meta_description,
+            canonical_url=url,
+            product_json_ld=self.product_json_ld(product, url=url, description=meta_description),
+            breadcrumb_json_ld=self.breadcrumb_json_ld([*ancestors, product.category], product, url=url),
+        )
+        return context
+
+    def product_json_ld(self, product, *, url: str, description: str) -> dict:
+        data = {
+            "@context": "https://schema.org",
+            "@type": "Product",
+            "name": product.name,
+            "description": description,
+            "url": url,
+            "brand": {"@type": "Brand", "name": settings.SHOP_NAME},
+            "category": product.category.name,
+            "offers": [
+                {
+                    "@type": "Offer",
+                    "sku": variant.sku,
+                    "name": variant.options_label,
+                    "price": f"{variant.price:.2f}",
+                    "priceCurrency": settings.SHOP_CURRENCY,
+                    "availability": IN_STOCK if variant.is_available else OUT_OF_STOCK,
+                    "itemCondition": "https://schema.org/NewCondition",
+                    "url": url,
+                }
+                for variant in product.active_variants
+            ],
+        }
+        images = [self.request.build_absolute_uri(image.image.url) for image in product.ordered_images]
+        if images:
+            data["image"] = images
+        if len(product.active_variants) == 1:
+            data["sku"] = product.active_variants[0].sku
+        return data
+
+    def breadcrumb_json_ld(self, categories, product, *, url: str) -> dict:
+        items = [(settings.SHOP_NAME, reverse("catalog:home"))]
+        items += [(c.name, c.get_absolute_url()) for c in categories]
+        elements = [
+            {"@type": "ListItem", "position": i, "name": name, "item": self.request.build_absolute_uri(path)}
+            for i, (name, path) in enumerate(items, start=1)
+        ]
+        elements.append({"@type": "ListItem", "position": len(elements) + 1, "name": product.name, "item": url})
+        return {"@context": "https://schema.org", "@type": "BreadcrumbList", "itemListElement": elements}
+
+
+class RobotsTxtView(TemplateView):
+    template_name = "robots.txt"
+    content_type = "text/plain; charset=utf-8"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["sitemap_url"] = self.request.build_absolute_uri(reverse("django.contrib.sitemaps.views.sitemap"))
+        return context
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says; send them to the SVG icon."""
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))

@@ -1,0 +1,67 @@
+// Product page enhancements; the page works without them (thumbnails are anchor links, every
+// photo is in the scrollable gallery, each variant lists its own price).
+// - thumbnails scroll the gallery instead of jumping the whole page
+// - choosing a variant shows its photo (data-variant), its price and its availability
+(function () {
+  "use strict";
+
+  var gallery = document.querySelector("[data-gallery]");
+  var slides = gallery ? gallery.querySelector("[data-gallery-slides]") : null;
+  var priceDisplay = document.querySelector("[data-price-display]");
+  var availabilityDisplay = document.querySelector("[data-availability-display]");
+
+  function showSlide(slide) {
+    if (!slides || !slide) return;
+    slides.scrollTo({ left: slide.offsetLeft - slides.offsetLeft, behavior: "smooth" });
+    markThumb(slide.id);
+  }
+
+  function markThumb(id) {
+    if (!gallery) return;
+    gallery.querySelectorAll(".gallery__thumb").forEach(function (thumb) {
+      if (thumb.getAttribute("href") === "#" + id) {
+        thumb.setAttribute("aria-current", "true");
+      } else {
+        thumb.removeAttribute("aria-current");
+      }
+    });
+  }
+
+  if (gallery) {
+    gallery.addEventListener("click", function (event) {
+      var thumb = event.target.closest(".gallery__thumb");
+      if (!thumb) return;
+      var slide = document.getElementById(thumb.getAttribute("href").slice(1));
+      if (!slide) return;
+      event.preventDefault();
+      showSlide(slide);
+    });
+  }
+
+  if (slides && "IntersectionObserver" in window) {
+    // Keep the highlighted thumbnail in step when the shopper swipes.
+    var observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.isIntersecting) markThumb(entry.target.id);
+      });
+    }, { root: slides, threshold: 0.6 });
+    slides.querySelectorAll(".gallery__slide[id]").forEach(function (slide) { observer.observe(slide); });
+  }
+
+  document.querySelectorAll('input[name="variant"]').forEach(function (radio) {
+    radio.addEventListener("change", function () {
+      if (!radio.checked) return;
+      if (priceDisplay && radio.dataset.price) priceDisplay.textContent = radio.dataset.price;
+      if (availabilityDisplay && radio.dataset.availability) {
+        availabilityDisplay.textContent = radio.dataset.availability;
+        availabilityDisplay.classList.toggle("is-low", radio.hasAttribute("data-low-stock"));
+      }
+      if (slides) {
+        // This variant's own photo, else one of the same metal (a ring size has no photo of its own).
+        var slide = slides.querySelector('.gallery__slide[data-variant="' + radio.value + '"]') ||
+          (radio.dataset.metal && slides.querySelector('.gallery__slide[data-metal="' + radio.dataset.metal + '"]'));
+        if (slide) showSlide(slide);
+      }
+    });
+  });
+})();
