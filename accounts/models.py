@@ -19,7 +19,7 @@ class User(AbstractUser):
 
 
 class Country(models.TextChoices):
-    """Countries we deliver to; the same codes as the checkout's (orders.models.Country)."""
+    """Countries we deliver to, shared by saved addresses and the checkout (orders imports it)."""
 
     GB = "GB", "United Kingdom"
     IE = "IE", "Ireland"

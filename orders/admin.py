@@ -3,6 +3,7 @@
 import csv
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -142,28 +143,6 @@ class OrderAdmin(admin.ModelAdmin):
         _transition_action(OrderStatus.CANCELLED),
         export_csv,
     ]
-    readonly_fields = (
-        "number",
-        "status",
-        "workflow",
-        "created_at",
-        "user",
-        "email",
-        "payment_method",
-        "full_name",
-        "phone",
-        "address_line1",
-        "address_line2",
-        "city",
-        "postcode",
-        "country",
-        "shipping_method",
-        "subtotal",
-        "engraving_total",
-        "shipping_cost",
-        "total",
-        "gift_message",
-    )
     fieldsets = (
         (None, {"fields": ("number", "status", "workflow", "created_at", "user", "email", "payment_method")}),
         (
@@ -184,6 +163,10 @@ class OrderAdmin(admin.ModelAdmin):
         ),
         ("Amounts", {"fields": ("subtotal", "engraving_total", "shipping_cost", "total")}),
     )
+
+    def get_readonly_fields(self, request, obj=None):
+        # Every field shown is read-only: an order changes only through the workflow buttons.
+        return flatten_fieldsets(self.fieldsets)
 
     def has_add_permission(self, request) -> bool:
         return False  # orders come from the checkout, with its stock checks

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from accounts.models import Country
 from catalog.models import ProductVariant
 
 
@@ -27,15 +28,6 @@ class ShippingMethod(models.TextChoices):
 class PaymentMethod(models.TextChoices):
     BANK_TRANSFER = "bank_transfer", "Bank transfer"
     ON_COLLECTION = "on_collection", "Pay on collection"
-
-
-class Country(models.TextChoices):
-    GB = "GB", "United Kingdom"
-    IE = "IE", "Ireland"
-    FR = "FR", "France"
-    DE = "DE", "Germany"
-    NL = "NL", "Netherlands"
-    BE = "BE", "Belgium"
 
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
