@@ -4,24 +4,33 @@ Loading is idempotent: categories, collections and products are keyed by slug, v
 by (product, position); what exists is left alone (staff may have edited it), only what is missing is added.
 """
 
+import logging
+import os
 import random
 import textwrap
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils.text import slugify
 
 from . import demo_images
+from .images import ProcessedImage
 from .models import Category, Collection, Gemstone, Metal, Product, ProductImage, ProductVariant
-from .services import product_image_create
+from .services import product_image_create_from_processed
+
+log = logging.getLogger(__name__)
 
 YG, WG, RG, SV, PT = Metal.YELLOW_GOLD, Metal.WHITE_GOLD, Metal.ROSE_GOLD, Metal.SILVER, Metal.PLATINUM
 RING_SIZES = ("J", "L", "N", "P")
 MAX_IMAGES_PER_PRODUCT = 3
+# Drawing and re-encoding a photo is pure CPU and holds the GIL, so photos are prepared in worker
+# processes; more than four buys little for ~120 pictures and costs memory.
+MAX_IMAGE_WORKERS = 4
 
 METAL_CODES = {YG: "YG", WG: "WG", RG: "RG", SV: "SV", PT: "PT"}
 METAL_WORDS = {
@@ -360,16 +369,11 @@ def demo_alt_text(item: DemoProduct, metal: str) -> str:
 
 
 def demo_image_create(
-    *, product: Product, variant: ProductVariant | None, content: bytes, alt_text: str, position: int
+    *, product: Product, variant: ProductVariant | None, processed: ProcessedImage, alt_text: str, position: int
 ) -> ProductImage:
-    """Store one demo photo. The single place images are written, so a validating upload service can take over."""
-    # Through the upload service (helper E): checked and re-encoded like a staff upload, with its renditions.
-    return product_image_create(
-        product=product,
-        file=ContentFile(content, name=f"{product.slug}-{position + 1}.jpg"),
-        alt_text=alt_text,
-        variant=variant,
-        position=position,
+    """Store one prepared demo photo with its renditions. The single place demo images are written."""
+    return product_image_create_from_processed(
+        product=product, processed=processed, alt_text=alt_text, variant=variant, position=position
     )
 
 
@@ -456,6 +460,7 @@ def _load_images(
     products: dict[str, Product],
     image_size: int,
     progress: Callable[[str], None],
+    workers: int,
 ) -> None:
     have = set(ProductImage.objects.filter(product__in=products.values()).values_list("product__slug", "position"))
     jobs = []  # (item, metal, position, first SKU in that metal) for every photo still missing
@@ -466,23 +471,27 @@ def _load_images(
             if (item.slug, position) not in have:  # never redraw or rewrite an existing image
                 jobs.append((item, metal, position, next(row["sku"] for row in rows if row["metal"] == metal)))
     variants = {v.sku: v for v in ProductVariant.objects.filter(sku__in=[job[3] for job in jobs])}
-
-    def draw(job: tuple[DemoProduct, str, int, str]) -> bytes:
-        item, metal, _, _ = job
-        kind, style, stone, backdrop = item.kind, item.style, item.gemstone, BACKDROPS[item.kind]
-        return demo_images.render(
-            kind=kind, variant=style, metal=metal, stone=stone, size=image_size, backdrop=backdrop
-        )
-
-    # Pillow does its pixel work outside the GIL, so two drawing threads use both cores; the
-    # database writes stay on this thread, in order.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for (item, metal, position, sku), content in zip(jobs, pool.map(draw, jobs), strict=True):
+    # Plain str (not the models' TextChoices members): a worker unpickles these without the models.
+    drawings = [
+        {
+            "kind": item.kind,
+            "variant": item.style,
+            "metal": str(metal),
+            "stone": str(item.gemstone),
+            "size": image_size,
+            "backdrop": BACKDROPS[item.kind],
+        }
+        for item, metal, _, _ in jobs
+    ]
+    # Photos are drawn and encoded in worker processes while this one stores them, in order, each as
+    # its own small write; closing() stops the workers at once if a write fails.
+    with closing(_prepared(drawings, workers)) as prepared:
+        for (item, metal, position, sku), processed in zip(jobs, prepared, strict=True):
             # The photo belongs to the first variant in its metal, so the shop can switch photo with metal.
             demo_image_create(
                 product=products[item.slug],
                 variant=variants.get(sku),
-                content=content,
+                processed=processed,
                 alt_text=demo_alt_text(item, metal),
                 position=position,
             )
@@ -490,10 +499,64 @@ def _load_images(
             progress(f"{item.slug} #{position + 1}")
 
 
+def demo_image_workers() -> int:
+    """One worker per CPU this process may use, up to MAX_IMAGE_WORKERS."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cpus, MAX_IMAGE_WORKERS))
+
+
+def _prepared(drawings: list[dict[str, object]], workers: int) -> Iterator[ProcessedImage]:
+    """Each drawing prepared, in order: by ``workers`` processes, or here when one worker is asked for, when
+    the pool cannot start (no fork or semaphores, e.g. a locked-down container) or when it breaks."""
+    pool = _pool_start(workers) if workers > 1 and len(drawings) > 1 else None
+    if pool is None:
+        yield from map(demo_images.demo_image_prepare, drawings)
+        return
+    with pool:
+        try:
+            futures = [pool.submit(demo_images.demo_image_prepare, drawing) for drawing in drawings]
+        except (OSError, RuntimeError) as exc:  # BrokenProcessPool is a RuntimeError
+            log.warning("Image worker processes failed to start (%s); drawing demo photos in this process.", exc)
+            futures = []
+        try:
+            for index, drawing in enumerate(drawings):
+                processed = _result(futures[index]) if index < len(futures) else None
+                if processed is None:  # no pool, or it broke: every later future would fail the same way
+                    futures = futures[:index]
+                    processed = demo_images.demo_image_prepare(drawing)
+                yield processed
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # stopped early (error, Ctrl-C): drop the rest
+
+
+def _pool_start(workers: int) -> ProcessPoolExecutor | None:
+    try:
+        return ProcessPoolExecutor(max_workers=workers, initializer=demo_images.worker_init)
+    except (OSError, ImportError, NotImplementedError, ValueError) as exc:
+        log.warning("No image worker processes (%s); drawing demo photos in this process.", exc)
+        return None
+
+
+def _result(future: Future[ProcessedImage]) -> ProcessedImage | None:
+    """The worker's result, or None if the pool broke (a worker was killed, or ran out of memory)."""
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        log.warning("An image worker process died (%s); drawing the remaining demo photos here.", exc)
+        return None
+
+
 def demo_catalog_load(
-    *, image_size: int = 1200, limit: int | None = None, progress: Callable[[str], None] | None = None
+    *,
+    image_size: int = 1200,
+    limit: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> DemoLoadResult:
-    """Add whatever part of the demo catalogue is missing; ``limit`` loads only the first N products."""
+    """Add whatever part of the demo catalogue is missing; ``limit`` loads only the first N products.
+
+    Photos are prepared by ``workers`` processes (default: one per CPU, see demo_image_workers); 1 draws
+    them all in this process."""
     items = PRODUCTS[:limit] if limit else PRODUCTS
     result = DemoLoadResult()
     with transaction.atomic():
@@ -501,5 +564,6 @@ def demo_catalog_load(
         _load_variants(result, items, products)
     # Images after the rows are committed: each is its own small write, so an interrupted run keeps
     # what it drew and the next run carries on from there.
-    _load_images(result, items, products, image_size, progress or (lambda slug: None))
+    workers = demo_image_workers() if workers is None else workers
+    _load_images(result, items, products, image_size, progress or (lambda slug: None), workers)
     return result

@@ -5,11 +5,15 @@ Shapes are built from masks (ellipses, polygons) filled with multi-stop gradient
 is mostly a pattern of light and dark bands, and a cut stone a mosaic of facets in a few shades.
 """
 
+import functools
 import itertools
 import math
+import signal
 from io import BytesIO
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
+
+from .images import ProcessedImage, image_process
 
 Color = tuple[int, int, int]
 Stops = list[tuple[float, Color]]
@@ -52,8 +56,13 @@ def _lerp(a: Color, b: Color, t: float) -> Color:
     return tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
 
 
-def _palette(stops: Stops) -> list[int]:
+def _palette(stops: Stops) -> tuple[int, ...]:
     """256 RGB entries interpolated between (position 0..1, colour) stops."""
+    return _palette_for(tuple(stops))
+
+
+@functools.cache  # a few dozen distinct gradients, each asked for many times per picture
+def _palette_for(stops: tuple[tuple[float, Color], ...]) -> tuple[int, ...]:
     out: list[int] = []
     for i in range(256):
         t = i / 255
@@ -63,7 +72,7 @@ def _palette(stops: Stops) -> list[int]:
                 break
         else:
             out.extend(stops[-1][1] if t > stops[-1][0] else stops[0][1])
-    return out
+    return tuple(out)
 
 
 def gradient(size: tuple[int, int], stops: Stops, angle: float = 0) -> Image.Image:
@@ -108,7 +117,13 @@ class Patch:
         return (box[0] - self.x0, box[1] - self.y0, box[2] - self.x0, box[3] - self.y0)
 
     def paste(self, canvas: Image.Image, fill: Image.Image | Color, mask: Image.Image | None = None) -> None:
-        canvas.paste(fill, (self.x0, self.y0), self.mask if mask is None else mask)
+        mask = self.mask if mask is None else mask
+        box = mask.getbbox()  # blend only where the mask is not empty: the same pixels, less work
+        if box is None:
+            return
+        if isinstance(fill, Image.Image):
+            fill = fill.crop(box)
+        canvas.paste(fill, (self.x0 + box[0], self.y0 + box[1]), mask.crop(box))
 
     def metal(self, canvas: Image.Image, metal: str, *, angle: float = 30, style: str = "face") -> None:
         self.paste(canvas, gradient(self.size, metal_stops(metal, style=style), angle))
@@ -350,9 +365,6 @@ def chain(canvas: Image.Image, metal: str, points: list[tuple[float, float]], li
 # --- Whole pictures ------------------------------------------------------------------------------------
 
 
-# --- Whole pictures ------------------------------------------------------------------------------------
-
-
 def _ring(canvas: Image.Image, metal: str, stone: str, variant: str) -> None:
     s = canvas.size[0]
     cx, cy = s * 0.48, s * 0.6
@@ -530,15 +542,37 @@ def _bracelet(canvas: Image.Image, metal: str, stone: str, variant: str) -> None
 DRAWINGS = {"ring": _ring, "necklace": _necklace, "earrings": _earrings, "bracelet": _bracelet}
 
 
+@functools.lru_cache(maxsize=4)  # one per backdrop, ~4 MB each at 1200px
+def _backdrop(backdrop: str, size: int) -> Image.Image:
+    """A smooth radial backdrop at the final size: it needs no detail, so it is made small and scaled up."""
+    centre_tone, edge_tone = BACKGROUNDS[backdrop]
+    small = radial((256, 256), [(0, centre_tone), (0.5, centre_tone), (1, edge_tone)], centre=(0.45, 0.4))
+    return small.resize((size, size), Image.Resampling.BILINEAR)
+
+
 def render(*, kind: str, variant: str, metal: str, stone: str, size: int = 1200, backdrop: str = "cream") -> bytes:
     """A ``size``-square JPEG of one piece: kind is ring/necklace/earrings/bracelet, variant its style."""
-    big = size * SUPERSAMPLE
-    centre_tone, edge_tone = BACKGROUNDS[backdrop]
-    # A smooth backdrop needs no detail: make it small and scale it up.
-    backdrop_image = radial((256, 256), [(0, centre_tone), (0.5, centre_tone), (1, edge_tone)], centre=(0.45, 0.4))
-    canvas = backdrop_image.resize((big, big), Image.Resampling.BILINEAR)
+    # Pixels doubled, not interpolated again: the supersampled canvas is halved back at the end anyway.
+    canvas = _backdrop(backdrop, size).resize((size * SUPERSAMPLE,) * 2, Image.Resampling.NEAREST)
     DRAWINGS[kind](canvas, metal, stone, variant)
     picture = canvas.reduce(SUPERSAMPLE)
     out = BytesIO()
     picture.save(out, format="JPEG", quality=88)
     return out.getvalue()
+
+
+# --- In a worker process -------------------------------------------------------------------------------
+# Here rather than in demo.py so that a worker started fresh (spawn or forkserver: macOS, Windows, newer
+# Pythons) can import it without the models: it needs nothing but Pillow and the image settings.
+
+
+def demo_image_prepare(drawing: dict[str, object]) -> ProcessedImage:
+    """Draw one demo photo (``drawing``: render's arguments) and put it through the checks and re-encoding
+    an upload gets. CPU only, plain data in and out, so the demo loader runs it in worker processes."""
+    # Drawn again on every fresh machine: the quicker encoder effort (files a few % larger, same quality).
+    return image_process(render(**drawing), quick=True)
+
+
+def worker_init() -> None:
+    """Ctrl-C is for the main process, which stops the pool; a worker just finishes its current photo."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -434,6 +434,24 @@ def product_image_create(
     )
 
 
+def product_image_create_from_processed(
+    *,
+    product: Product,
+    processed: ProcessedImage,
+    alt_text: str,
+    variant: ProductVariant | None = None,
+    position: int = 0,
+) -> ProductImage:
+    """Store and record a photo already validated and re-encoded by catalog.images.image_process.
+
+    The storing half of product_image_create, for callers that do the CPU work elsewhere (the demo
+    loader prepares photos in worker processes and stores them here, in its own process)."""
+    alt_text = _image_fields_clean(product=product, alt_text=alt_text, variant=variant)
+    return _product_image_store(
+        product=product, processed=processed, alt_text=alt_text, variant=variant, position=position
+    )
+
+
 def product_image_create_from_upload(
     *,
     product: Product,

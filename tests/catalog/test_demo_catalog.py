@@ -1,5 +1,9 @@
 """The demo catalogue loader, through the real management command (small pictures keep it quick)."""
 
+import functools
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from io import BytesIO, StringIO
 from pathlib import Path
@@ -9,8 +13,8 @@ from django.core.management import call_command
 from django.db.models import Count, Max, Min
 from PIL import Image
 
-from catalog import demo_images
-from catalog.demo import PRODUCTS
+from catalog import demo, demo_images
+from catalog.demo import PRODUCTS, demo_catalog_load
 from catalog.models import Category, Collection, Product, ProductImage, ProductVariant
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +100,62 @@ def test_full_size_drawings_are_1200_pixel_jpegs(kind, style):
     # Not a blank canvas: the piece adds clearly different colours to the cream backdrop.
     low, high = picture.convert("L").getextrema()
     assert high - low > 80
+
+
+def image_summary() -> list[tuple]:
+    return sorted(
+        (image.product.slug, image.position, image.variant.sku, image.width, image.alt_text, len(image.renditions))
+        for image in ProductImage.objects.select_related("product", "variant")
+    )
+
+
+def all_files_are_images(settings) -> bool:
+    for path in media_files(settings):
+        Image.open(path).verify()
+    return True
+
+
+def test_photos_drawn_in_worker_processes_match_those_drawn_in_one(settings):
+    demo_catalog_load(image_size=64, limit=4, workers=2)
+    in_workers = image_summary()
+    ProductImage.objects.all().delete()
+
+    demo_catalog_load(image_size=64, limit=4, workers=1)
+
+    assert in_workers == image_summary()
+    assert len(in_workers) == sum(min(len(item.metals), demo.MAX_IMAGES_PER_PRODUCT) for item in PRODUCTS[:4])
+    assert all_files_are_images(settings)
+
+
+def test_workers_started_fresh_need_no_models(settings, monkeypatch, caplog):
+    # spawn (macOS, Windows) and forkserver (Linux from Python 3.14) workers import only what they unpickle.
+    spawn = multiprocessing.get_context("spawn")
+    monkeypatch.setattr(demo, "ProcessPoolExecutor", functools.partial(ProcessPoolExecutor, mp_context=spawn))
+    result = demo_catalog_load(image_size=64, limit=2, workers=2)
+
+    assert "demo photos" not in caplog.text  # no fallback: the spawned workers did the drawing
+    assert result.images.created == ProductImage.objects.count() > 0
+    assert all_files_are_images(settings)
+
+
+def test_photos_are_still_made_when_worker_processes_cannot_start(settings, monkeypatch, caplog):
+    def no_processes(*args, **kwargs):
+        raise OSError(38, "Function not implemented")  # what a sandbox without POSIX semaphores says
+
+    monkeypatch.setattr(demo, "ProcessPoolExecutor", no_processes)
+    result = demo_catalog_load(image_size=64, limit=3, workers=2)
+
+    assert "drawing demo photos in this process" in caplog.text
+    assert result.images.created == ProductImage.objects.count() > 0
+    assert all_files_are_images(settings)
+
+
+def test_photos_are_still_made_when_the_worker_processes_die(settings, monkeypatch, caplog):
+    # Every worker exits as it starts (as if killed): the pool breaks and this process carries on alone.
+    monkeypatch.setattr(demo_images, "worker_init", functools.partial(os._exit, 1))
+    result = demo_catalog_load(image_size=64, limit=3, workers=2)
+
+    assert "process" in caplog.text
+    assert "demo photos" in caplog.text
+    assert result.images.created == ProductImage.objects.count() > 0
+    assert all_files_are_images(settings)

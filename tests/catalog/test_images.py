@@ -13,9 +13,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from PIL import Image
 
-from catalog.images import ImageRejectedError
+from catalog.images import ImageRejectedError, image_process
 from catalog.models import ProductImage
-from catalog.services import product_image_create, product_image_delete
+from catalog.services import product_image_create, product_image_create_from_processed, product_image_delete
 from tests.factories import (
     ProductFactory,
     ProductImageFactory,
@@ -76,6 +76,60 @@ def test_photo_is_reencoded_with_webp_and_jpeg_renditions(settings):
         image.src_url
         == f"/media/{next(r['name'] for r in image.renditions if r['width'] == 960 and r['format'] == 'jpeg')}"
     )
+
+
+def test_processing_and_storing_are_separate_steps(settings):
+    # The CPU half (what the demo loader runs in worker processes) writes nothing anywhere...
+    processed = image_process(samples.photo(1600, 1200))
+    assert not ProductImage.objects.exists()
+    assert stored_files(Path(settings.MEDIA_ROOT)) == []
+    assert (processed.master.width, processed.master.height, processed.master.format) == (1600, 1200, "jpeg")
+
+    # ...and the storing half records exactly what it was given.
+    image = product_image_create_from_processed(
+        product=ProductFactory(), processed=processed, alt_text="Ring, prepared elsewhere", position=2
+    )
+    image.refresh_from_db()
+    assert (image.width, image.height, image.position) == (1600, 1200, 2)
+    assert sorted((r["width"], r["format"], r["bytes"]) for r in image.renditions) == sorted(
+        (r.width, r.format, len(r.data)) for r in processed.renditions
+    )
+    with image.image.storage.open(image.image.name, "rb") as file:
+        assert file.read() == processed.master.data
+    assert len(stored_files(Path(settings.MEDIA_ROOT))) == 9
+
+
+def test_storing_a_processed_photo_still_checks_the_fields(settings):
+    with pytest.raises(Exception, match="screen readers"):
+        product_image_create_from_processed(
+            product=ProductFactory(), processed=image_process(samples.photo()), alt_text=" "
+        )
+    assert stored_files(Path(settings.MEDIA_ROOT)) == []
+
+
+def test_quick_encoding_gives_the_same_renditions_with_lighter_settings():
+    data = samples.photo(1600, 1200)
+    best, quick = image_process(data), image_process(data, quick=True)
+
+    assert [(r.width, r.height, r.format) for r in quick.renditions] == [
+        (r.width, r.height, r.format) for r in best.renditions
+    ]
+    best_jpeg = Image.open(io.BytesIO(next(r.data for r in best.renditions if r.format == "jpeg")))
+    quick_jpeg = Image.open(io.BytesIO(next(r.data for r in quick.renditions if r.format == "jpeg")))
+    assert best_jpeg.info.get("progressive")  # uploads: progressive JPEG
+    assert not quick_jpeg.info.get("progressive")  # demo photos: baseline, quicker to encode
+    for rendition in quick.renditions:
+        assert Image.open(io.BytesIO(rendition.data)).size == (rendition.width, rendition.height)
+
+
+def test_small_renditions_of_a_large_photo_have_the_exact_sizes():
+    # 640 and 320 are resized from a larger rendition (960, 640) rather than from the 3000px original.
+    processed = image_process(samples.photo(3000, 2000))
+    sizes = {(r.width, r.format): Image.open(io.BytesIO(r.data)).size for r in processed.renditions}
+    assert sizes == {
+        (width, fmt): (width, round(2000 * width / 3000)) for width in (320, 640, 960, 1400) for fmt in ("jpeg", "webp")
+    }
+    assert [r.width for r in processed.renditions] == [320, 320, 640, 640, 960, 960, 1400, 1400]
 
 
 def test_small_photo_is_never_upscaled():
