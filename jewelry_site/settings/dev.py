@@ -12,3 +12,6 @@ STORAGES = {
     "default": STORAGES["default"],  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# At a terminal, readable log lines; JSON (the base default) when DJANGO_LOG_FORMAT=json.
+LOGGING["handlers"]["console"]["formatter"] = env.str("DJANGO_LOG_FORMAT", default="text")  # noqa: F405

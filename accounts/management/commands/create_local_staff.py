@@ -12,6 +12,9 @@ USERNAME = "staff"
 class Command(BaseCommand):
     help = "Create or update the local 'staff' superuser with a new random password (DEBUG only)."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--site-url", default="http://127.0.0.1:8000", help="Where the shop is served.")
+
     def handle(self, *args, **options) -> None:
         # A known account with a printed password must never exist on a real site.
         if not settings.DEBUG:
@@ -25,4 +28,5 @@ class Command(BaseCommand):
         user.is_active = True
         user.set_password(password)
         user.save()
-        self.stdout.write(f"Staff login: http://127.0.0.1:8000/admin/  user: {USERNAME}  password: {password}")
+        admin_url = options["site_url"].rstrip("/") + "/admin/"
+        self.stdout.write(f"Staff login: {admin_url}  user: {USERNAME}  password: {password}")
