@@ -21,7 +21,7 @@ python_bin() {
 }
 PY=$(python_bin || true)
 [ -n "$PY" ] || need_deb python3 /usr/bin/python3
-"${PY:-python3}" -c 'import venv, ensurepip' 2>/dev/null || need_deb python3-venv /usr/lib/python3/dist-packages
+"${PY:-python3}" -c 'import venv, ensurepip' 2>/dev/null || apt_missing+=(python3-venv)
 
 if [ "$target" = test ] || [ "$target" = bench ]; then
   need_deb postgresql-15 /usr/lib/postgresql/15/bin/initdb
@@ -54,8 +54,10 @@ if [ ! -e "$stamp" ]; then
 fi
 
 if [ "$target" != run ]; then
-  # npm packages the tests use (the OIDC provider, Lighthouse): each folder with a lock file.
-  for dir in tests/oidc_provider bench; do
+  # npm packages from lock files: the OIDC test provider for tests; Lighthouse only for the benchmark.
+  npm_dirs=(tests/oidc_provider)
+  [ "$target" = bench ] && npm_dirs+=(bench)
+  for dir in "${npm_dirs[@]}"; do
     if [ -f "$dir/package-lock.json" ] && { [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; }; then
       echo "install: npm ci in $dir"
       (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) && touch "$dir/node_modules"
