@@ -21,7 +21,7 @@ from django.utils.text import slugify
 from . import demo_images
 from .images import ProcessedImage
 from .models import Category, Collection, Gemstone, Metal, Product, ProductImage, ProductVariant
-from .services import product_image_create_from_processed
+from .services import product_image_create_from_processed, product_listing_refresh
 
 log = logging.getLogger(__name__)
 
@@ -440,6 +440,8 @@ def _load_variants(result: DemoLoadResult, items: list[DemoProduct], products: d
     )
     missing = [ProductVariant(product=product, **row) for product, row in wanted if row["sku"] not in existing]
     ProductVariant.objects.bulk_create(missing)
+    # bulk_create sends no signals: bring the products' stored price ranges up to date here.
+    product_listing_refresh(product_ids={variant.product_id for variant in missing})
     result.variants.total += len(wanted)
     result.variants.created += len(missing)
 

@@ -15,7 +15,9 @@ SORT_RELEVANCE = "relevance"
 _ORDERINGS = {
     SORT_NEWEST: ("-created_at", "-pk"),
     SORT_PRICE_ASC: ("price_from", "-created_at", "-pk"),
-    SORT_PRICE_DESC: (F("price_from").desc(nulls_last=True), "-created_at", "-pk"),
+    # Listed products always have a price_from, so NULL placement does not matter; a plain DESC lets
+    # Postgres read the price index backwards.
+    SORT_PRICE_DESC: (F("price_from").desc(), "-created_at", "-pk"),
 }
 
 
@@ -116,16 +118,11 @@ def product_detail_queryset() -> ProductQuerySet:
     )
 
 
-def related_products(*, product: Product, limit: int) -> list[Product]:
-    """Other pieces from the same category, newest first."""
-    return list(
-        Product.objects.for_listing()
-        .filter(category_id=product.category_id)
-        .exclude(pk=product.pk)
-        .order_by("-created_at", "-pk")[:limit]
-    )
+def category_newest_products(*, category_id: int, limit: int) -> list[Product]:
+    """The newest pieces of one category (a product page's "You may also like", minus the page's own)."""
+    return list(Product.objects.for_listing().filter(category_id=category_id).order_by("-created_at", "-pk")[:limit])
 
 
 def sitemap_products() -> ProductQuerySet:
     """The products that have a page (same rule as the shop: active, with an active variant)."""
-    return Product.objects.active().filter(variants__is_active=True).distinct().order_by("pk")
+    return Product.objects.active().filter(price_from__isnull=False).order_by("pk")

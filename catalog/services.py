@@ -5,6 +5,7 @@ import csv
 import io
 import posixpath
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import IO
@@ -12,8 +13,10 @@ from typing import IO
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Max, Min, OuterRef, Subquery
 
+from .cache import catalog_changed
 from .images import ImageRejectedError, ProcessedImage, image_check_size, image_process, renditions_from_master
 from .models import Category, Gemstone, Metal, Product, ProductImage, ProductVariant
 from .storage import object_read, objects_delete, objects_save, upload_delete, upload_read
@@ -404,6 +407,34 @@ def _import(file: IO[bytes] | IO[str], result: ImportResult) -> None:
         if result.errors:
             return
         _apply(plans, products, existing, categories, result)
+
+
+# =====================================================================================================
+# The listing summary (issue #7, helper I): each product's price range over its active variants,
+# stored on the product so shop pages sort and filter one indexed table. catalog.signals calls this
+# on every variant save/delete; bulk writers (bulk_create, queryset.update) call it themselves.
+# =====================================================================================================
+
+
+def product_listing_refresh(*, product_ids: Iterable[int] | None, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Recompute ``price_from``/``price_to`` from the active variants of these products (all when None).
+
+    One UPDATE with correlated subqueries, so it is right whatever this process holds in memory; then
+    the cached catalogue fragments are made obsolete. Returns the number of products written."""
+    active = ProductVariant.objects.filter(product=OuterRef("pk"), is_active=True).order_by().values("product")
+    price = Product._meta.get_field("price_from")
+    products = Product.objects.using(using).all()
+    if product_ids is not None:
+        ids = sorted({int(pk) for pk in product_ids})
+        if not ids:
+            return 0
+        products = products.filter(pk__in=ids)
+    updated = products.update(
+        price_from=Subquery(active.annotate(value=Min("price")).values("value"), output_field=price),
+        price_to=Subquery(active.annotate(value=Max("price")).values("value"), output_field=price),
+    )
+    catalog_changed(using=using)
+    return updated
 
 
 # =====================================================================================================

@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import Http404, HttpResponsePermanentRedirect
+from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import strip_tags
@@ -11,6 +12,7 @@ from django.utils.text import Truncator
 from django.views.generic import DetailView, ListView, TemplateView
 
 from . import selectors
+from .cache import fragment_get, fragment_get_or_make, fragment_key, fragment_set
 from .forms import ProductFilterForm
 
 FEATURED_ON_HOME = 4
@@ -45,21 +47,36 @@ class HomeView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        # The two product grids are the same for every visitor: rendered once per catalogue version.
+        grids = fragment_get_or_make(fragment_key("home"), self.render_grids)
         context.update(
-            featured_products=selectors.featured_products(limit=FEATURED_ON_HOME),
-            new_products=selectors.new_products(limit=NEW_ON_HOME),
+            **grids,
             categories=selectors.category_roots(categories=selectors.category_list_for_request(self.request)),
             canonical_url=absolute_url(self.request, reverse("catalog:home")),
         )
         return context
 
+    def render_grids(self) -> dict[str, str]:
+        featured = selectors.featured_products(limit=FEATURED_ON_HOME)
+        new = selectors.new_products(limit=NEW_ON_HOME)
+        grid = "includes/_product_grid.html"
+        return {
+            "featured_grid": render_to_string(grid, {"products": featured, "eager": 4}) if featured else "",
+            "new_grid": render_to_string(grid, {"products": new}) if new else "",
+        }
+
 
 class ProductListView(ListView):
-    """The shop: every piece, with search, filters, sort and pagination that keeps them."""
+    """The shop: every piece, with search, filters, sort and pagination that keeps them.
+
+    The listing (filters, cards, pagination) is cached per catalogue version and per sanitised
+    query, so a cached page costs no product query at all; the rest of the page is rendered each time.
+    """
 
     template_name = "catalog/product_list.html"
     context_object_name = "products"
     category = None
+    listing_template = "includes/_listing.html"
 
     def get(self, request, *args, **kwargs):
         self.categories = selectors.category_list_for_request(request)
@@ -67,10 +84,28 @@ class ProductListView(ListView):
         self.filter_form = ProductFilterForm(
             request.GET, categories=self.categories, with_category=self.category is None
         )
+        form = self.filter_form
+        self.listing_key = fragment_key(
+            "listing",
+            request.path,
+            sorted((name, repr(value)) for name, value in form.data.items()),
+            form.notices,
+            page_number(request.GET.get(self.page_kwarg)),
+        )
+        cached = fragment_get(self.listing_key)
+        if cached is not None:
+            context = self.get_page_context_data(page_number=cached["page_number"], result_count=cached["result_count"])
+            context["listing"] = cached["listing"]
+            return self.render_to_response(context)
         return super().get(request, *args, **kwargs)
 
     def get_category(self):
         return None
+
+    def get_template_names(self) -> list[str]:
+        # One template per view; ListView's "<app>/<model>_list.html" guess needs object_list, which a
+        # cached listing never builds.
+        return [self.template_name]
 
     def get_paginate_by(self, queryset) -> int:
         return settings.SHOP_PRODUCTS_PER_PAGE
@@ -87,25 +122,39 @@ class ProductListView(ListView):
         page = paginator.get_page(page_number(self.request.GET.get(self.page_kwarg)))
         return paginator, page, page.object_list, page.has_other_pages()
 
+    def get_page_context_data(self, *, page_number: int, result_count: int) -> dict:
+        """What the page around the listing shows: from the form and the page number, no product query."""
+        form = self.filter_form
+        params = form.canonical_params()
+        canonical_params = [*params, ("page", str(page_number))] if page_number > 1 else params
+        return {
+            "view": self,
+            "filter_form": form,
+            "search_text": form.cleaned_data.get("q", "") if "q" not in form.errors else "",
+            "canonical_url": absolute_url(self.request, self.request.path, canonical_params),
+            "result_count": result_count,
+            "page_number": page_number,
+        }
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         form = self.filter_form
         page = context["page_obj"]
-        params = form.canonical_params()
-        canonical_params = [*params, ("page", str(page.number))] if page.number > 1 else params
         chips = form.active_filters()
         price_errors = [f"{error} The price filter was not applied." for error in form.price_errors()]
         context.update(
-            filter_form=form,
+            self.get_page_context_data(page_number=page.number, result_count=page.paginator.count),
             notices=form.notices,
             error_notices=price_errors,
             filter_query=form.query_string(),
             active_filters=chips,
             has_refinements=any(chip["name"] != "q" for chip in chips),
-            search_text=form.cleaned_data.get("q", "") if "q" not in form.errors else "",
-            canonical_url=absolute_url(self.request, self.request.path, canonical_params),
-            result_count=page.paginator.count,
             page_range=list(page.paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1)),
+        )
+        context["listing"] = render_to_string(self.listing_template, context, self.request)
+        fragment_set(
+            self.listing_key,
+            {"listing": context["listing"], "page_number": page.number, "result_count": page.paginator.count},
         )
         return context
 
@@ -122,8 +171,8 @@ class CategoryDetailView(ProductListView):
                 return category
         raise Http404("No such category")
 
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
+    def get_page_context_data(self, **kwargs) -> dict:
+        context = super().get_page_context_data(**kwargs)
         category = self.category
         context.update(
             category=category,
@@ -163,13 +212,26 @@ class ProductDetailView(DetailView):
             # "Shown in rose gold" only helps when the piece comes in more than one metal.
             show_photo_metal=len({v.metal for v in variants}) > 1,
             breadcrumbs=[*ancestors, product.category],
-            related_products=selectors.related_products(product=product, limit=RELATED_PRODUCTS),
+            related_cards=self.related_cards(product),
             meta_description=meta_description,
             canonical_url=url,
             product_json_ld=self.product_json_ld(product, url=url, description=meta_description),
             breadcrumb_json_ld=self.breadcrumb_json_ld([*ancestors, product.category], product, url=url),
         )
         return context
+
+    def related_cards(self, product) -> list[str]:
+        """Rendered cards for "You may also like": other pieces of the product's category, newest first.
+
+        Cached per category and catalogue version (one more card than shown, so each product page of
+        the category shares the entry and leaves out its own card)."""
+
+        def render() -> dict[str, list[tuple[int, str]]]:
+            pieces = selectors.category_newest_products(category_id=product.category_id, limit=RELATED_PRODUCTS + 1)
+            return {"cards": [(p.pk, render_to_string("includes/_product_card.html", {"product": p})) for p in pieces]}
+
+        cards = fragment_get_or_make(fragment_key("related", product.category_id), render)["cards"]
+        return [html for pk, html in cards if pk != product.pk][:RELATED_PRODUCTS]
 
     def product_json_ld(self, product, *, url: str, description: str) -> dict:
         data = {

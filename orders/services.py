@@ -24,6 +24,7 @@ from django.db.models import F
 from cart.cart import cart_summary
 from cart.models import Cart, CartLine
 from cart.services import cart_clear
+from catalog.cache import catalog_version_bump
 from catalog.models import ProductVariant
 
 from .models import Order, OrderEvent, OrderLine, OrderStatus, PaymentMethod, ShippingMethod
@@ -208,6 +209,8 @@ def _order_place_locked(
     )
     for variant_id, quantity in sorted(needed.items()):
         ProductVariant.objects.filter(pk=variant_id).update(stock=F("stock") - quantity)
+    # update() sends no signals: the cached catalogue pages (stock badges) are made obsolete after commit.
+    transaction.on_commit(catalog_version_bump, robust=True)
     _order_lines_create(order=order, items=summary.items)
     OrderEvent.objects.create(order=order, actor=order.user, to_status=order.status, note="Order placed")
     cart_clear(cart=cart)
@@ -339,6 +342,7 @@ def _stock_restore(*, order: Order) -> None:
     _variants_locked(sorted(returned))
     for variant_id, quantity in sorted(returned.items()):
         ProductVariant.objects.filter(pk=variant_id).update(stock=F("stock") + quantity)
+    transaction.on_commit(catalog_version_bump, robust=True)  # as in order placement: stock badges
 
 
 # --- Guest links ------------------------------------------------------------------------------

@@ -18,6 +18,19 @@ def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+# --- Cached catalogue fragments (issue #7, helper I) ---
+@pytest.fixture(autouse=True)
+def _cache_cleared():
+    """Each test starts with an empty cache: the locmem cache outlives the rolled-back database, and a
+    catalogue fragment from an earlier test would otherwise be served under an unchanged version."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+# --- end of cached catalogue fragments ---
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     """A real moto server (S3, Secrets Manager, ...) over HTTP on loopback; yields its endpoint URL."""

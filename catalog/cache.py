@@ -1,0 +1,89 @@
+"""Cached catalogue fragments (issue #7): rendered product grids keyed by a catalogue version.
+
+Every catalogue write changes the version (catalog.signals for saves and deletes; callers of
+queryset.update() and bulk_create call ``catalog_changed`` or ``catalog_version_bump`` themselves),
+so a fragment is never served after the data under it changed: old entries are simply never asked
+for again and expire. The version lives in Django's default cache, which production shares between
+gunicorn workers and instances (a database table by default, Redis with DJANGO_CACHE_URL).
+
+Fragments hold nothing per shopper (no CSRF token, no bag count): only HTML that every visitor of
+the same URL sees.
+"""
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+VERSION_KEY = "catalog:version"
+# Versions make stale entries unreachable; the timeout only bounds what time alone changes (the "New"
+# badge) and frees space.
+FRAGMENT_TIMEOUT = 300
+CSRF_MARKER = "csrfmiddlewaretoken"
+
+
+def _new_version() -> str:
+    # Random, never a counter: if the version key is evicted, a fresh value cannot bring back
+    # fragments stored under an earlier one.
+    return uuid.uuid4().hex
+
+
+def catalog_version() -> str:
+    """The current catalogue version; read it before reading the data a fragment is made from."""
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        version = _new_version()
+        if not cache.add(VERSION_KEY, version, timeout=None):
+            version = cache.get(VERSION_KEY) or version
+    return version
+
+
+def catalog_version_bump() -> None:
+    """Make every cached catalogue fragment obsolete."""
+    cache.set(VERSION_KEY, _new_version(), timeout=None)
+
+
+def catalog_changed(*, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Bump the version now and, inside a transaction, once more after it commits.
+
+    The bump after commit is the one that matters across processes: a request that read the old
+    rows while the transaction was open may have stored a fragment under the first new version.
+    The immediate bump makes the change show at once to later reads in this same transaction."""
+    catalog_version_bump()
+    connection = connections[using]
+    if connection.in_atomic_block and not _bump_pending(connection):
+        transaction.on_commit(catalog_version_bump, using=using, robust=True)
+
+
+def _bump_pending(connection) -> bool:
+    # One bump after commit is enough however many rows the transaction wrote (a CSV import writes
+    # hundreds). Entries of rolled-back savepoints are dropped by Django, so this stays right.
+    return any(entry[1] is catalog_version_bump for entry in getattr(connection, "run_on_commit", ()))
+
+
+def fragment_key(name: str, *parts: Any) -> str:
+    """A cache key for fragment ``name`` at the current version, varying on ``parts`` (hashed)."""
+    digest = hashlib.sha256(repr(parts).encode("utf-8", "backslashreplace")).hexdigest()[:40]
+    return f"catalog:{name}:{catalog_version()}:{digest}"
+
+
+def fragment_get(key: str) -> Any | None:
+    return cache.get(key)
+
+
+def fragment_set(key: str, value: dict[str, Any]) -> None:
+    """Store a fragment unless it carries a CSRF token (that would leak one shopper's token to others)."""
+    if any(isinstance(v, str) and CSRF_MARKER in v for v in value.values()):
+        return
+    cache.set(key, value, FRAGMENT_TIMEOUT)
+
+
+def fragment_get_or_make(key: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    value = fragment_get(key)
+    if value is None:
+        value = make()
+        fragment_set(key, value)
+    return value

@@ -1,0 +1,267 @@
+"""Issue #7: the stored price range behind the shop pages, and the cached catalogue fragments.
+
+The price range lives on the product (catalog.services.product_listing_refresh, kept by signals);
+rendered grids are cached per catalogue version (catalog.cache). Whatever is cached, a change to a
+price, a stock level or a product shows on the very next page view.
+"""
+
+import importlib
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from catalog.cache import (
+    CSRF_MARKER,
+    VERSION_KEY,
+    catalog_changed,
+    catalog_version,
+    catalog_version_bump,
+    fragment_get,
+    fragment_key,
+    fragment_set,
+)
+from catalog.models import Product, ProductVariant
+from catalog.services import product_listing_refresh
+from tests.factories import CategoryFactory, ProductFactory, ProductVariantFactory
+
+pytestmark = pytest.mark.django_db
+
+SHOP = reverse("catalog:product-list")
+HOME = reverse("catalog:home")
+
+
+def price_range(product: Product) -> tuple[Decimal | None, Decimal | None]:
+    product.refresh_from_db()
+    return product.price_from, product.price_to
+
+
+def html(client, url: str, **params) -> str:
+    response = client.get(url, params)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+# --- The stored price range ---------------------------------------------------------------------
+def test_price_range_follows_the_active_variants_through_save_and_delete():
+    product = ProductFactory()
+    assert price_range(product) == (None, None)
+    cheap = ProductVariantFactory(product=product, price=Decimal("100.00"))
+    dear = ProductVariantFactory(product=product, price=Decimal("300.00"))
+    ProductVariantFactory(product=product, price=Decimal("50.00"), is_active=False)
+    assert price_range(product) == (Decimal("100.00"), Decimal("300.00"))
+
+    cheap.is_active = False
+    cheap.save()
+    assert price_range(product) == (Decimal("300.00"), Decimal("300.00"))
+
+    dear.delete()
+    assert price_range(product) == (None, None)
+
+
+def test_product_without_an_active_variant_is_not_listed(client):
+    product = ProductFactory(name="Withdrawn Ring")
+    variant = ProductVariantFactory(product=product)
+    assert "Withdrawn Ring" in html(client, SHOP)
+    variant.is_active = False
+    variant.save()
+    assert "Withdrawn Ring" not in html(client, SHOP)
+    assert client.get(product.get_absolute_url()).status_code == 404
+
+
+def test_saving_a_product_read_before_its_variants_changed_keeps_the_true_range():
+    product = ProductFactory()  # in memory: no price range yet
+    ProductVariantFactory(product=product, price=Decimal("200.00"))
+    product.name = "Renamed"
+    product.save()  # writes every column, including the stale NULL range
+    assert price_range(product) == (Decimal("200.00"), Decimal("200.00"))
+
+
+def test_refresh_repairs_writes_that_bypass_signals():
+    product = ProductVariantFactory(price=Decimal("200.00")).product
+    other = ProductVariantFactory(price=Decimal("80.00")).product
+    ProductVariant.objects.filter(product=product).update(price=Decimal("150.00"))
+    ProductVariant.objects.filter(product=other).update(price=Decimal("90.00"))
+    assert price_range(product) == (Decimal("200.00"), Decimal("200.00"))  # update() sends no signal
+
+    assert product_listing_refresh(product_ids=[product.pk]) == 1
+    assert price_range(product) == (Decimal("150.00"), Decimal("150.00"))
+    assert price_range(other) == (Decimal("80.00"), Decimal("80.00"))
+    assert product_listing_refresh(product_ids=[]) == 0
+
+    product_listing_refresh(product_ids=None)
+    assert price_range(other) == (Decimal("90.00"), Decimal("90.00"))
+
+
+def test_migration_fills_the_range_of_existing_products():
+    product = ProductVariantFactory(price=Decimal("120.00")).product
+    ProductVariantFactory(product=product, price=Decimal("480.00"))
+    bare = ProductFactory()
+    Product.objects.update(price_from=None, price_to=Decimal("1.00"))  # as after the columns were added
+
+    migration = importlib.import_module("catalog.migrations.0004_product_listing_summary")
+    migration.fill_listing_summary(apps, None)
+
+    assert price_range(product) == (Decimal("120.00"), Decimal("480.00"))
+    assert price_range(bare) == (None, None)
+
+
+def test_price_filters_and_sorts_read_the_stored_range(client):
+    for name, prices in (("Low", ["90.00", "400.00"]), ("Mid", ["250.00"]), ("High", ["700.00", "90.00"])):
+        product = ProductFactory(name=name)
+        for price in prices:
+            ProductVariantFactory(product=product, price=Decimal(price), is_active=name != "High" or price != "90.00")
+    page = html(client, SHOP, sort="price-desc")
+    assert page.index("High") < page.index("Mid") < page.index("Low")
+    page = html(client, SHOP, min_price="100")
+    assert "Mid" in page
+    assert "High" in page
+    assert "Low" not in page
+    assert "from</span> £90" in html(client, SHOP, sort="price-asc")  # Low: £90 to £400
+
+
+# --- Cached fragments: always current -------------------------------------------------------------
+def test_a_repeated_list_view_is_served_from_the_cache(client):
+    ProductVariantFactory(product=ProductFactory(name="Cached Ring"))
+    first = queries(client, SHOP)
+    second = queries(client, SHOP)
+    assert second < first
+    assert second <= 1  # the categories for the header and filters; no product query
+    assert "Cached Ring" in html(client, SHOP)
+
+
+def test_price_change_shows_at_once_on_list_category_home_and_detail(client):
+    category = CategoryFactory(slug="rings", name="Rings")
+    product = ProductFactory(name="Halo Ring", category=category, is_featured=True)
+    variant = ProductVariantFactory(product=product, price=Decimal("100.00"))
+    pages = [SHOP, category.get_absolute_url(), HOME, product.get_absolute_url()]
+    for url in pages:
+        assert "£100" in html(client, url)
+        assert "£100" in html(client, url)  # now cached where it can be
+
+    variant.price = Decimal("150.00")
+    variant.save()
+
+    for url in pages:
+        page = html(client, url)
+        assert "£150" in page, url
+        assert "£100" not in page, url
+
+
+def test_stock_change_shows_at_once_on_list_and_detail(client):
+    product = ProductFactory(name="Last Ring")
+    variant = ProductVariantFactory(product=product, stock=1)
+    assert "Only 1 left" in html(client, SHOP)
+    assert "Only 1 left" in html(client, SHOP)
+
+    variant.stock = 0
+    variant.save()
+
+    assert "Sold out" in html(client, SHOP)
+    assert "Sold out" in html(client, product.get_absolute_url())
+
+
+def test_new_product_image_and_category_rename_show_at_once(client):
+    category = CategoryFactory(slug="rings", name="Rings")
+    ProductVariantFactory(product=ProductFactory(name="First Ring", category=category))
+    assert "First Ring" in html(client, HOME)
+    assert "First Ring" in html(client, SHOP)
+
+    ProductVariantFactory(product=ProductFactory(name="Second Ring", category=category))
+    assert "Second Ring" in html(client, HOME)
+    assert "Second Ring" in html(client, SHOP)
+
+    category.name = "Fine Rings"
+    category.save()
+    assert "Fine Rings" in html(client, SHOP)  # the category filter's choices
+
+    Product.objects.filter(name="Second Ring").update(is_active=False)
+    catalog_changed()  # what a caller of update() must do
+    assert "Second Ring" not in html(client, SHOP)
+
+
+def test_cached_listing_varies_with_filters_and_page(client):
+    for i in range(30):
+        ProductVariantFactory(product=ProductFactory(name=f"Piece {i:02d}", metal="silver" if i % 2 else "platinum"))
+    html(client, SHOP)
+    assert "Piece 05" not in html(client, SHOP, metal="platinum")
+    assert "Piece 05" in html(client, SHOP, metal="silver")
+    assert "Piece 29" in html(client, SHOP)
+    assert "Piece 29" not in html(client, SHOP, page="2")
+    junk = html(client, SHOP, min_price="abc")
+    assert "The price filter was not applied" in junk
+    assert "The price filter was not applied" not in html(client, SHOP)
+
+
+def test_cached_listing_holds_nothing_per_shopper(client, django_user_model):
+    ProductVariantFactory(product=ProductFactory(name="Shared Ring"))
+    html(client, SHOP)
+    html(client, HOME)
+    stored = [value for key, value in cache._cache.items() if b"Shared Ring" in value]
+    assert len(stored) == 2  # the list's listing and the home grids
+    for value in stored:
+        assert CSRF_MARKER.encode() not in value
+        assert b"cart-count" not in value
+        assert b"csrftoken" not in value
+
+    user = django_user_model.objects.create_user("ada", "ada@example.com", "pw-for-tests-only")
+    client.force_login(user)
+    assert "Shared Ring" in html(client, SHOP)  # same fragment, own header
+
+
+def test_fragment_with_a_csrf_token_is_never_stored():
+    key = fragment_key("test", "csrf")
+    fragment_set(key, {"html": f'<input name="{CSRF_MARKER}" value="secret">'})
+    assert fragment_get(key) is None
+    fragment_set(key, {"html": "<p>plain</p>"})
+    assert fragment_get(key) == {"html": "<p>plain</p>"}
+
+
+def test_version_is_new_after_a_bump_or_an_eviction():
+    first = catalog_version()
+    assert catalog_version() == first
+    catalog_version_bump()
+    second = catalog_version()
+    assert second != first
+    cache.delete(VERSION_KEY)  # evicted: never back to an earlier value
+    assert catalog_version() not in (first, second)
+
+
+def test_changes_in_a_transaction_bump_once_more_after_commit(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+        for price in ("10.00", "20.00", "30.00"):
+            ProductVariantFactory(price=Decimal(price))
+        during = catalog_version()
+    assert len(callbacks) == 1  # however many rows changed
+    callbacks[0]()
+    assert catalog_version() != during
+
+
+def test_related_pieces_are_shared_by_the_category_leave_out_the_page_and_follow_changes(client):
+    category = CategoryFactory(slug="rings", name="Rings")
+    ProductVariantFactory(product=ProductFactory(name="Elsewhere Necklace"))
+    variants = [
+        ProductVariantFactory(product=ProductFactory(name=f"Ring {i}", category=category), price=Decimal("100.00"))
+        for i in range(6)
+    ]
+    newest, oldest = variants[-1].product, variants[0].product
+
+    related = html(client, newest.get_absolute_url()).split("You may also like")[1]
+    assert [f"Ring {i}" in related for i in range(6)] == [False, True, True, True, True, False]
+    related = html(client, oldest.get_absolute_url()).split("You may also like")[1]  # same cached cards
+    assert [f"Ring {i}" in related for i in range(6)] == [False, False, True, True, True, True]
+    assert "Elsewhere" not in related
+
+    variants[4].price = Decimal("175.00")
+    variants[4].save()
+    assert "£175" in html(client, oldest.get_absolute_url()).split("You may also like")[1]
