@@ -17,7 +17,8 @@ from .services import CartError, cart_add_line, cart_reconcile, cart_remove_line
 def _back_url(request: HttpRequest) -> str:
     """The hidden ``next`` URL if it stays on this site, else the cart page."""
     candidate = request.POST.get("next", "")
-    if candidate and url_has_allowed_host_and_scheme(
+    # A path on this site only: redirect() would treat anything else (e.g. "١٢٣") as a view name.
+    if candidate.startswith("/") and url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return candidate

@@ -1,14 +1,29 @@
 # Mounted at the site root: /checkout/... for placing an order, /orders/... for reading them.
-from django.urls import path
+from django.urls import path, register_converter
 
 from . import views
+
+
+class OrderNumberConverter:
+    """Order numbers are short and plain ("MA-12345678"): anything else 404s before reaching the database."""
+
+    regex = "[A-Za-z0-9-]{1,20}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(OrderNumberConverter, "order_number")
 
 app_name = "orders"
 
 urlpatterns = [
     path("checkout/", views.checkout, name="checkout"),
-    path("checkout/confirmation/<str:number>/", views.confirmation, name="confirmation"),
+    path("checkout/confirmation/<order_number:number>/", views.confirmation, name="confirmation"),
     path("orders/", views.order_list, name="order-list"),
     path("orders/view/<str:token>/", views.guest_order, name="guest-order"),
-    path("orders/<str:number>/", views.order_detail, name="order-detail"),
+    path("orders/<order_number:number>/", views.order_detail, name="order-detail"),
 ]

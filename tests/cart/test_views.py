@@ -39,7 +39,9 @@ def test_add_to_bag_from_the_product_page_goes_back_there(client, ring):
     assert any("is in your bag" in m for m in flash(response))
 
 
-@pytest.mark.parametrize("next_url", ["https://evil.example/phish", "//evil.example/", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "next_url", ["https://evil.example/phish", "//evil.example/", "javascript:alert(1)", "١٢٣", "cart:detail"]
+)
 def test_add_ignores_a_next_url_off_this_site(client, ring, next_url):
     response = add(client, ring, 1, next=next_url)
     assert response["Location"] == reverse("cart:detail")

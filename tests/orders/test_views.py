@@ -283,7 +283,13 @@ def test_other_users_and_staff_get_404_and_the_attempt_is_logged(client, owner_o
 def test_unknown_order_number_is_404(client):
     client.force_login(UserFactory())
     assert client.get(reverse("orders:order-detail", args=["MA-00000000"])).status_code == 404
-    assert client.get(reverse("orders:order-detail", args=["\u202e<script>"])).status_code == 404
+    assert client.get("/orders/%E2%80%AE%3Cscript%3E/").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/checkout/confirmation/a%00b/", "/orders/a%00b/", "/orders/%D9%A1%D9%A2/"])
+def test_order_urls_with_junk_numbers_are_404_not_500(client, path):
+    client.force_login(UserFactory())
+    assert client.get(path).status_code == 404
 
 
 def test_confirmation_only_for_the_session_that_placed_it(client, ring):
