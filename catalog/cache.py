@@ -64,14 +64,23 @@ def _bump_pending(connection) -> bool:
     return any(entry[1] is catalog_version_bump for entry in getattr(connection, "run_on_commit", ()))
 
 
-def fragment_key(name: str, *parts: Any) -> str:
-    """A cache key for fragment ``name`` at the current version, varying on ``parts`` (hashed)."""
+def fragment_key(name: str, *parts: Any, version: str | None = None) -> str:
+    """A cache key for fragment ``name`` at ``version`` (default: the current one), varying on ``parts`` (hashed).
+
+    A page that needs several fragments reads the version once and passes it, so all its keys agree
+    and the version costs one cache read, not one per key."""
     digest = hashlib.sha256(repr(parts).encode("utf-8", "backslashreplace")).hexdigest()[:40]
-    return f"catalog:{name}:{catalog_version()}:{digest}"
+    return f"catalog:{name}:{version or catalog_version()}:{digest}"
 
 
 def fragment_get(key: str) -> Any | None:
     return cache.get(key)
+
+
+def fragment_get_many(keys: dict[str, str]) -> dict[str, Any]:
+    """The fragments found for ``{name: key}``, by name, in one cache read (one query on the database cache)."""
+    found = cache.get_many(list(keys.values()))
+    return {name: found[key] for name, key in keys.items() if key in found}
 
 
 def fragment_set(key: str, value: dict[str, Any]) -> None:

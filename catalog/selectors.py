@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import F, Prefetch
+from django.db.models import F
 
-from .models import Category, Product, ProductQuerySet, ProductVariant
+from .models import Category, Product, ProductImage, ProductQuerySet, ProductVariant
 from .search import search_products, uses_full_text_search
 
 SORT_NEWEST = "newest"
@@ -40,13 +40,16 @@ def category_list() -> list[Category]:
     return list(Category.objects.filter(is_active=True))
 
 
-def category_list_for_request(request) -> list[Category]:
-    """``category_list()`` once per request: the header navigation and the page share it."""
-    cached = getattr(request, "_shop_categories", None)
+def category_list_for_request(request, *, categories: list[Category] | None = None) -> list[Category]:
+    """``category_list()`` once per request: the header navigation and the page share it.
+
+    A view that already holds the list (the product page reads it from the catalogue cache) passes
+    ``categories`` so the rest of the request uses it instead of querying."""
+    cached = getattr(request, "_shop_categories", None) if categories is None else categories
     if cached is None:
         cached = category_list()
-        if request is not None:
-            request._shop_categories = cached
+    if request is not None:
+        request._shop_categories = cached
     return cached
 
 
@@ -111,11 +114,24 @@ def product_list(*, filters: ProductFilters) -> ProductQuerySet:
     return products.order_by(*_ORDERINGS.get(filters.sort, _ORDERINGS[SORT_NEWEST]))
 
 
-def product_detail_queryset() -> ProductQuerySet:
-    """Sellable products with their active variants (``active_variants``) and ordered images."""
-    return Product.objects.for_listing().prefetch_related(
-        Prefetch("variants", queryset=ProductVariant.objects.filter(is_active=True), to_attr="active_variants")
-    )
+def product_detail(*, slug: str) -> Product | None:
+    """A sellable product with ``active_variants`` and ``ordered_images``, in three small queries; None if
+    there is no such product or nothing of it is for sale.
+
+    Plain queries rather than ``for_listing()`` with prefetches: the page needs no stock subquery (it
+    has the variants) and the prefetch machinery cost more than the queries themselves (issue #7)."""
+    try:
+        product = Product.objects.active().filter(price_from__isnull=False).select_related("category").get(slug=slug)
+    except Product.DoesNotExist:
+        return None
+    variants = list(ProductVariant.objects.filter(product_id=product.pk, is_active=True))
+    if not variants:
+        return None
+    for variant in variants:
+        variant.product = product  # no query when a variant is asked for its product
+    product.active_variants = variants
+    product.ordered_images = list(ProductImage.objects.filter(product_id=product.pk).order_by("position", "pk"))
+    return product
 
 
 def category_newest_products(*, category_id: int, limit: int) -> list[Product]:

@@ -12,7 +12,14 @@ from django.utils.text import Truncator
 from django.views.generic import DetailView, ListView, TemplateView
 
 from . import selectors
-from .cache import fragment_get, fragment_get_or_make, fragment_key, fragment_set
+from .cache import (
+    catalog_version,
+    fragment_get,
+    fragment_get_many,
+    fragment_get_or_make,
+    fragment_key,
+    fragment_set,
+)
 from .forms import ProductFilterForm
 
 FEATURED_ON_HOME = 4
@@ -186,11 +193,41 @@ class CategoryDetailView(ProductListView):
 
 
 class ProductDetailView(DetailView):
+    """A product page.
+
+    The catalogue data it shows (the product with its variants, stock and photos, the related cards,
+    the categories) is cached per catalogue version and fetched with one cache read, so a repeated
+    view costs no catalogue query. Every catalogue write, stock changes by orders included, bumps the
+    version, so nothing shown is ever stale. The page itself (CSRF token, bag count, sign-in) is
+    rendered for each request: only model data and shared card HTML are cached.
+    """
+
     template_name = "catalog/product_detail.html"
     context_object_name = "product"
 
-    def get_queryset(self):
-        return selectors.product_detail_queryset()
+    def get_object(self, queryset=None):
+        slug = self.kwargs[self.slug_url_kwarg]
+        # One version for every key, read before any data the entries are made from.
+        version = catalog_version()
+        keys = {
+            "page": fragment_key("product", slug, version=version),
+            "categories": fragment_key("categories", version=version),
+        }
+        found = fragment_get_many(keys)
+        categories = found.get("categories")
+        if categories is None:
+            categories = {"categories": selectors.category_list()}
+            fragment_set(keys["categories"], categories)
+        selectors.category_list_for_request(self.request, categories=categories["categories"])
+        page = found.get("page")
+        if page is None:
+            product = selectors.product_detail(slug=slug)
+            if product is None:
+                raise Http404("No such product")
+            page = {"product": product, "related_cards": self.related_cards(product, version=version)}
+            fragment_set(keys["page"], page)
+        self.related = page["related_cards"]
+        return page["product"]
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -212,7 +249,7 @@ class ProductDetailView(DetailView):
             # "Shown in rose gold" only helps when the piece comes in more than one metal.
             show_photo_metal=len({v.metal for v in variants}) > 1,
             breadcrumbs=[*ancestors, product.category],
-            related_cards=self.related_cards(product),
+            related_cards=self.related,
             meta_description=meta_description,
             canonical_url=url,
             product_json_ld=self.product_json_ld(product, url=url, description=meta_description),
@@ -220,7 +257,7 @@ class ProductDetailView(DetailView):
         )
         return context
 
-    def related_cards(self, product) -> list[str]:
+    def related_cards(self, product, *, version: str) -> list[str]:
         """Rendered cards for "You may also like": other pieces of the product's category, newest first.
 
         Cached per category and catalogue version (one more card than shown, so each product page of
@@ -230,7 +267,7 @@ class ProductDetailView(DetailView):
             pieces = selectors.category_newest_products(category_id=product.category_id, limit=RELATED_PRODUCTS + 1)
             return {"cards": [(p.pk, render_to_string("includes/_product_card.html", {"product": p})) for p in pieces]}
 
-        cards = fragment_get_or_make(fragment_key("related", product.category_id), render)["cards"]
+        cards = fragment_get_or_make(fragment_key("related", product.category_id, version=version), render)["cards"]
         return [html for pk, html in cards if pk != product.pk][:RELATED_PRODUCTS]
 
     def product_json_ld(self, product, *, url: str, description: str) -> dict:

@@ -55,6 +55,13 @@ if "postgresql" in DATABASES["default"]["ENGINE"]:
 
 # --- Cache: shared by every worker (login throttle counts); `manage.py createcachetable` once ---
 CACHES = {"default": env.cache_url("DJANGO_CACHE_URL", default="dbcache://django_cache")}
+# The catalogue caches one entry per product page and per listing; Django's default of 300
+# entries would keep pruning them on a 10,000-piece catalogue. Only the database and local
+# memory backends take MAX_ENTRIES (Redis would pass it on to its connection pool).
+if CACHES["default"]["BACKEND"].endswith(("db.DatabaseCache", "locmem.LocMemCache")):
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault(
+        "MAX_ENTRIES", env.int("DJANGO_CACHE_MAX_ENTRIES", default=50_000)
+    )
 
 # --- HTTPS behind nginx / the load balancer ----------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -27,7 +27,7 @@ from catalog.cache import (
 )
 from catalog.models import Product, ProductVariant
 from catalog.services import product_listing_refresh
-from tests.factories import CategoryFactory, ProductFactory, ProductVariantFactory
+from tests.factories import CategoryFactory, ProductFactory, ProductImageFactory, ProductVariantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -265,3 +265,72 @@ def test_related_pieces_are_shared_by_the_category_leave_out_the_page_and_follow
     variants[4].price = Decimal("175.00")
     variants[4].save()
     assert "£175" in html(client, oldest.get_absolute_url()).split("You may also like")[1]
+
+
+# --- The product page: its catalogue data cached per version, its form and header per request -----
+def test_cached_product_page_shows_stock_changes_at_once(client, django_capture_on_commit_callbacks):
+    from tests.orders.conftest import cart_with, place  # an order changes stock with update(), no signal
+
+    product = ProductFactory(name="Twin Hoops")
+    gold = ProductVariantFactory(product=product, metal="yellow-gold", stock=5, price=Decimal("100.00"))
+    silver = ProductVariantFactory(product=product, metal="silver", stock=2, price=Decimal("60.00"))
+    url = product.get_absolute_url()
+    assert "Only 1 left" not in html(client, url)
+    assert queries(client, url) == 0  # served from the cache
+
+    silver.stock = 1
+    silver.save()  # signal: version bump
+    assert "Only 1 left" in html(client, url)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        place(cart_with((gold, 5), (silver, 1)))
+    page = html(client, url)
+    assert "Only 1 left" not in page
+    assert "Add to bag</button>" not in page
+    assert "Sold out" in page
+
+
+def test_cached_product_page_follows_price_photo_and_withdrawal(client):
+    product = ProductFactory(name="Orbit Pendant")
+    variant = ProductVariantFactory(product=product, price=Decimal("100.00"))
+    url = product.get_absolute_url()
+    html(client, url)
+    assert "£100" in html(client, url)
+
+    ProductImageFactory(product=product, alt_text="Orbit pendant on a model")
+    assert "Orbit pendant on a model" in html(client, url)
+
+    ProductVariant.objects.filter(pk=variant.pk).update(price=Decimal("120.00"))
+    product_listing_refresh(product_ids=[product.pk])  # what a caller of update() must do
+    assert "£120" in html(client, url)
+
+    variant.is_active = False
+    variant.save()
+    assert client.get(url).status_code == 404
+
+
+def test_cached_product_page_holds_nothing_per_shopper(client, django_user_model):
+    from django.test import Client
+
+    product = ProductVariantFactory(product=ProductFactory(name="Shared Pendant")).product
+    url = product.get_absolute_url()
+    first, second = Client(), Client()
+    page_one, page_two = html(first, url), html(second, url)  # the second is served from the cache
+    token = 'name="csrfmiddlewaretoken" value="'
+    assert page_one.split(token)[1].split('"')[0] != page_two.split(token)[1].split('"')[0]
+    for value in cache._cache.values():
+        assert CSRF_MARKER.encode() not in value
+        assert b"cart-count" not in value
+
+    client.force_login(django_user_model.objects.create_user("ada", "ada@example.com", "pw-for-tests-only"))
+    page = html(client, url)
+    assert "Shared Pendant" in page
+    assert ">Account</a>" in page
+
+
+def test_unknown_or_unsellable_product_is_a_404(client):
+    assert client.get(reverse("catalog:product-detail", kwargs={"slug": "no-such-piece"})).status_code == 404
+    bare = ProductFactory(name="No Variants Yet")
+    assert client.get(bare.get_absolute_url()).status_code == 404
+    hidden = ProductVariantFactory(product=ProductFactory(name="Hidden", is_active=False)).product
+    assert client.get(hidden.get_absolute_url()).status_code == 404
