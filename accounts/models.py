@@ -29,14 +29,9 @@ class Country(models.TextChoices):
     BE = "BE", "Belgium"
 
 
-class Address(models.Model):
-    """A saved shipping address; the default one prefills checkout.
+class PostalAddress(models.Model):
+    """Delivery address fields, shared by saved addresses and orders so a prefill is a plain copy."""
 
-    Field names match the order's shipping fields so a prefill is a plain dict copy.
-    """
-
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses")
-    label = models.CharField(max_length=40, blank=True, help_text="For you, e.g. Home or Studio.")
     full_name = models.CharField(max_length=120)
     phone = models.CharField(max_length=32, blank=True)
     address_line1 = models.CharField("address", max_length=120)
@@ -44,6 +39,19 @@ class Address(models.Model):
     city = models.CharField(max_length=80)
     postcode = models.CharField(max_length=16)
     country = models.CharField(max_length=2, choices=Country.choices, default=Country.GB)
+
+    class Meta:
+        abstract = True
+
+
+class Address(PostalAddress):
+    """A saved shipping address; the default one prefills checkout.
+
+    Field names match the order's shipping fields so a prefill is a plain dict copy.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses")
+    label = models.CharField(max_length=40, blank=True, help_text="For you, e.g. Home or Studio.")
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -6,10 +6,11 @@ from django import forms
 from django.core import signing
 from django.core.validators import RegexValidator
 
+from accounts.models import Country
 from cart.models import Cart
 from cart.validators import normalise_text, validate_plain_multiline_text, validate_plain_text
 
-from .models import Country, PaymentMethod, ShippingMethod
+from .models import PaymentMethod, ShippingMethod
 
 CHECKOUT_TOKEN_SALT = "orders.checkout-token"  # noqa: S105 (a signing namespace, not a secret)
 

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from accounts.models import Country
+from accounts.models import PostalAddress
 from catalog.models import ProductVariant
 
 
@@ -33,7 +33,7 @@ class PaymentMethod(models.TextChoices):
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
-class Order(models.Model):
+class Order(PostalAddress):
     number = models.CharField(max_length=20, unique=True, editable=False)
     # One checkout form, one order: a resubmit with the same token finds this order instead of a new one.
     checkout_token = models.UUIDField(unique=True, editable=False)
@@ -45,14 +45,6 @@ class Order(models.Model):
         max_length=20, choices=OrderStatus.choices, default=OrderStatus.AWAITING_PAYMENT, db_index=True
     )
     payment_method = models.CharField(max_length=20, choices=PaymentMethod.choices)
-
-    full_name = models.CharField(max_length=120)
-    phone = models.CharField(max_length=32, blank=True)
-    address_line1 = models.CharField("address", max_length=120)
-    address_line2 = models.CharField("address line 2", max_length=120, blank=True)
-    city = models.CharField(max_length=80)
-    postcode = models.CharField(max_length=16)
-    country = models.CharField(max_length=2, choices=Country.choices, default=Country.GB)
 
     shipping_method = models.CharField(max_length=20, choices=ShippingMethod.choices)
     shipping_cost = models.DecimalField(**MONEY)
