@@ -32,4 +32,4 @@ urlpatterns = [
 urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 handler404 = "django.views.defaults.page_not_found"
-handler500 = "django.views.defaults.server_error"
+handler500 = "jewelry_site.views.server_error"
