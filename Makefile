@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install install-test run test lint format migrations-check ci clean
+.PHONY: install install-test run test lint format migrations-check ci clean install-bench bench lighthouse drills
 
 install:
 	@scripts/install.sh run
@@ -16,7 +16,7 @@ install-test:
 run: install
 	$(PYTHON) manage.py migrate --noinput
 	$(PYTHON) manage.py load_demo_catalog
-	$(PYTHON) manage.py create_local_staff
+	$(PYTHON) manage.py create_local_staff --site-url http://$(HOST):$(PORT)
 	$(PYTHON) manage.py runserver $(HOST):$(PORT)
 
 ## Lint, migrations check and the whole pytest suite on a throwaway Postgres 15.
@@ -37,6 +37,21 @@ migrations-check: install-test
 	scripts/with-postgres.sh $(PYTHON) manage.py makemigrations --check --dry-run --settings=jewelry_site.settings.test
 
 ci: test
+
+## Benchmark, browser audit and failure drills (issue #7, bench/): loopback only, bounded in time.
+## BENCH_SECONDS (per page, 5), BENCH_PRODUCTS (10000); DRILL_SOAK_SECONDS (300) shortens the soak.
+install-bench:
+	@scripts/install.sh bench
+
+bench: install-bench
+	scripts/with-postgres.sh $(PYTHON) -m bench.run
+	scripts/with-postgres.sh $(PYTHON) -m bench.lighthouse
+
+lighthouse: install-bench
+	scripts/with-postgres.sh $(PYTHON) -m bench.lighthouse
+
+drills: install-bench
+	scripts/with-postgres.sh $(PYTHON) -m bench.drills $(DRILLS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

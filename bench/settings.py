@@ -1,0 +1,59 @@
+"""Production-like settings for the benchmark and the drills, on plain-HTTP loopback only.
+
+Everything comes from ``jewelry_site.settings.prod`` (DEBUG off, whitenoise with hashed names,
+persistent connections, prod logging); only what plain ``http://127.0.0.1`` cannot do is relaxed:
+no HTTPS redirect, no HSTS, no Secure-only cookies. Never deploy with this module.
+"""
+
+import os
+from pathlib import Path
+
+# prod has no defaults for these on purpose; the bench supplies loopback-only values before importing it.
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-never-used-outside-loopback")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+
+from jewelry_site.settings.prod import *  # noqa: F403
+from jewelry_site.settings.prod import BASE_DIR, LOGGING, MIDDLEWARE, TEMPLATES, env
+
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+ROOT_URLCONF = "bench.urls"
+
+# Plain HTTP on loopback: cookies without Secure, so no __Host- prefix (browsers reject it without Secure).
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+SECURE_HSTS_PRELOAD = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SESSION_COOKIE_NAME = "sessionid"
+CSRF_COOKIE_NAME = "csrftoken"
+
+# prod inherits the console e-mail backend by default, which would print every confirmation into the
+# JSON log; the bench still renders the e-mails (the cost is real) but sends them nowhere.
+EMAIL_BACKEND = env.str("BENCH_EMAIL_BACKEND", default="django.core.mail.backends.dummy.EmailBackend")
+
+# The harness collects static files into a throwaway folder so it never races a developer's staticfiles/.
+STATIC_ROOT = Path(env.str("BENCH_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+
+TEMPLATES = [{**TEMPLATES[0], "DIRS": [*TEMPLATES[0]["DIRS"], BASE_DIR / "bench" / "templates"]}]
+
+# Bench-only hook for the crash-mid-checkout drill (see bench/hooks.py); off unless the drill asks for it.
+if env.bool("BENCH_CHECKOUT_PAUSE", default=False):
+    MIDDLEWARE = [*MIDDLEWARE, "bench.hooks.CheckoutPauseMiddleware"]
+
+# What-if app changes, measured before anyone makes them (bench/experiments.py); off unless asked.
+if env.str("BENCH_EXPERIMENTS", default=""):
+    MIDDLEWARE = [*MIDDLEWARE, "bench.experiments.ExperimentsMiddleware"]
+
+# JSON logs are the production format (issue #6). Until prod settings emit JSON themselves,
+# the bench adds a minimal JSON formatter so its log file is machine-readable either way.
+if "json" not in repr(LOGGING).lower():
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "bench.jsonlog.JsonFormatter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    }
