@@ -4,7 +4,8 @@ Every catalogue write changes the version (catalog.signals for saves and deletes
 queryset.update() and bulk_create call ``catalog_changed`` or ``catalog_version_bump`` themselves),
 so a fragment is never served after the data under it changed: old entries are simply never asked
 for again and expire. The version lives in Django's default cache, which production shares between
-gunicorn workers and instances (a database table by default, Redis with DJANGO_CACHE_URL).
+gunicorn workers and instances (a database table by default, Redis with DJANGO_CACHE_URL); the
+fragments live in the "fragments" cache alias (each process's memory, or Redis when configured).
 
 Fragments hold nothing per shopper (no CSRF token, no bag count): only HTML that every visitor of
 the same URL sees.
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 VERSION_KEY = "catalog:version"
@@ -73,13 +74,18 @@ def fragment_key(name: str, *parts: Any, version: str | None = None) -> str:
     return f"catalog:{name}:{version or catalog_version()}:{digest}"
 
 
+def _fragments():
+    # Version in the shared default cache, fragments in their own alias (see settings CACHES).
+    return caches["fragments"]
+
+
 def fragment_get(key: str) -> Any | None:
-    return cache.get(key)
+    return _fragments().get(key)
 
 
 def fragment_get_many(keys: dict[str, str]) -> dict[str, Any]:
-    """The fragments found for ``{name: key}``, by name, in one cache read (one query on the database cache)."""
-    found = cache.get_many(list(keys.values()))
+    """The fragments found for ``{name: key}``, by name, in one cache read."""
+    found = _fragments().get_many(list(keys.values()))
     return {name: found[key] for name, key in keys.items() if key in found}
 
 
@@ -87,7 +93,7 @@ def fragment_set(key: str, value: dict[str, Any]) -> None:
     """Store a fragment unless it carries a CSRF token (that would leak one shopper's token to others)."""
     if any(isinstance(v, str) and CSRF_MARKER in v for v in value.values()):
         return
-    cache.set(key, value, FRAGMENT_TIMEOUT)
+    _fragments().set(key, value, FRAGMENT_TIMEOUT)
 
 
 def fragment_get_or_make(key: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:

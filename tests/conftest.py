@@ -23,9 +23,10 @@ def _media_in_tmp(settings, tmp_path):
 def _cache_cleared():
     """Each test starts with an empty cache: the locmem cache outlives the rolled-back database, and a
     catalogue fragment from an earlier test would otherwise be served under an unchanged version."""
-    from django.core.cache import cache
+    from django.core.cache import caches
 
-    cache.clear()
+    for alias in ("default", "fragments"):
+        caches[alias].clear()
 
 
 # --- end of cached catalogue fragments ---

@@ -211,8 +211,17 @@ DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="Maison Aureli
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Cache --------------------------------------------------------------------------
+# Rendered catalogue fragments live in each process's memory: they are keyed by the catalogue
+# version, which lives in the shared "default" cache, so no process can serve one that is stale,
+# and a cold page costs no cache-table write (catalog/cache.py).
+FRAGMENT_CACHE_LOCAL = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "jewelry-fragments",
+    "OPTIONS": {"MAX_ENTRIES": env.int("DJANGO_FRAGMENT_CACHE_MAX_ENTRIES", default=3000)},
+}
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jewelry"},
+    "fragments": FRAGMENT_CACHE_LOCAL,
 }
 
 # --- Sessions -----------------------------------------------------------------------

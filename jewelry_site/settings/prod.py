@@ -62,6 +62,11 @@ if CACHES["default"]["BACKEND"].endswith(("db.DatabaseCache", "locmem.LocMemCach
     CACHES["default"].setdefault("OPTIONS", {}).setdefault(
         "MAX_ENTRIES", env.int("DJANGO_CACHE_MAX_ENTRIES", default=50_000)
     )
+# Catalogue fragments: shared through Redis when there is one (a write there is cheap); with the
+# database cache they stay in each worker's memory, keyed by the shared catalogue version.
+CACHES["fragments"] = (
+    dict(CACHES["default"]) if CACHES["default"]["BACKEND"].endswith("RedisCache") else FRAGMENT_CACHE_LOCAL  # noqa: F405
+)
 
 # --- HTTPS behind nginx / the load balancer ----------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -207,7 +207,7 @@ def test_cached_listing_holds_nothing_per_shopper(client, django_user_model):
     ProductVariantFactory(product=ProductFactory(name="Shared Ring"))
     html(client, SHOP)
     html(client, HOME)
-    stored = [value for key, value in cache._cache.items() if b"Shared Ring" in value]
+    stored = [value for key, value in caches["fragments"]._cache.items() if b"Shared Ring" in value]
     assert len(stored) == 2  # the list's listing and the home grids
     for value in stored:
         assert CSRF_MARKER.encode() not in value
@@ -318,7 +318,7 @@ def test_cached_product_page_holds_nothing_per_shopper(client, django_user_model
     page_one, page_two = html(first, url), html(second, url)  # the second is served from the cache
     token = 'name="csrfmiddlewaretoken" value="'
     assert page_one.split(token)[1].split('"')[0] != page_two.split(token)[1].split('"')[0]
-    for value in cache._cache.values():
+    for value in caches["fragments"]._cache.values():
         assert CSRF_MARKER.encode() not in value
         assert b"cart-count" not in value
 
