@@ -1,23 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from .models import Address, User
+from .models import POSTAL_ADDRESS_FIELDS, Address, User
 
 
 class AddressInline(admin.StackedInline):
     model = Address
     extra = 0
-    fields = (
-        "label",
-        "full_name",
-        "phone",
-        "address_line1",
-        "address_line2",
-        "city",
-        "postcode",
-        "country",
-        "is_default",
-    )
+    fields = ("label", *POSTAL_ADDRESS_FIELDS, "is_default")
 
 
 @admin.register(User)

@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Address
+from .models import POSTAL_ADDRESS_FIELDS, Address
 
 
 class AddressForm(forms.ModelForm):
@@ -8,7 +8,7 @@ class AddressForm(forms.ModelForm):
 
     class Meta:
         model = Address
-        fields = ("label", "full_name", "phone", "address_line1", "address_line2", "city", "postcode", "country")
+        fields = ("label", *POSTAL_ADDRESS_FIELDS)
         widgets = {
             "full_name": forms.TextInput(attrs={"autocomplete": "name"}),
             "phone": forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),

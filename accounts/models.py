@@ -44,6 +44,10 @@ class PostalAddress(models.Model):
         abstract = True
 
 
+# The postal fields in declared order: forms, admin pages and the checkout prefill all use this list.
+POSTAL_ADDRESS_FIELDS = tuple(field.name for field in PostalAddress._meta.local_fields)
+
+
 class Address(PostalAddress):
     """A saved shipping address; the default one prefills checkout.
 

@@ -1,9 +1,9 @@
 """Read-only account queries, including what other apps may ask of accounts."""
 
-from .models import Address
+from .models import POSTAL_ADDRESS_FIELDS, Address
 
-# The order's shipping fields that a saved address fills in (same names on both models).
-CHECKOUT_FIELDS = ("full_name", "phone", "address_line1", "address_line2", "city", "postcode", "country")
+# The order's shipping fields that a saved address fills in (both models share PostalAddress).
+CHECKOUT_FIELDS = POSTAL_ADDRESS_FIELDS
 
 
 def address_list_for(*, user) -> list[Address]:

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from .models import Address
+from .models import POSTAL_ADDRESS_FIELDS, Address
 
 security_log = logging.getLogger("shop.security")
 
@@ -119,7 +119,7 @@ def _lock_user(user_id: int) -> None:
     get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).first()
 
 
-ADDRESS_FIELDS = ("label", "full_name", "phone", "address_line1", "address_line2", "city", "postcode", "country")
+ADDRESS_FIELDS = ("label", *POSTAL_ADDRESS_FIELDS)
 
 
 @transaction.atomic

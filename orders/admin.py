@@ -11,6 +11,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from accounts.models import POSTAL_ADDRESS_FIELDS
+
 from .models import LowStockVariant, Order, OrderEvent, OrderLine, OrderStatus
 from .services import ALLOWED_TRANSITIONS, OrderTransitionError, order_transition
 
@@ -147,19 +149,7 @@ class OrderAdmin(admin.ModelAdmin):
         (None, {"fields": ("number", "status", "workflow", "created_at", "user", "email", "payment_method")}),
         (
             "Ship to",
-            {
-                "fields": (
-                    "full_name",
-                    "phone",
-                    "address_line1",
-                    "address_line2",
-                    "city",
-                    "postcode",
-                    "country",
-                    "shipping_method",
-                    "gift_message",
-                )
-            },
+            {"fields": (*POSTAL_ADDRESS_FIELDS, "shipping_method", "gift_message")},
         ),
         ("Amounts", {"fields": ("subtotal", "engraving_total", "shipping_cost", "total")}),
     )

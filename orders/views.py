@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
+from accounts.models import POSTAL_ADDRESS_FIELDS
 from accounts.selectors import address_checkout_initial
 from cart.cart import cart_for_request, cart_lines, cart_summary
 from cart.services import cart_reconcile
@@ -31,7 +32,7 @@ from .services import (
 security_log = logging.getLogger("shop.security")
 
 SESSION_PLACED = "orders_placed"
-ADDRESS_FIELDS = ("full_name", "phone", "address_line1", "address_line2", "city", "postcode", "country")
+ADDRESS_FIELDS = POSTAL_ADDRESS_FIELDS
 
 
 def _initial(request: HttpRequest) -> dict:
