@@ -7,6 +7,10 @@ for again and expire. The version lives in Django's default cache, which product
 gunicorn workers and instances (a database table by default, Redis with DJANGO_CACHE_URL); the
 fragments live in the "fragments" cache alias (each process's memory, or Redis when configured).
 
+Stock sold through orders is finer-grained (catalog.services.catalog_stock_changed): each product
+has its own stock version, part of its product page's key, so a sale re-renders that one page; the
+whole catalogue version changes only when a product card's stock badge would change.
+
 Fragments hold nothing per shopper (no CSRF token, no bag count): only HTML that every visitor of
 the same URL sees.
 """
@@ -20,6 +24,10 @@ from django.core.cache import cache, caches
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 VERSION_KEY = "catalog:version"
+STOCK_VERSION_KEY = "catalog:stock:{slug}"
+# A product's stock version may expire or be evicted at any time: a fresh random one only means
+# one more render of its page.
+STOCK_VERSION_TIMEOUT = 60 * 60 * 24
 # Versions make stale entries unreachable; the timeout only bounds what time alone changes (the "New"
 # badge) and frees space.
 FRAGMENT_TIMEOUT = 300
@@ -40,6 +48,29 @@ def catalog_version() -> str:
         if not cache.add(VERSION_KEY, version, timeout=None):
             version = cache.get(VERSION_KEY) or version
     return version
+
+
+def product_page_versions(*, slug: str) -> tuple[str, str]:
+    """(catalogue version, version of this product's page) from one cache read.
+
+    The page version joins the catalogue version with the product's stock version, so either kind of
+    change makes the cached page obsolete."""
+    stock_key = STOCK_VERSION_KEY.format(slug=slug)
+    found = cache.get_many([VERSION_KEY, stock_key])
+    catalogue = found.get(VERSION_KEY) or catalog_version()
+    stock = found.get(stock_key)
+    if stock is None:
+        stock = _new_version()
+        if not cache.add(stock_key, stock, timeout=STOCK_VERSION_TIMEOUT):
+            stock = cache.get(stock_key) or stock
+    return catalogue, f"{catalogue}.{stock}"
+
+
+def product_stock_bump(*, slugs: list[str]) -> None:
+    """Make the cached pages of these products obsolete (their stock changed; their cards did not)."""
+    cache.set_many(
+        {STOCK_VERSION_KEY.format(slug=slug): _new_version() for slug in slugs}, timeout=STOCK_VERSION_TIMEOUT
+    )
 
 
 def catalog_version_bump() -> None:

@@ -171,6 +171,10 @@ class ProductVariant(models.Model):
         return 0 < self.stock <= self.low_stock_threshold
 
 
+# A card says "Only N left" at or below this many pieces in stock across its variants (and "Sold out"
+# at 0); above it a card shows no stock at all (catalog.services.catalog_stock_changed relies on this).
+LOW_STOCK_CARD = 2
+
 # Width of the plain `src` JPEG for browsers that ignore srcset (and for social previews).
 FALLBACK_WIDTH = 960
 

@@ -5,20 +5,22 @@ import csv
 import io
 import posixpath
 import uuid
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import DEFAULT_DB_ALIAS, transaction
-from django.db.models import Max, Min, OuterRef, Subquery
+from django.db.models import Max, Min, OuterRef, Subquery, Sum
 
-from .cache import catalog_changed
+from .cache import catalog_changed, catalog_version_bump, product_stock_bump
 from .images import ImageRejectedError, ProcessedImage, image_check_size, image_process, renditions_from_master
-from .models import Category, Gemstone, Metal, Product, ProductImage, ProductVariant
+from .models import LOW_STOCK_CARD, Category, Gemstone, Metal, Product, ProductImage, ProductVariant
 from .storage import object_read, objects_delete, objects_save, upload_delete, upload_read
 
 IMPORT_REQUIRED_COLUMNS = ("sku", "product_slug", "metal", "price", "stock")
@@ -435,6 +437,39 @@ def product_listing_refresh(*, product_ids: Iterable[int] | None, using: str = D
     )
     catalog_changed(using=using)
     return updated
+
+
+def catalog_stock_changed(*, stock_deltas: Mapping[int, int], using: str = DEFAULT_DB_ALIAS) -> None:
+    """Schedule, for after commit, what stock sold or returned by orders makes obsolete in the cache.
+
+    Call inside the transaction, after ``queryset.update()`` changed these variants' stock by these
+    amounts (update() sends no signal). A product page shows each variant's stock, so the page of
+    every touched product changes. A product card shows stock only as "Only N left" or "Sold out",
+    at a total of LOW_STOCK_CARD or less, so every grid (the whole catalogue version) changes only
+    when a total was or now is in that range: an ordinary sale leaves the cached listings in place."""
+    rows = ProductVariant.objects.using(using).filter(pk__in=list(stock_deltas))
+    moved: dict[int, int] = defaultdict(int)
+    slugs: set[str] = set()
+    for pk, product_id, is_active, slug in rows.values_list("pk", "product_id", "is_active", "product__slug"):
+        slugs.add(slug)
+        if is_active:  # a card counts active variants only
+            moved[product_id] += stock_deltas[pk]
+    totals = dict(
+        ProductVariant.objects.using(using)
+        .filter(product_id__in=list(moved), is_active=True)
+        .order_by()
+        .values("product_id")
+        .annotate(total=Sum("stock"))
+        .values_list("product_id", "total")
+    )
+    cards_change = any(
+        delta and min(totals.get(product_id, 0), totals.get(product_id, 0) - delta) <= LOW_STOCK_CARD
+        for product_id, delta in moved.items()
+    )
+    if cards_change:
+        transaction.on_commit(catalog_version_bump, using=using, robust=True)
+    elif slugs:
+        transaction.on_commit(partial(product_stock_bump, slugs=sorted(slugs)), using=using, robust=True)
 
 
 # =====================================================================================================

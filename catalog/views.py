@@ -13,12 +13,12 @@ from django.views.generic import DetailView, ListView, TemplateView
 
 from . import selectors
 from .cache import (
-    catalog_version,
     fragment_get,
     fragment_get_many,
     fragment_get_or_make,
     fragment_key,
     fragment_set,
+    product_page_versions,
 )
 from .forms import ProductFilterForm
 
@@ -197,9 +197,10 @@ class ProductDetailView(DetailView):
 
     The catalogue data it shows (the product with its variants, stock and photos, the related cards,
     the categories) is cached per catalogue version and fetched with one cache read, so a repeated
-    view costs no catalogue query. Every catalogue write, stock changes by orders included, bumps the
-    version, so nothing shown is ever stale. The page itself (CSRF token, bag count, sign-in) is
-    rendered for each request: only model data and shared card HTML are cached.
+    view costs no catalogue query. Every catalogue write bumps the catalogue version and every sale
+    the product's stock version, and the page's key holds both, so nothing shown is ever stale. The
+    page itself (CSRF token, bag count, sign-in) is rendered for each request: only model data and
+    shared card HTML are cached.
     """
 
     template_name = "catalog/product_detail.html"
@@ -207,10 +208,10 @@ class ProductDetailView(DetailView):
 
     def get_object(self, queryset=None):
         slug = self.kwargs[self.slug_url_kwarg]
-        # One version for every key, read before any data the entries are made from.
-        version = catalog_version()
+        # The versions for every key, read together before any data the entries are made from.
+        version, page_version = product_page_versions(slug=slug)
         keys = {
-            "page": fragment_key("product", slug, version=version),
+            "page": fragment_key("product", slug, version=page_version),
             "categories": fragment_key("categories", version=version),
         }
         found = fragment_get_many(keys)

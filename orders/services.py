@@ -24,8 +24,8 @@ from django.db.models import F
 from cart.cart import cart_summary
 from cart.models import Cart, CartLine
 from cart.services import cart_clear
-from catalog.cache import catalog_version_bump
 from catalog.models import ProductVariant
+from catalog.services import catalog_stock_changed
 
 from .models import Order, OrderEvent, OrderLine, OrderStatus, PaymentMethod, ShippingMethod
 
@@ -209,8 +209,7 @@ def _order_place_locked(
     )
     for variant_id, quantity in sorted(needed.items()):
         ProductVariant.objects.filter(pk=variant_id).update(stock=F("stock") - quantity)
-    # update() sends no signals: the cached catalogue pages (stock badges) are made obsolete after commit.
-    transaction.on_commit(catalog_version_bump, robust=True)
+    catalog_stock_changed(stock_deltas={variant_id: -quantity for variant_id, quantity in needed.items()})
     _order_lines_create(order=order, items=summary.items)
     OrderEvent.objects.create(order=order, actor=order.user, to_status=order.status, note="Order placed")
     cart_clear(cart=cart)
@@ -342,7 +341,7 @@ def _stock_restore(*, order: Order) -> None:
     _variants_locked(sorted(returned))
     for variant_id, quantity in sorted(returned.items()):
         ProductVariant.objects.filter(pk=variant_id).update(stock=F("stock") + quantity)
-    transaction.on_commit(catalog_version_bump, robust=True)  # as in order placement: stock badges
+    catalog_stock_changed(stock_deltas=dict(returned))
 
 
 # --- Guest links ------------------------------------------------------------------------------

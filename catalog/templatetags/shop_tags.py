@@ -10,13 +10,12 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from catalog.models import LOW_STOCK_CARD
 from catalog.selectors import category_list_for_request, category_roots
 
 register = template.Library()
 
 NEW_FOR_DAYS = 30
-# A card says "Only N left" at or below this many pieces in stock across its variants.
-LOW_STOCK_CARD = 2
 _JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
 

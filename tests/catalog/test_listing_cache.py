@@ -334,3 +334,69 @@ def test_unknown_or_unsellable_product_is_a_404(client):
     assert client.get(bare.get_absolute_url()).status_code == 404
     hidden = ProductVariantFactory(product=ProductFactory(name="Hidden", is_active=False)).product
     assert client.get(hidden.get_absolute_url()).status_code == 404
+
+
+# --- Stock sold through orders: the product's page at once, the grids only when a card changes -------
+def test_an_ordinary_sale_keeps_the_grids_cached_and_shows_on_the_product_page(
+    client, django_capture_on_commit_callbacks
+):
+    from tests.orders.conftest import cart_with, place
+
+    product = ProductFactory(name="Comet Studs")
+    pair = ProductVariantFactory(product=product, metal="silver", stock=2)
+    ProductVariantFactory(product=product, metal="yellow-gold", stock=10)
+    url = product.get_absolute_url()
+    assert "Only 1 left" not in html(client, url)
+    html(client, SHOP)
+    cached_list = queries(client, SHOP)
+    version = catalog_version()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        place(cart_with((pair, 1)))
+
+    assert "Only 1 left" in html(client, url)  # the page followed the sale
+    assert catalog_version() == version  # a card with 11 pieces looks the same: the grids stay cached
+    assert queries(client, SHOP) == cached_list
+    assert "Comet Studs" in html(client, SHOP)
+
+
+def test_a_sale_that_changes_a_card_badge_shows_on_every_grid_at_once(client, django_capture_on_commit_callbacks):
+    from orders.services import order_transition
+    from tests.orders.conftest import cart_with, place
+
+    category = CategoryFactory(slug="rings", name="Rings")
+    product = ProductFactory(name="Solitaire", category=category, is_featured=True)
+    ring = ProductVariantFactory(product=product, stock=4)
+    pages = [SHOP, category.get_absolute_url(), HOME]
+    for url in pages:
+        assert "left" not in html(client, url)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        place(cart_with((ring, 2)))
+    for url in pages:
+        assert "Only 2 left" in html(client, url), url
+
+    with django_capture_on_commit_callbacks(execute=True):
+        last_two = place(cart_with((ring, 2)))
+    for url in pages:
+        assert "Sold out" in html(client, url), url
+
+    with django_capture_on_commit_callbacks(execute=True):
+        order_transition(order=last_two, to_status="cancelled", actor=None)  # restocks
+    for url in pages:
+        page = html(client, url)
+        assert "Only 2 left" in page, url
+        assert "Sold out" not in page, url
+
+
+def test_stock_of_an_inactive_variant_never_touches_the_grids(django_capture_on_commit_callbacks):
+    from catalog.services import catalog_stock_changed
+
+    product = ProductFactory()
+    ProductVariantFactory(product=product, stock=1)
+    hidden = ProductVariantFactory(product=product, stock=1, is_active=False)
+    version = catalog_version()
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        ProductVariant.objects.filter(pk=hidden.pk).update(stock=0)
+        catalog_stock_changed(stock_deltas={hidden.pk: -1})
+    assert catalog_version() == version  # the card (1 active piece, "Only 1 left") is unchanged
