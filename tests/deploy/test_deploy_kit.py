@@ -49,3 +49,27 @@ def test_runbooks_exist():
         "alarms.md",
         "handover.md",
     }
+
+
+def test_master_compiles_every_project_template_before_the_fork(settings):
+    from django.template import engines
+
+    from jewelry_site.warmup import TEMPLATE_SUFFIXES, templates_compile, warm_up
+
+    root = REPO / "templates"
+    names = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix in TEMPLATE_SUFFIXES}
+    cached_loader = engines["django"].engine.template_loaders[0]
+    cached_loader.reset()
+    assert warm_up() == len(names) == templates_compile()
+    assert {"base.html", "catalog/product_list.html", "includes/_product_card.html"} <= names
+    assert names <= set(cached_loader.get_template_cache)  # a worker forked now finds them compiled
+
+
+def test_a_template_that_does_not_compile_does_not_stop_the_start(tmp_path, settings, caplog):
+    from jewelry_site.warmup import templates_compile
+
+    (tmp_path / "fine.html").write_text("<p>{{ name }}</p>")
+    (tmp_path / "broken.html").write_text("{% if %}")
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path]}]  # Django rebuilds the engines
+    assert templates_compile() == 1
+    assert "template_warmup_failed" in caplog.text
