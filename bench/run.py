@@ -33,6 +33,7 @@ GET_PAGES = (
     "product-detail",
     "list-with-bag",
     "detail-many",
+    "detail-after-edit",
     "list-during-orders",
 )
 
@@ -137,6 +138,11 @@ def measure_queries(pages: dict[str, str], variant_id: int) -> dict[str, dict]:
     cold = reverse("catalog:product-detail", kwargs={"slug": Product.objects.order_by("-pk").first().slug})
     queries, response = _count(lambda: client.get(cold))
     out["detail-many"] = {"queries": queries, "bytes": len(response.content), "status": response.status_code}
+    from catalog.cache import catalog_version_bump
+
+    catalog_version_bump()  # a staff edit: the page seen above is obsolete, its stock version is not
+    queries, response = _count(lambda: client.get(cold))
+    out["detail-after-edit"] = {"queries": queries, "bytes": len(response.content), "status": response.status_code}
     out["list-during-orders"] = out.get("product-list", {})
     list_path = reverse("catalog:product-list")
     client.get(list_path)
@@ -178,16 +184,38 @@ def run_with_bag(app: Gunicorn, path: str, variants: list[int], seconds: float, 
     return wrk(app.url + path, seconds=seconds, connections=connections, headers={"Cookie": shopper.cookie_header()})
 
 
-def run_detail_many(app: Gunicorn, seconds: float, connections: int, work: Path) -> dict:
-    """Product pages of 2,000 different products in turn: what a page costs when caches are cold."""
+def _detail_many_slugs(work: Path) -> tuple[list[str], Path]:
+    """2,000 random product slugs (the same for both detail rows), and a wrk path file of their pages."""
     from django.urls import reverse
 
     from catalog.models import Product
 
-    slugs = list(Product.objects.order_by("?").values_list("slug", flat=True)[:2000])
     data = work / "detail-many.txt"
-    data.write_text("\n".join(reverse("catalog:product-detail", kwargs={"slug": s}) for s in slugs) + "\n")
-    log(f"wrk detail-many: {len(slugs)} different product pages in turn")
+    if not data.exists():
+        slugs = list(Product.objects.order_by("?").values_list("slug", flat=True)[:2000])
+        data.write_text("\n".join(reverse("catalog:product-detail", kwargs={"slug": s}) for s in slugs) + "\n")
+    slugs = [line.strip("/").rsplit("/", 1)[-1] for line in data.read_text().split()]
+    return slugs, data
+
+
+def run_detail_many(app: Gunicorn, seconds: float, connections: int, work: Path) -> dict:
+    """Product pages of 2,000 different products in turn, never viewed before: nothing cached for them,
+    not even their stock version (made on a page's first view)."""
+    slugs, data = _detail_many_slugs(work)
+    log(f"wrk detail-many: {len(slugs)} different product pages in turn, never viewed before")
+    return wrk(app.url + "/", seconds=seconds, connections=connections, env={"BENCH_WRK_PATHS": str(data)})
+
+
+def run_detail_after_edit(app: Gunicorn, seconds: float, connections: int, work: Path) -> dict:
+    """The same 2,000 product pages just after a catalogue edit: every cached page is obsolete, as after
+    any staff change in a shop that has been running (each product's stock version already exists)."""
+    from catalog.cache import catalog_version_bump, product_page_versions
+
+    slugs, data = _detail_many_slugs(work)
+    for slug in slugs:
+        product_page_versions(slug=slug)
+    catalog_version_bump()
+    log(f"wrk detail-after-edit: the same {len(slugs)} product pages after a catalogue edit")
     return wrk(app.url + "/", seconds=seconds, connections=connections, env={"BENCH_WRK_PATHS": str(data)})
 
 
@@ -387,7 +415,8 @@ def print_table(table: list[dict]) -> None:
         "\nnon-2xx: add-to-cart counts 4xx/5xx and adds the bags did not gain (its 302 after POST is correct);"
         " order-place counts failed orders."
         "\nqueries/bytes: Django test client on the same database, second (warm) request;"
-        " detail-many: the first request for a product page (cold)."
+        " detail-many: the first request for a product page (cold);"
+        " detail-after-edit: the first request for it after a catalogue edit."
     )
 
 
@@ -458,6 +487,8 @@ def main(argv=None) -> int:
             )
         if not args.only or "detail-many" in args.only:
             results["detail-many"] = run_detail_many(app, args.seconds, args.connections, work)
+        if paths_ok(args, "detail-after-edit"):
+            results["detail-after-edit"] = run_detail_after_edit(app, args.seconds, args.connections, work)
         if not args.only or "add-to-cart" in args.only:
             results["add-to-cart"] = run_add_to_cart(app, variants, args.seconds, args.connections, work)
         if not args.only or "order-place" in args.only:

@@ -25,9 +25,9 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 VERSION_KEY = "catalog:version"
 STOCK_VERSION_KEY = "catalog:stock:{slug}"
-# A product's stock version may expire or be evicted at any time: a fresh random one only means
-# one more render of its page.
-STOCK_VERSION_TIMEOUT = 60 * 60 * 24
+# A product's stock version is made on the first view of its page (one cache write) and kept: an
+# eviction is harmless (a fresh random one only means one more render of the page).
+STOCK_VERSION_TIMEOUT = None
 # Versions make stale entries unreachable; the timeout only bounds what time alone changes (the "New"
 # badge) and frees space.
 FRAGMENT_TIMEOUT = 300
