@@ -14,9 +14,9 @@ pytestmark = pytest.mark.django_db
 
 # Anonymous shopper without a session. Every page reads the categories once (header navigation,
 # filters, breadcrumbs). Home: + featured and new products, each with their images. Lists: + count,
-# the page of products, their images. Detail (first view): + product, variants, images, the
+# the page of products, their images. Detail (first view): + the variants with their product, the images, the
 # category's newest products (cached per category for every product page of it) and their images.
-BUDGETS = {"home": 5, "list": 4, "category": 4, "search": 4, "detail": 6}
+BUDGETS = {"home": 5, "list": 4, "category": 4, "search": 4, "detail": 5}
 
 
 def catalogue(count: int):
