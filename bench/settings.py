@@ -12,6 +12,7 @@ from pathlib import Path
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-never-used-outside-loopback")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("DJANGO_EMAIL_HOST", "smtp.invalid")  # never contacted: see EMAIL_BACKEND below
 
 from jewelry_site.settings.prod import *  # noqa: F403
 from jewelry_site.settings.prod import BASE_DIR, LOGGING, MIDDLEWARE, TEMPLATES, env
@@ -30,8 +31,7 @@ CSRF_COOKIE_SECURE = False
 SESSION_COOKIE_NAME = "sessionid"
 CSRF_COOKIE_NAME = "csrftoken"
 
-# prod inherits the console e-mail backend by default, which would print every confirmation into the
-# JSON log; the bench still renders the e-mails (the cost is real) but sends them nowhere.
+# The bench still renders the confirmation e-mails (the cost is real) but sends them nowhere.
 EMAIL_BACKEND = env.str("BENCH_EMAIL_BACKEND", default="django.core.mail.backends.dummy.EmailBackend")
 
 # The harness collects static files into a throwaway folder so it never races a developer's staticfiles/.

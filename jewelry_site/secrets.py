@@ -59,6 +59,8 @@ PUBLIC_APP_CONFIG_KEYS = frozenset(
         "COGNITO_CLIENT_ID",
         "COGNITO_DOMAIN",
         "DEFAULT_FROM_EMAIL",
+        "EMAIL_HOST",
+        "EMAIL_PORT",
         "SHOP_SITE_URL",
     }
 )

@@ -1,6 +1,7 @@
 """The order confirmation e-mail (text and HTML), sent after the order's transaction commits."""
 
 import logging
+import smtplib
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -36,5 +37,13 @@ def order_confirmation_send(*, order_id: int) -> None:
         to=[order.email],
     )
     message.attach_alternative(render_to_string("orders/email/confirmation.html", context), "text/html")
-    message.send()
+    try:
+        message.send()
+    except (smtplib.SMTPException, OSError) as exc:
+        # The order stands. The error's class only: SMTP errors can quote the shopper's address.
+        logger.error(
+            "order_email_failed",
+            extra={"event": "order_email_failed", "order_number": order.number, "error": type(exc).__name__},
+        )
+        return
     logger.info("order_confirmation_sent", extra={"event": "order_confirmation_sent", "order_number": order.number})

@@ -90,6 +90,26 @@ SHOP_TRUSTED_PROXY_HOPS = env.int("DJANGO_TRUSTED_PROXY_HOPS", default=1)
 # collectstatic writes here; overridable so a deploy (or a test) can build into another folder.
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=str(STATIC_ROOT))
 
+# --- E-mail: order confirmations carry names and addresses ----------------------------------
+# Production sends them over SMTP with TLS (Amazon SES's SMTP endpoint; the user and password are
+# SES SMTP credentials in APP_CONFIG) and refuses the backends that deliver nothing: the console
+# backend, the default everywhere else, would print every shopper's address into the logs.
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+NOT_DELIVERING = ("console.EmailBackend", "filebased.EmailBackend", "locmem.EmailBackend", "dummy.EmailBackend")
+EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default=SMTP_BACKEND)
+if EMAIL_BACKEND.endswith(NOT_DELIVERING):
+    raise SystemExit(
+        f"start-up stopped: DJANGO_EMAIL_BACKEND={EMAIL_BACKEND} delivers no e-mail; production uses SMTP."
+    )
+if EMAIL_BACKEND == SMTP_BACKEND:
+    EMAIL_HOST = required("DJANGO_EMAIL_HOST")
+    EMAIL_PORT = env.int("DJANGO_EMAIL_PORT", default=587)
+    EMAIL_HOST_USER = env.str("DJANGO_EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("DJANGO_EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("DJANGO_EMAIL_USE_TLS", default=True)
+    # The confirmation is sent in the checkout request after commit: a slow server must not hold it.
+    EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=10)
+
 # --- Cart, checkout and orders (helper C) ---------------------------------------------------
 # Absolute links in order e-mails: the public https origin (defaults to the first allowed host).
 SHOP_SITE_URL = env.str("DJANGO_SHOP_SITE_URL", default=f"https://{ALLOWED_HOSTS[0].lstrip('.')}")

@@ -71,6 +71,8 @@ def prod_env(*, database_url: str, moto: str | None = None, **extra: str) -> dic
         DJANGO_CONN_MAX_AGE="0",
         # Subprocesses share no memory with the tests; a per-process cache is enough for them.
         DJANGO_CACHE_URL="locmemcache://",
+        # prod requires an SMTP server; these subprocesses send no mail (reserved name, never resolves).
+        DJANGO_EMAIL_HOST="smtp.invalid",
         PYTHONUNBUFFERED="1",
     )
     if moto:

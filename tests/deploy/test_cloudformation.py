@@ -47,6 +47,7 @@ def test_metric_filters_match_the_fields_the_app_logs():
     }
     assert patterns["server-errors"] == '{ $.logger = "shop.access" && $.status >= 500 }'
     assert patterns["order-place-failures"] == '{ $.event = "order_place_failed" }'
+    assert patterns["order-email-failures"] == '{ $.event = "order_email_failed" }'
     assert "$.duration_ms" in patterns["latency"]
 
 

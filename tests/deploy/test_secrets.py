@@ -290,3 +290,68 @@ def test_error_reports_mask_secret_values(settings):
     safe = SafeExceptionReporterFilter().get_safe_settings()
     assert CLIENT_SECRET not in json.dumps(safe, default=str)
     assert safe["APP_CONFIG"]["MEDIA_BUCKET"] == "b"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"DJANGO_EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"},
+            "start-up stopped: DJANGO_EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend delivers no e-mail;"
+            " production uses SMTP.",
+        ),
+        (
+            {"DJANGO_EMAIL_HOST": ""},
+            "start-up stopped: set DJANGO_EMAIL_HOST (or its key in APP_CONFIG): production has no default for it.",
+        ),
+    ],
+    ids=["console-backend", "no-smtp-host"],
+)
+def test_prod_never_prints_order_emails_into_the_logs(extra, message):
+    env = prod_env(
+        database_url=database_url("jewelry"),
+        DJANGO_SECRET_KEY=strong_secret_key(),
+        DJANGO_ALLOWED_HOSTS="shop.example.com",
+        **extra,
+    )
+    result = run_manage("check", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [message]
+
+
+def test_prod_smtp_settings_come_from_app_config_with_the_password_masked(aws_env):
+    smtp_password = "BEXAMPLEsesSmtpPasswordValue0123456789abcdef"
+    app_id = create_secret(
+        aws_env,
+        json.dumps(
+            {
+                "SECRET_KEY": strong_secret_key(),
+                "ALLOWED_HOSTS": "shop.example.com",
+                "EMAIL_HOST": "email-smtp.eu-west-2.amazonaws.com",
+                "EMAIL_HOST_USER": "AKIAEXAMPLESMTPUSER",
+                "EMAIL_HOST_PASSWORD": smtp_password,
+            }
+        ),
+    )
+    env = prod_env(database_url=database_url("jewelry"), moto=aws_env, DJANGO_APP_CONFIG_SECRET_ID=app_id)
+    del env["DJANGO_EMAIL_HOST"]  # from APP_CONFIG only
+    env.update(EXPECT_PW=smtp_password)
+    script = (
+        "import json, os; from django.conf import settings as s; "
+        "print(json.dumps({'backend': s.EMAIL_BACKEND, 'host': s.EMAIL_HOST, 'port': s.EMAIL_PORT, "
+        "'tls': s.EMAIL_USE_TLS, 'timeout': s.EMAIL_TIMEOUT, 'user': s.EMAIL_HOST_USER, "
+        "'pw_ok': s.EMAIL_HOST_PASSWORD == os.environ['EXPECT_PW'], 'shown': s.APP_CONFIG['EMAIL_HOST_PASSWORD']}))"
+    )
+    result = run_manage("shell", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "backend": "django.core.mail.backends.smtp.EmailBackend",
+        "host": "email-smtp.eu-west-2.amazonaws.com",
+        "port": 587,
+        "tls": True,
+        "timeout": 10,
+        "user": "AKIAEXAMPLESMTPUSER",
+        "pw_ok": True,
+        "shown": "********",
+    }
+    assert smtp_password not in result.stdout + result.stderr

@@ -175,6 +175,22 @@ def test_confirmation_email_is_sent_after_commit_with_text_and_html(ring, django
     assert token.split(":")[0] in message.body  # the signed guest link
 
 
+def test_unreachable_mail_server_keeps_the_order_and_logs_a_stable_event(
+    ring, settings, caplog, django_capture_on_commit_callbacks
+):
+    from tests.conftest import free_port
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2  # nobody listens
+    with django_capture_on_commit_callbacks(execute=True):
+        order = place(cart_with((ring, 1)))
+    assert Order.objects.filter(pk=order.pk).exists()
+    assert stock(ring) == 2
+    failures = [r for r in caplog.records if getattr(r, "event", "") == "order_email_failed"]
+    assert [(r.order_number, r.error) for r in failures] == [(order.number, "ConnectionRefusedError")]
+    assert "ada@example.com" not in caplog.text
+
+
 def test_failure_after_stock_decrement_leaves_no_order_no_stock_change_no_email(
     ring, monkeypatch, django_capture_on_commit_callbacks
 ):
