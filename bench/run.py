@@ -209,11 +209,12 @@ def run_detail_many(app: Gunicorn, seconds: float, connections: int, work: Path)
 def run_detail_after_edit(app: Gunicorn, seconds: float, connections: int, work: Path) -> dict:
     """The same 2,000 product pages just after a catalogue edit: every cached page is obsolete, as after
     any staff change in a shop that has been running (each product's stock version already exists)."""
-    from catalog.cache import catalog_version_bump, product_page_versions
+    from catalog.cache import catalog_version, catalog_version_bump, product_stock_version_start
 
     slugs, data = _detail_many_slugs(work)
+    version = catalog_version()
     for slug in slugs:
-        product_page_versions(slug=slug)
+        product_stock_version_start(slug=slug, catalogue=version)  # as their first views would have
     catalog_version_bump()
     log(f"wrk detail-after-edit: the same {len(slugs)} product pages after a catalogue edit")
     return wrk(app.url + "/", seconds=seconds, connections=connections, env={"BENCH_WRK_PATHS": str(data)})

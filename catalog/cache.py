@@ -50,27 +50,37 @@ def catalog_version() -> str:
     return version
 
 
-def product_page_versions(*, slug: str) -> tuple[str, str]:
+def _stock_key(slug: str) -> str:
+    # Hashed: the slug comes from the URL, so its length is the visitor's choice.
+    return STOCK_VERSION_KEY.format(slug=hashlib.sha256(slug.encode("utf-8", "backslashreplace")).hexdigest()[:40])
+
+
+def product_page_versions(*, slug: str) -> tuple[str, str | None]:
     """(catalogue version, version of this product's page) from one cache read.
 
     The page version joins the catalogue version with the product's stock version, so either kind of
-    change makes the cached page obsolete."""
-    stock_key = STOCK_VERSION_KEY.format(slug=slug)
+    change makes the cached page obsolete. It is None while the product has no stock version yet:
+    the caller reads the product first and only then calls ``product_stock_version_start`` (so a
+    request for a product that does not exist writes nothing to the cache)."""
+    stock_key = _stock_key(slug)
     found = cache.get_many([VERSION_KEY, stock_key])
     catalogue = found.get(VERSION_KEY) or catalog_version()
     stock = found.get(stock_key)
-    if stock is None:
-        stock = _new_version()
-        if not cache.add(stock_key, stock, timeout=STOCK_VERSION_TIMEOUT):
-            stock = cache.get(stock_key) or stock
-    return catalogue, f"{catalogue}.{stock}"
+    return catalogue, (f"{catalogue}.{stock}" if stock is not None else None)
+
+
+def product_stock_version_start(*, slug: str, catalogue: str) -> str | None:
+    """Give a product that has none a stock version; return its page version, or None if another
+    request or a sale set one first (then what the caller read may be older: it must not be cached)."""
+    stock = _new_version()
+    if not cache.add(_stock_key(slug), stock, timeout=STOCK_VERSION_TIMEOUT):
+        return None
+    return f"{catalogue}.{stock}"
 
 
 def product_stock_bump(*, slugs: list[str]) -> None:
     """Make the cached pages of these products obsolete (their stock changed; their cards did not)."""
-    cache.set_many(
-        {STOCK_VERSION_KEY.format(slug=slug): _new_version() for slug in slugs}, timeout=STOCK_VERSION_TIMEOUT
-    )
+    cache.set_many({_stock_key(slug): _new_version() for slug in slugs}, timeout=STOCK_VERSION_TIMEOUT)
 
 
 def catalog_version_bump() -> None:

@@ -19,6 +19,7 @@ from .cache import (
     fragment_key,
     fragment_set,
     product_page_versions,
+    product_stock_version_start,
 )
 from .forms import ProductFilterForm
 
@@ -210,10 +211,9 @@ class ProductDetailView(DetailView):
         slug = self.kwargs[self.slug_url_kwarg]
         # The versions for every key, read together before any data the entries are made from.
         version, page_version = product_page_versions(slug=slug)
-        keys = {
-            "page": fragment_key("product", slug, version=page_version),
-            "categories": fragment_key("categories", version=version),
-        }
+        keys = {"categories": fragment_key("categories", version=version)}
+        if page_version is not None:
+            keys["page"] = fragment_key("product", slug, version=page_version)
         found = fragment_get_many(keys)
         categories = found.get("categories")
         if categories is None:
@@ -226,7 +226,10 @@ class ProductDetailView(DetailView):
             if product is None:
                 raise Http404("No such product")
             page = {"product": product, "related_cards": self.related_cards(product, version=version)}
-            fragment_set(keys["page"], page)
+            if page_version is None:  # the product's first view: its stock version starts now
+                page_version = product_stock_version_start(slug=slug, catalogue=version)
+            if page_version is not None:
+                fragment_set(fragment_key("product", slug, version=page_version), page)
         self.related = page["related_cards"]
         return page["product"]
 

@@ -400,3 +400,29 @@ def test_stock_of_an_inactive_variant_never_touches_the_grids(django_capture_on_
         ProductVariant.objects.filter(pk=hidden.pk).update(stock=0)
         catalog_stock_changed(stock_deltas={hidden.pk: -1})
     assert catalog_version() == version  # the card (1 active piece, "Only 1 left") is unchanged
+
+
+def test_a_product_page_that_does_not_exist_writes_nothing_to_the_cache(client):
+    ProductVariantFactory(product=ProductFactory(slug="real-ring"))
+    version = catalog_version()
+    before = set(cache._cache)
+    for slug in ["no-such-ring", "x" * 400]:  # a visitor chooses the slug and its length
+        assert client.get(f"/product/{slug}/").status_code == 404
+    assert set(cache._cache) == before
+    assert catalog_version() == version
+
+    assert client.get("/product/real-ring/").status_code == 200  # the first real view starts its version
+    assert len(set(cache._cache) - before) == 1
+
+
+def test_a_first_view_racing_a_sale_does_not_cache_what_it_read():
+    from catalog.cache import product_page_versions, product_stock_bump, product_stock_version_start
+
+    ProductVariantFactory(product=ProductFactory(slug="twin-ring"))
+    version, page_version = product_page_versions(slug="twin-ring")
+    assert page_version is None  # never viewed: the view reads the product, then starts the version
+    product_stock_bump(slugs=["twin-ring"])  # meanwhile a sale of it commits
+    assert product_stock_version_start(slug="twin-ring", catalogue=version) is None  # so: do not cache
+    _, page_version = product_page_versions(slug="twin-ring")
+    assert page_version is not None
+    assert page_version.startswith(version)
