@@ -15,13 +15,13 @@ from typing import IO
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import DEFAULT_DB_ALIAS, transaction
-from django.db.models import Max, Min, OuterRef, Subquery, Sum
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Max, Min, OuterRef, Q, Subquery, Sum
 
 from .cache import catalog_changed, catalog_version_bump, product_stock_bump
 from .images import ImageRejectedError, ProcessedImage, image_check_size, image_process, renditions_from_master
 from .models import LOW_STOCK_CARD, Category, Gemstone, Metal, Product, ProductImage, ProductVariant
-from .storage import object_read, objects_delete, objects_save, upload_delete, upload_read
+from .storage import object_read, objects_delete, objects_delete_or_warn, objects_save, upload_delete, upload_read
 
 IMPORT_REQUIRED_COLUMNS = ("sku", "product_slug", "metal", "price", "stock")
 IMPORT_OPTIONAL_COLUMNS = (
@@ -562,10 +562,29 @@ def product_image_rebuild_renditions(*, image: ProductImage) -> ProductImage:
 
 
 def product_image_delete(*, image: ProductImage) -> None:
-    """Delete the row, then (once committed) its stored master and renditions."""
-    names = [image.image.name, *image.rendition_names]
+    """Delete the row; its stored files go once that commits (catalog.signals, as for any row deletion)."""
     image.delete()
-    transaction.on_commit(lambda: objects_delete(names))
+
+
+def product_image_files_delete(*, names: Iterable[str], using: str = DEFAULT_DB_ALIAS) -> None:
+    """Remove stored photo files that no ProductImage row refers to any more, as master or rendition.
+
+    Runs after the deleting transaction commits, so the check sees what stays (loaders such as
+    bench/catalog_data.py point many rows at one file). One query for the whole batch of names.
+    """
+    wanted = {name for name in names if name}
+    if not wanted:
+        return
+    if connections[using].features.supports_json_field_contains:  # Postgres: exact jsonb containment
+        in_renditions = [Q(renditions__contains=[{"name": name}]) for name in wanted]
+    else:  # SQLite (local runs): a text match that can only over-select; the exact check is below
+        in_renditions = [Q(renditions__icontains=name) for name in wanted]
+    still_used: set[str] = set()
+    referring = ProductImage.objects.using(using).filter(Q(image__in=wanted) | Q(*in_renditions, _connector=Q.OR))
+    for image, renditions in referring.values_list("image", "renditions"):
+        still_used.add(image)
+        still_used.update(r.get("name") for r in renditions or [] if isinstance(r, dict))
+    objects_delete_or_warn(sorted(wanted - still_used))
 
 
 def _image_fields_clean(*, product: Product, alt_text: str, variant: ProductVariant | None) -> str:

@@ -5,12 +5,13 @@ and the cached page fragments (catalog.cache, made obsolete by a version bump). 
 those functions. Writes that bypass signals (bulk_create, queryset.update) call them themselves.
 """
 
+from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from .cache import catalog_changed
 from .models import Category, Collection, Product, ProductImage, ProductVariant
-from .services import product_listing_refresh
+from .services import product_image_files_delete, product_listing_refresh
 
 LISTING_FIELDS = {"price_from", "price_to"}
 
@@ -41,3 +42,51 @@ def product_saved(sender, instance: Product, using: str, update_fields=None, **k
 @receiver(m2m_changed, sender=Product.collections.through, dispatch_uid="catalog-collections-changed")
 def catalogue_row_changed(sender, using: str, **kwargs) -> None:
     catalog_changed(using=using)
+
+
+# --- Stored photo files follow their row (image cleanup) ---------------------------------------------
+# Every deletion of a ProductImage row (product_image_delete, the admin inline's delete box, a product's
+# cascade, queryset.delete()) removes the row's master and rendition files, after the deletion commits
+# and only if no remaining row still refers to them. A rolled-back deletion removes nothing. The rows
+# deleted in one transaction scope share one cleanup, so a product's cascade costs one check query.
+class ImageFilesCleanup:
+    """An on_commit callback collecting the file names of the rows deleted in one transaction scope."""
+
+    def __init__(self, using: str, names: list[str]) -> None:
+        self.using = using
+        self.names = names
+        self.done = False
+
+    def __call__(self) -> None:
+        self.done = True
+        product_image_files_delete(names=self.names, using=self.using)
+
+
+def _pending_image_cleanup(using: str) -> ImageFilesCleanup | None:
+    """The cleanup already waiting for this transaction at the current savepoint, if any.
+
+    Joining only one registered at exactly the same savepoints keeps rollback exact: a savepoint rolled
+    back discards that cleanup together with every name added to it (the same way catalog.cache looks
+    for its pending bump). Done ones are skipped (tests run callbacks early, inside the transaction).
+    """
+    connection = transaction.get_connection(using)
+    if not connection.in_atomic_block:
+        return None
+    scope = set(connection.savepoint_ids)
+    for sids, func, _robust in reversed(connection.run_on_commit):
+        if isinstance(func, ImageFilesCleanup) and not func.done and sids == scope:
+            return func
+    return None
+
+
+@receiver(post_delete, sender=ProductImage, dispatch_uid="catalog-image-files-cleanup")
+def image_files_delete_on_commit(sender, instance: ProductImage, using: str, **kwargs) -> None:
+    names = [instance.image.name, *instance.rendition_names]
+    pending = _pending_image_cleanup(using)
+    if pending is not None:
+        pending.names.extend(names)
+    else:
+        transaction.on_commit(ImageFilesCleanup(using, names), using=using, robust=True)
+
+
+# --- end of stored photo files ---

@@ -144,6 +144,21 @@ def objects_delete(names: list[str]) -> None:
             log.warning("Could not delete stored image %s; it is now orphaned", name)
 
 
+def objects_delete_or_warn(names: list[str]) -> bool:
+    """Delete every name, stopping at the first storage error (the rest would only wait out the same
+    timeouts) with one warning event, counts only; True when all are gone. Never raises a storage error."""
+    storage = media_storage()
+    for deleted, name in enumerate(names):
+        try:
+            storage.delete(name)
+        except STORAGE_ERRORS as exc:
+            event = "image_files_delete_failed"
+            fields = {"names": len(names), "deleted": deleted, "error": type(exc).__name__}
+            log.warning(event, extra={"event": event, **fields})
+            return False
+    return True
+
+
 def object_read(name: str) -> bytes:
     try:
         with media_storage().open(name, "rb") as file:
