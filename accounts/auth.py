@@ -7,12 +7,22 @@ by the provider's ``sub`` and hands the verified claims to ``accounts.services.u
 
 Every refusal raises ``SignInRefused`` with a short reason; the callback view turns it into a friendly
 page and a ``shop.security`` log event. Tokens never reach a log line or an exception message.
+
+The provider's JWKS is kept in Django's default cache for ``OIDC_JWKS_CACHE_SECONDS`` (0: fetched at
+every sign-in), so a sign-in neither waits for nor depends on the JWKS endpoint. A token whose ``kid``
+is not in the cached set forces one refetch (the provider rotated its keys) before it is refused; such
+forced refetches happen at most once per ``JWKS_FORCED_REFETCH_INTERVAL`` seconds across all workers
+sharing the cache, so a stream of tokens with made-up key ids cannot turn into a stream of fetches.
 """
+
+import hashlib
 
 import jwt
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import SuspiciousOperation
+from django.utils.encoding import smart_str
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from .services import user_sync_from_oidc
@@ -21,6 +31,8 @@ from .services import user_sync_from_oidc
 # tokens) are refused before any key is looked at.
 ALLOWED_ALGORITHMS = ("RS256",)
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub")
+# Short enough that a genuine rotation arriving just after a bogus key id is picked up within a minute.
+JWKS_FORCED_REFETCH_INTERVAL = 60
 
 
 class SignInRefused(Exception):  # noqa: N818 - a refusal, not a programming error
@@ -90,6 +102,51 @@ class ShopOIDCBackend(OIDCAuthenticationBackend):
             raise SignInRefused("bad_nonce")
         return payload
 
+    def retrieve_matching_jwk(self, token):
+        """The provider's key for this token: from the cached JWKS, else after one refetch (key rotation).
+
+        Matching is the library's (same ``kid``; same ``alg`` when the key names one); a JWKS that is not
+        ``{"keys": [...]}`` or has a key without ``kid`` raises ``KeyError``/``ValueError`` as before.
+        """
+        header = jwt.get_unverified_header(token)
+        jwks, fresh = self._jwks(force=False)
+        key = _matching_jwk(jwks, header)
+        if key is None and not fresh and self._may_force_jwks_refetch():
+            jwks, _fresh = self._jwks(force=True)
+            key = _matching_jwk(jwks, header)
+        if key is None:
+            raise SuspiciousOperation("Could not find a valid JWKS.")
+        return jwt.PyJWK(key)
+
+    def _may_force_jwks_refetch(self) -> bool:
+        """True at most once per interval: ``cache.add`` only succeeds while the marker is absent."""
+        marker = jwks_cache_key(self.OIDC_OP_JWKS_ENDPOINT, "forced")
+        return cache.add(marker, True, JWKS_FORCED_REFETCH_INTERVAL)
+
+    def _jwks(self, *, force: bool) -> tuple[dict, bool]:
+        """The JWKS document and whether it was fetched just now; fetched when ``force`` or not cached."""
+        seconds = max(0, int(getattr(settings, "OIDC_JWKS_CACHE_SECONDS", 0)))
+        key = jwks_cache_key(self.OIDC_OP_JWKS_ENDPOINT, "document")
+        if seconds and not force:
+            cached = cache.get(key)
+            if cached is not None:
+                return cached, False
+        response = requests.get(
+            self.OIDC_OP_JWKS_ENDPOINT,
+            verify=self.get_settings("OIDC_VERIFY_SSL", True),
+            timeout=self.get_settings("OIDC_TIMEOUT", None),
+            proxies=self.get_settings("OIDC_PROXY", None),
+        )
+        response.raise_for_status()
+        jwks = response.json()
+        keys = jwks.get("keys") if isinstance(jwks, dict) else None
+        if not isinstance(keys, list) or not all(isinstance(jwk, dict) for jwk in keys):
+            raise ValueError("The JWKS is not a key set.")
+        # Only a well-formed set is cached; a broken answer is retried at the next sign-in.
+        if seconds:
+            cache.set(key, jwks, seconds)
+        return jwks, True
+
     def get_token(self, payload):
         try:
             return super().get_token(payload)
@@ -140,3 +197,20 @@ class ShopOIDCBackend(OIDCAuthenticationBackend):
         if not sub:
             return self.UserModel.objects.none()
         return self.UserModel.objects.filter(oidc_sub=sub)
+
+
+def jwks_cache_key(endpoint: str, part: str) -> str:
+    """Cache key for the JWKS of ``endpoint`` (another endpoint never gets these keys)."""
+    return f"accounts:oidc-jwks:{part}:{hashlib.sha256(endpoint.encode()).hexdigest()[:32]}"
+
+
+def _matching_jwk(jwks: dict, header: dict) -> dict | None:
+    """The library's rule: the last key with the token's ``kid`` and, if the key names one, its ``alg``."""
+    found = None
+    for jwk in jwks["keys"]:
+        if jwk["kid"] != smart_str(header["kid"]):
+            continue
+        if "alg" in jwk and jwk["alg"] != smart_str(header["alg"]):
+            continue
+        found = jwk
+    return found

@@ -111,6 +111,9 @@ AUTH_PASSWORD_VALIDATORS = [
 from accounts.oidc_config import oidc_settings  # noqa: E402
 
 globals().update(oidc_settings(env))
+# Seconds the provider's JWKS stays in the default cache (0: fetched at every sign-in); an unknown
+# key id still forces one refetch, at most once a minute (accounts/auth.py).
+OIDC_JWKS_CACHE_SECONDS = max(0, env.int("DJANGO_OIDC_JWKS_CACHE_SECONDS", default=3600))
 # --- end of sign-in section ---------------------------------------------------------------
 
 # --- Internationalisation -----------------------------------------------------------
