@@ -29,6 +29,15 @@ wait_ready() {
   return 1
 }
 
+install_maintenance() {
+  # Daily housekeeping (prune_carts, clearsessions): the units come from the release just made live,
+  # so every deploy brings them up to date. A rollback leaves them as they are.
+  [ -f "$1/deploy/jewelry-maintenance.timer" ] || { say "no maintenance timer in this release: left as it is"; return 0; }
+  install -m 0644 "$1/deploy/jewelry-maintenance.service" "$1/deploy/jewelry-maintenance.timer" /etc/systemd/system/
+  systemctl daemon-reload
+  systemctl enable --now jewelry-maintenance.timer
+}
+
 switch_to() {
   local target=$1 current
   current=$(readlink -f "$ROOT/current" || true)
@@ -75,6 +84,7 @@ if ! wait_ready; then
   exit 1
 fi
 say "live: $sha; /readyz is OK"
+install_maintenance "$release"
 
 # Keep the newest $KEEP releases (never the live or previous one).
 live=$(readlink -f "$ROOT/current"); prev=$(readlink -f "$ROOT/previous" || true)

@@ -1,4 +1,4 @@
-"""Delete abandoned anonymous carts (run daily from cron or a systemd timer)."""
+"""Delete abandoned anonymous carts (run daily by deploy/jewelry-maintenance.timer in production)."""
 
 from django.core.management.base import BaseCommand
 

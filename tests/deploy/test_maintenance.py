@@ -1,0 +1,175 @@
+"""Daily housekeeping: deploy/jewelry-maintenance.{service,timer} run prune_carts and clearsessions the way
+jewelry.service runs the shop, release.sh installs them, and the commands they run do their job."""
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+from datetime import timedelta
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+from cart.models import Cart, CartLine
+from tests.deploy.conftest import (
+    PROD_HOST,
+    PYTHON,
+    REPO,
+    create_secret,
+    database_url,
+    pg_env,
+    prod_env,
+    strong_secret_key,
+)
+from tests.factories import ProductVariantFactory, UserFactory
+
+DEPLOY = REPO / "deploy"
+SERVICE = DEPLOY / "jewelry-maintenance.service"
+TIMER = DEPLOY / "jewelry-maintenance.timer"
+APP_PYTHON = "/srv/jewelry/current/.venv/bin/python"
+HARDENING = (
+    "NoNewPrivileges",
+    "PrivateTmp",
+    "ProtectSystem",
+    "ProtectHome",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectControlGroups",
+    "RestrictSUIDSGID",
+    "RestrictAddressFamilies",
+    "LockPersonality",
+    "CapabilityBoundingSet",
+    "UMask",
+)
+
+
+def unit(path) -> dict[str, dict[str, list[str]]]:
+    """A systemd unit as {section: {key: [values in order]}}; keys such as ExecStart may repeat."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current = None
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+            continue
+        key, _, value = line.partition("=")
+        current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def test_service_runs_both_commands_as_the_shop_runs():
+    shop = unit(DEPLOY / "jewelry.service")["Service"]
+    job = unit(SERVICE)["Service"]
+    assert job["Type"] == ["oneshot"]
+    for key in ("User", "Group", "WorkingDirectory", "EnvironmentFile"):
+        assert job[key] == shop[key], key
+    assert job["EnvironmentFile"] == ["/etc/jewelry/jewelry.env", "/etc/jewelry/aws.env"]
+    # The venv of the live release, the one gunicorn comes from.
+    assert APP_PYTHON.rsplit("/", 1)[0] == shop["ExecStart"][0].split()[0].rsplit("/", 1)[0]
+    # No "-" prefix: a failing command must fail the unit (systemctl --failed), not be ignored.
+    assert job["ExecStart"] == [
+        f"{APP_PYTHON} manage.py prune_carts --days 30",
+        f"{APP_PYTHON} manage.py clearsessions",
+    ]
+    for key in HARDENING:
+        assert job.get(key) == shop[key], key
+    assert "Restart" not in job  # a retry loop against a broken database helps nobody; the timer comes back
+
+
+def test_settings_module_comes_from_the_same_env_file():
+    # Neither unit names a settings module: both take DJANGO_SETTINGS_MODULE from /etc/jewelry/jewelry.env.
+    for path in (DEPLOY / "jewelry.service", SERVICE):
+        assert "DJANGO_SETTINGS_MODULE" not in path.read_text()
+    assert "DJANGO_SETTINGS_MODULE=jewelry_site.settings.prod" in (DEPLOY / "jewelry.env.example").read_text()
+
+
+def test_timer_starts_the_service_daily_at_a_quiet_hour_and_catches_up():
+    timer = unit(TIMER)
+    assert timer["Timer"]["Unit"] == [SERVICE.name]
+    (calendar,) = timer["Timer"]["OnCalendar"]
+    every_day = re.fullmatch(r"\*-\*-\* (\d\d):(\d\d):00", calendar)
+    assert every_day, calendar
+    assert 1 <= int(every_day[1]) <= 5  # night in the UK, away from midnight jobs and morning shoppers
+    assert timer["Timer"]["Persistent"] == ["true"]
+    assert timer["Timer"]["RandomizedDelaySec"]
+    assert timer["Install"]["WantedBy"] == ["timers.target"]
+    assert "Install" not in unit(SERVICE)  # only the timer is enabled; the service is started by it
+
+
+def test_release_installs_and_enables_the_timer_after_the_switch():
+    script = (DEPLOY / "release.sh").read_text()
+    body = script[script.index("install_maintenance() {") :]
+    body = body[: body.index("\n}\n")]
+    assert (
+        'install -m 0644 "$1/deploy/jewelry-maintenance.service" "$1/deploy/jewelry-maintenance.timer" '
+        "/etc/systemd/system/" in body
+    )
+    assert body.index("systemctl daemon-reload") < body.index("systemctl enable --now jewelry-maintenance.timer")
+    # Only once the new release is live (and from that release's files).
+    live = script.index('say "live: $sha; /readyz is OK"')
+    assert script.index('install_maintenance "$release"', live) > live
+    assert script.count('install_maintenance "') == 1
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_units_pass_systemd_analyze(tmp_path):
+    # The release's venv does not exist here and verify insists the command is executable: point it at
+    # ours; everything else is checked as shipped.
+    (tmp_path / SERVICE.name).write_text(SERVICE.read_text().replace(APP_PYTHON, PYTHON))
+    shutil.copy(TIMER, tmp_path / TIMER.name)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / SERVICE.name), str(tmp_path / TIMER.name)],
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stderr == "", verify.stderr  # unknown keys are only warned about
+    (calendar,) = unit(TIMER)["Timer"]["OnCalendar"]
+    parsed = subprocess.run(["systemd-analyze", "calendar", calendar], capture_output=True, text=True)
+    assert parsed.returncode == 0, parsed.stderr
+    assert re.search(r"Normalized form: \*-\*-\* \d\d:\d\d:00\n", parsed.stdout), parsed.stdout
+
+
+@pytest.mark.django_db(transaction=True)  # the subprocesses must see committed rows
+def test_the_units_commands_prune_old_carts_and_expired_sessions(moto_server):
+    from django.db import connection
+
+    long_ago = timezone.now() - timedelta(days=31)
+    old_cart, fresh_cart, users_cart = Cart.objects.create(), Cart.objects.create(), Cart.objects.create()
+    users_cart.user = UserFactory()
+    users_cart.save()
+    CartLine.objects.create(cart=old_cart, variant=ProductVariantFactory(), quantity=1)
+    Cart.objects.filter(pk__in=[old_cart.pk, users_cart.pk]).update(updated_at=long_ago)
+    expired, live = SessionStore(), SessionStore()
+    expired.create()
+    live.create()
+    Session.objects.filter(session_key=expired.session_key).update(expire_date=timezone.now() - timedelta(hours=1))
+
+    # As on the instance: production settings, secrets fetched from Secrets Manager by their ids.
+    env = prod_env(
+        database_url=database_url(connection.settings_dict["NAME"]),
+        moto=moto_server,
+        DJANGO_DB_PASSWORD_SECRET_ID=create_secret(
+            moto_server, json.dumps({"username": pg_env()["PGUSER"], "password": "any"})
+        ),
+        DJANGO_APP_CONFIG_SECRET_ID=create_secret(
+            moto_server, json.dumps({"SECRET_KEY": strong_secret_key(), "ALLOWED_HOSTS": PROD_HOST})
+        ),
+    )
+    outputs = []
+    for command in unit(SERVICE)["Service"]["ExecStart"]:
+        argv = shlex.split(command)
+        assert argv[0] == APP_PYTHON
+        result = subprocess.run([PYTHON, *argv[1:]], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        outputs.append(result.stdout)
+
+    assert "Removed 2 objects from stale anonymous carts." in outputs[0]  # the cart and its line
+    assert set(Cart.objects.values_list("pk", flat=True)) == {fresh_cart.pk, users_cart.pk}
+    assert not CartLine.objects.exists()
+    assert set(Session.objects.values_list("session_key", flat=True)) == {live.session_key}
