@@ -25,9 +25,12 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 # On HUP or TERM, workers finish their current request within this many seconds.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 5))
-# Recycle workers now and then so a slow leak never becomes an outage; jitter avoids all at once.
+# Recycle workers now and then so a slow leak never becomes an outage. A fresh worker's first
+# requests are slow (~60 ms: new connection, empty fragment cache, copy-on-write faults), so the
+# jitter is wide (half the limit): with a narrow one, equally loaded workers were replaced within a
+# second of each other and every connection waited at once (bench/README.md).
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 2000))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", 200))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 2))
 
 # Load Django (and so fetch the secrets from Secrets Manager) once in the master; workers fork it.
 preload_app = True

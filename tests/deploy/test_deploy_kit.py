@@ -18,7 +18,7 @@ def test_shell_scripts_parse(script):
 
 
 def test_gunicorn_settings(monkeypatch):
-    for name in ("GUNICORN_WORKERS", "GUNICORN_BIND", "GUNICORN_TIMEOUT"):
+    for name in ("GUNICORN_WORKERS", "GUNICORN_BIND", "GUNICORN_TIMEOUT", "GUNICORN_MAX_REQUESTS_JITTER"):
         monkeypatch.delenv(name, raising=False)
     conf = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
     assert conf["workers"] == multiprocessing.cpu_count() * 2 + 1
@@ -27,6 +27,7 @@ def test_gunicorn_settings(monkeypatch):
     assert conf["graceful_timeout"] == 30
     assert conf["logger_class"] == "jewelry_site.gunicorn_logging.JsonLogger"
     assert conf["bind"] == ["unix:/run/jewelry/gunicorn.sock"]
+    assert conf["max_requests_jitter"] == conf["max_requests"] // 2  # workers are not all replaced at once
 
 
 def test_units_and_nginx_agree_on_the_socket():
