@@ -21,7 +21,7 @@ from django.db.models import Max, Min, OuterRef, Q, Subquery, Sum
 from .cache import catalog_changed, catalog_version_bump, product_stock_bump
 from .images import ImageRejectedError, ProcessedImage, image_check_size, image_process, renditions_from_master
 from .models import LOW_STOCK_CARD, Category, Gemstone, Metal, Product, ProductImage, ProductVariant
-from .storage import object_read, objects_delete, objects_delete_or_warn, objects_save, upload_delete, upload_read
+from .storage import object_read, objects_delete, objects_save, upload_delete, upload_read
 
 IMPORT_REQUIRED_COLUMNS = ("sku", "product_slug", "metal", "price", "stock")
 IMPORT_OPTIONAL_COLUMNS = (
@@ -584,7 +584,7 @@ def product_image_files_delete(*, names: Iterable[str], using: str = DEFAULT_DB_
     for image, renditions in referring.values_list("image", "renditions"):
         still_used.add(image)
         still_used.update(r.get("name") for r in renditions or [] if isinstance(r, dict))
-    objects_delete_or_warn(sorted(wanted - still_used))
+    objects_delete(sorted(wanted - still_used))
 
 
 def _image_fields_clean(*, product: Product, alt_text: str, variant: ProductVariant | None) -> str:

@@ -134,26 +134,18 @@ def objects_save(files: list[tuple[str, bytes, str]]) -> list[str]:
     return saved
 
 
-def objects_delete(names: list[str]) -> None:
-    """Best effort delete; anything left is logged by name so it can be removed by hand."""
-    storage = media_storage()
-    for name in names:
-        try:
-            storage.delete(name)
-        except STORAGE_ERRORS:
-            log.warning("Could not delete stored image %s; it is now orphaned", name)
+def objects_delete(names: list[str]) -> bool:
+    """Best effort delete; True when every name is gone. Never raises a storage error.
 
-
-def objects_delete_or_warn(names: list[str]) -> bool:
-    """Delete every name, stopping at the first storage error (the rest would only wait out the same
-    timeouts) with one warning event, counts only; True when all are gone. Never raises a storage error."""
+    Stops at the first storage error (the rest would only wait out the same timeouts) with one
+    warning event naming what is left, so it can be removed by hand."""
     storage = media_storage()
     for deleted, name in enumerate(names):
         try:
             storage.delete(name)
         except STORAGE_ERRORS as exc:
             event = "image_files_delete_failed"
-            fields = {"names": len(names), "deleted": deleted, "error": type(exc).__name__}
+            fields = {"names": len(names), "deleted": deleted, "left": names[deleted:], "error": type(exc).__name__}
             log.warning(event, extra={"event": event, **fields})
             return False
     return True

@@ -202,6 +202,7 @@ def test_s3_down_during_cleanup_logs_a_warning_and_the_row_stays_deleted(
     assert record.levelno == logging.WARNING
     assert record.names == len(names)
     assert record.deleted == 0
+    assert record.left == sorted(names)  # named, so they can be removed by hand
     assert "testing" not in record.getMessage() + str(vars(record))  # no credentials in the log line
     assert set(s3.keys()) == names  # left for a later sweep; nothing was half-reported as deleted
 
