@@ -5,8 +5,9 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from jewelry_site.client_address import client_ip
 from jewelry_site.logging import security_event
-from jewelry_site.throttle import client_ip, login_failure_record, login_throttle_reset
+from jewelry_site.throttle import login_failure_record, login_throttle_reset
 
 _ADMIN_ACTIONS = {ADDITION: "add", CHANGE: "change", DELETION: "delete"}
 

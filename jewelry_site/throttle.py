@@ -15,6 +15,7 @@ from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
+from jewelry_site.client_address import client_ip
 from jewelry_site.logging import security_event
 
 THROTTLE_MESSAGE = "Too many failed sign-in attempts. Please wait {minutes} minutes and try again."
@@ -27,21 +28,6 @@ def _limits() -> tuple[int, int, int]:
         getattr(settings, "SHOP_LOGIN_MAX_FAILURES_PER_IP", 50),
         getattr(settings, "SHOP_LOGIN_WINDOW_SECONDS", 15 * 60),
     )
-
-
-def client_ip(request: HttpRequest | None) -> str:
-    """The client's address: REMOTE_ADDR, or the X-Forwarded-For hop our own proxies appended.
-
-    SHOP_TRUSTED_PROXY_HOPS counts our proxies (nginx = 1, Lightsail load balancer + nginx = 2);
-    only the entry those proxies wrote is trusted, so a client cannot choose its own address.
-    """
-    if request is None:
-        return "unknown"
-    hops = getattr(settings, "SHOP_TRUSTED_PROXY_HOPS", 0)
-    forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
-    if hops and len(forwarded) >= hops:
-        return forwarded[-hops][:64]
-    return (request.META.get("REMOTE_ADDR") or "unknown")[:64]
 
 
 def _keys(*, ip: str, username: str) -> tuple[str, str]:

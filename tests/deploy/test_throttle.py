@@ -4,7 +4,8 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from jewelry_site.throttle import client_ip, login_failure_record, login_throttle_retry_after
+from jewelry_site.client_address import client_ip
+from jewelry_site.throttle import login_failure_record, login_throttle_retry_after
 from tests.factories import UserFactory
 
 PASSWORD = "correct horse battery staple"
