@@ -29,6 +29,11 @@ def _locked_cart(cart: Cart) -> Cart:
     return Cart.objects.select_for_update().get(pk=cart.pk)
 
 
+def _cart_touch(*, cart_id: int) -> None:
+    # updated_at is the prune clock (cart_prune_stale): every change to a cart's lines ends here.
+    Cart.objects.filter(pk=cart_id).update(updated_at=timezone.now())
+
+
 def _clean_engraving(*, variant: ProductVariant, engraving: str) -> str:
     engraving = normalise_text(engraving or "")
     if not engraving:
@@ -68,7 +73,7 @@ def cart_add_line(*, cart: Cart, variant: ProductVariant, quantity: int, engravi
         else:
             line.quantity = existing + quantity
             line.save(update_fields=["quantity"])
-        Cart.objects.filter(pk=cart.pk).update(updated_at=timezone.now())
+        _cart_touch(cart_id=cart.pk)
     return line
 
 
@@ -76,6 +81,7 @@ def cart_update_line(*, line: CartLine, quantity: int) -> CartLine:
     """Set a line's quantity, bounded by 1..min(stock, SHOP_CART_MAX_QUANTITY)."""
     _check_quantity(variant=line.variant, quantity=quantity)
     CartLine.objects.filter(pk=line.pk).update(quantity=quantity)
+    _cart_touch(cart_id=line.cart_id)
     line.quantity = quantity
     return line
 
@@ -83,11 +89,13 @@ def cart_update_line(*, line: CartLine, quantity: int) -> CartLine:
 def cart_remove_line(*, line: CartLine) -> None:
     """Remove a line from its cart."""
     line.delete()
+    _cart_touch(cart_id=line.cart_id)
 
 
 def cart_clear(*, cart: Cart) -> None:
     """Empty the cart (after an order is placed); the cart row itself stays for the shopper."""
     cart.lines.all().delete()
+    _cart_touch(cart_id=cart.pk)
 
 
 def cart_reconcile(*, lines: list[CartLine]) -> list[str]:
@@ -97,6 +105,7 @@ def cart_reconcile(*, lines: list[CartLine]) -> list[str]:
     ``lines`` is updated in place so the caller can render without reading them again.
     """
     notes: list[str] = []
+    changed: set[int] = set()
     for line in list(lines):
         variant = line.variant
         label = f"{variant.product.name} ({variant.options_label})"
@@ -105,10 +114,14 @@ def cart_reconcile(*, lines: list[CartLine]) -> list[str]:
             line.delete()
             lines.remove(line)
             notes.append(f"{label} is no longer available and has been removed from your bag.")
+            changed.add(line.cart_id)
         elif line.quantity > limit:
             CartLine.objects.filter(pk=line.pk).update(quantity=limit)
             notes.append(f"Only {limit} of {label} can be ordered; your bag now holds {limit}.")
             line.quantity = limit
+            changed.add(line.cart_id)
+    for cart_id in sorted(changed):
+        _cart_touch(cart_id=cart_id)
     return notes
 
 
@@ -146,7 +159,7 @@ def cart_merge(*, source: Cart, target: Cart) -> list[str]:
             elif quantity > 0:
                 CartLine.objects.create(cart=target, variant=variant, quantity=quantity, engraving=line.engraving)
         source.delete()
-        Cart.objects.filter(pk=target.pk).update(updated_at=timezone.now())
+        _cart_touch(cart_id=target.pk)
     return notes
 
 
