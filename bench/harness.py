@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from tests.servers import free_port, wait_until
+from loopback import free_port, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -68,18 +68,10 @@ def django_setup(work: Path, **extra: str) -> None:
     django.setup()
     # The harness's own Django calls (loading, query counts) would flood the report with access lines.
     logging.disable(logging.INFO)
-    from bench.experiments import apply
-
-    if applied := apply():
-        log(f"experiments applied (what-if app changes, see bench/experiments.py): {applied}")
     call_command("migrate", "--noinput", verbosity=0)
     # prod keeps its cache in the database by default (issue #6); harmless when it does not.
     call_command("createcachetable", verbosity=0)
     call_command("collectstatic", "--noinput", verbosity=0)
-
-
-def settings_env_for_children() -> dict[str, str]:
-    return {**os.environ}
 
 
 @dataclass

@@ -1,15 +1,12 @@
 """Fixtures for the whole suite. Servers (moto, the OIDC provider, gunicorn for browser tests)
 are session-scoped and started on free loopback ports; each stops only the process it started."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+
+from loopback import moto_running
 
 # The test OpenID Connect provider (Node `oidc-provider`), shared by tests/accounts and tests/e2e (helper F).
 from tests.oidc_provider.fixtures import oidc_provider  # noqa: F401
-from tests.servers import free_port, port_open, stop, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -35,18 +32,8 @@ def _cache_cleared():
 @pytest.fixture(scope="session")
 def moto_server():
     """A real moto server (S3, Secrets Manager, ...) over HTTP on loopback; yields its endpoint URL."""
-    port = free_port()
-    moto = Path(sys.executable).with_name("moto_server")
-    process = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(port_open(port), timeout=30, what="moto_server", process=process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    with moto_running() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import requests
 
 from bench.drills.common import Context, Verdict
 from bench.harness import Gunicorn
-from tests.servers import wait_until
+from loopback import wait_until
 
 LOAD_THREADS = 4
 RECOVERY_LIMIT_S = 10.0

@@ -1,8 +1,6 @@
 """S3 endpoint (moto) stopped: catalogue pages still 200 and quick; an admin upload shows a clear error."""
 
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -10,20 +8,10 @@ import requests
 
 from bench.drills.common import Context, Verdict, staff_cookie
 from bench.harness import Gunicorn, forms_in
-from tests.servers import free_port, port_open, stop, wait_until
+from loopback import moto_start, port_open, stop
 
 BUCKET = "bench-media"
 CLOUDFRONT = "media.bench.invalid"
-
-
-def _moto() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    moto = Path(sys.executable).with_name("moto_server")
-    process = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    wait_until(port_open(port), timeout=30, what="moto_server", process=process)
-    return process, f"http://127.0.0.1:{port}"
 
 
 def _seed_bucket(endpoint: str, media_root: Path) -> int:
@@ -54,10 +42,20 @@ def _pages(app: Gunicorn, pages: dict[str, str]) -> dict[str, tuple[int, float, 
     return out
 
 
+def _tiny_png() -> bytes:
+    """A real 4x4 PNG made by Pillow, so the admin's image field validates it."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("RGB", (4, 4), (200, 170, 90)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _admin_upload(app: Gunicorn) -> tuple[int, str, int]:
     """POST the admin's image form (no-JavaScript path) with a real PNG; returns status, error text, rows added."""
     from catalog.models import Product, ProductImage
-    from tests.factories import tiny_png
 
     name, value = staff_cookie()
     session = requests.Session()
@@ -73,7 +71,7 @@ def _admin_upload(app: Gunicorn) -> tuple[int, str, int]:
     data, files = {"csrfmiddlewaretoken": token}, {}
     for field in form["fields"]:
         if field["tag"] == "input" and field["type"] == "file":
-            files[field["name"]] = ("ring.png", tiny_png(), "image/png")
+            files[field["name"]] = ("ring.png", _tiny_png(), "image/png")
         elif field["name"] == "product":
             data["product"] = str(Product.objects.order_by("pk").values_list("pk", flat=True).first())
         elif "alt" in field["name"]:
@@ -91,7 +89,7 @@ def run(ctx: Context) -> Verdict:
     from django.conf import settings
 
     verdict = Verdict("s3-down")
-    moto, endpoint = _moto()
+    moto, endpoint = moto_start()
     try:
         seeded = _seed_bucket(endpoint, Path(settings.MEDIA_ROOT))
         verdict.note(f"moto S3 at {endpoint} (pid {moto.pid}), bucket {BUCKET} with {seeded} images")

@@ -1,17 +1,13 @@
 """The Secrets Manager loader against a real moto server over HTTP: success and every failure."""
 
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import boto3
 import pytest
 
 from jewelry_site import secrets as loader
-from tests.conftest import free_port
+from loopback import free_port, moto_running
 from tests.deploy.conftest import (
     create_secret,
     database_url,
@@ -20,7 +16,6 @@ from tests.deploy.conftest import (
     secrets_client,
     strong_secret_key,
 )
-from tests.servers import port_open, stop, wait_until
 
 DB_VALUE = "db-pw-Zq9!unique-marker"
 CLIENT_SECRET = "cognito-secret-unique-marker"
@@ -146,8 +141,9 @@ def test_unreachable_endpoint_fails_fast(aws_env):
     with pytest.raises(loader.SecretsError) as caught:
         loader.load_secrets(environ=environ(closed, db="jewelry/db"))
     assert "could not call Secrets Manager (EndpointConnectionError)" in str(caught.value)
-    # Bounded retries and timeouts: start-up gives up within seconds, it does not hang.
-    assert time.monotonic() - started < 15
+    # Bounded retries and timeouts: start-up gives up rather than hangs. A refused connection fails at
+    # once, so this loose bound only has to catch a hang; it leaves room for a loaded machine.
+    assert time.monotonic() - started < 60
 
 
 def test_no_region_is_reported(aws_env):
@@ -163,19 +159,8 @@ def test_region_comes_from_an_arn():
 @pytest.fixture(scope="module")
 def iam_moto():
     """A second moto server that enforces IAM after its first 4 calls (set-up), to get a real denial."""
-    port = free_port()
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="4")
-    moto = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(port_open(port), timeout=30, what="moto_server (IAM)", process=moto)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(moto)
+    with moto_running(env={"INITIAL_NO_AUTH_ACTION_COUNT": "4"}, what="moto_server (IAM)") as endpoint:
+        yield endpoint
 
 
 def test_access_denied_names_the_secret(iam_moto, monkeypatch):

@@ -178,7 +178,7 @@ def test_confirmation_email_is_sent_after_commit_with_text_and_html(ring, django
 def test_unreachable_mail_server_keeps_the_order_and_logs_a_stable_event(
     ring, settings, caplog, django_capture_on_commit_callbacks
 ):
-    from tests.conftest import free_port
+    from loopback import free_port
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2  # nobody listens
