@@ -208,7 +208,9 @@ def test_a_slow_provider_is_abandoned_within_the_timeout(client, token_server, s
             response = callback(client, code="c1", state=state)
         elapsed = time.monotonic() - started
     assert_refused(response, caplog, reason="provider_unreachable", status=503)
-    assert elapsed < 5
+    # Without the timeout the request would wait forever on the silent socket, so a loose bound (60x the
+    # timeout) catches the bug without failing on a loaded machine.
+    assert elapsed < 30
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/steal", "//evil.example/", "http://testserver.evil.example/"])

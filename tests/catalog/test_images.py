@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import DataError, transaction
@@ -100,7 +101,7 @@ def test_processing_and_storing_are_separate_steps(settings):
 
 
 def test_storing_a_processed_photo_still_checks_the_fields(settings):
-    with pytest.raises(Exception, match="screen readers"):
+    with pytest.raises(ValidationError, match="screen readers"):
         product_image_create_from_processed(
             product=ProductFactory(), processed=image_process(samples.photo()), alt_text=" "
         )
@@ -187,7 +188,7 @@ def test_oversized_file_is_refused_before_it_is_read(settings):
 
 
 def test_alt_text_is_required_before_anything_is_stored(settings):
-    with pytest.raises(Exception, match="screen readers"):
+    with pytest.raises(ValidationError, match="screen readers"):
         product_image_create(product=ProductFactory(), file=upload("ring.jpg", samples.photo()), alt_text="   ")
     assert stored_files(Path(settings.MEDIA_ROOT)) == []
 

@@ -31,7 +31,8 @@ def test_readyz_ok_when_database_answers_and_migrated(client):
     assert response.status_code == 200
     body = response.json()
     assert (body["status"], body["database"]) == ("ok", "ok")
-    assert body["duration_ms"] < 2000
+    assert isinstance(body["duration_ms"], int | float)  # reported for the logs; its size is bench's business
+    assert body["duration_ms"] >= 0
 
 
 @pytest.mark.django_db

@@ -168,12 +168,12 @@ def test_logs_are_json_secrets_fetched_once_and_probes_quiet(prod_server):
 
     # gunicorn writes its access line just after the response is sent: wait for it, bounded.
     wait_until(lambda: len(access_lines()) == 2, timeout=10, what="both access lines")
-    app_line, server_line = sorted(access_lines(), key=lambda line: line["logger"])
-    assert app_line["logger"] == "gunicorn.access"
-    assert (app_line["method"], app_line["path"], app_line["status"]) == ("GET", "/shop/", 200)
-    assert server_line["logger"] == "shop.access"
-    assert server_line["status"] == 200
-    assert server_line["duration_ms"] >= 0
+    server_line, app_line = sorted(access_lines(), key=lambda line: line["logger"])
+    assert server_line["logger"] == "gunicorn.access"
+    assert (server_line["method"], server_line["path"], server_line["status"]) == ("GET", "/shop/", 200)
+    assert app_line["logger"] == "shop.access"
+    assert app_line["status"] == 200
+    assert app_line["duration_ms"] >= 0
 
     stdout = json_lines(prod_server.stdout.read_text())  # every line parses as JSON
     stderr = json_lines(prod_server.stderr.read_text())

@@ -42,7 +42,9 @@ def run_together(calls):
     return results
 
 
-def test_twenty_shoppers_buy_the_last_unit_over_http_one_wins():
+def test_twenty_shoppers_buy_the_last_unit_through_the_in_process_client_one_wins():
+    """The whole view (form, messages, redirect) through Django's in-process test client, one thread
+    and one database connection per shopper; gunicorn itself is exercised by bench's order-place row."""
     last = ProductVariantFactory(product=ProductFactory(name="Unique Opal Ring"), stock=1)
     shoppers = []
     for _ in range(20):
