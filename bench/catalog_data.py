@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils.text import slugify
 
+from catalog.images import renditions_make
 from catalog.models import Category, Collection, Gemstone, Metal, Product, ProductImage, ProductVariant
 from catalog.services import product_listing_refresh
 
@@ -70,8 +71,8 @@ IMAGE_SIZE = 1400
 def _shared_images(media_root: Path) -> list[tuple[str, int, int, list[dict]]]:
     """A few photos that every image record points at: (name under MEDIA_ROOT, width, height, renditions).
 
-    Renditions are made the shop's way (catalog.images, WebP + JPEG per width) when that module
-    exists, so product cards carry the same srcset markup as real uploads.
+    Renditions are made the shop's way (catalog.images, WebP + JPEG per width), so product cards
+    carry the same srcset markup as real uploads.
     """
     from PIL import Image, ImageDraw
 
@@ -93,10 +94,6 @@ def _shared_images(media_root: Path) -> list[tuple[str, int, int, list[dict]]]:
 
 
 def _renditions(image, media_root: Path, stem: str) -> list[dict]:
-    try:
-        from catalog.images import renditions_make
-    except ImportError:
-        return []
     records = []
     for rendition in renditions_make(image):
         name = f"{stem}-w{rendition.width}.{rendition.extension}"
@@ -187,16 +184,21 @@ def catalogue_load(*, products: int = 10_000, seed: int = 7) -> dict[str, int]:
                     )
                 )
             image, width, height, renditions = images[product.pk % len(images)]
-            row = ProductImage(
-                product=product, image=image, width=width, height=height, alt_text=f"{product.name} on linen"
+            image_rows.append(
+                ProductImage(
+                    product=product,
+                    image=image,
+                    width=width,
+                    height=height,
+                    alt_text=f"{product.name} on linen",
+                    renditions=renditions,
+                )
             )
-            if hasattr(row, "renditions"):
-                row.renditions = renditions
-            image_rows.append(row)
             if product.pk % 3 == 0:
                 memberships.append(through(product_id=product.pk, collection_id=collections[product.pk % 5].pk))
         ProductVariant.objects.bulk_create(variants, batch_size=5000)
-        # bulk_create sends no signals: the shop's stored price ranges (issue #7) are refreshed here.
+        # bulk_create sends no signals: the stored price ranges are refreshed here, and the catalogue
+        # version is bumped again when this transaction commits (so the image rows and dates below count).
         product_listing_refresh(product_ids=[product.pk for product in created])
         ProductImage.objects.bulk_create(image_rows, batch_size=5000)
         through.objects.bulk_create(memberships, batch_size=5000)
@@ -206,7 +208,6 @@ def catalogue_load(*, products: int = 10_000, seed: int = 7) -> dict[str, int]:
                 "UPDATE catalog_product SET created_at = now() - (id * interval '17 minutes') WHERE id >= %s",
                 [created[0].pk if created else 0],
             )
-    _derived_data_refresh()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     staff_ensure()
@@ -216,23 +217,6 @@ def catalogue_load(*, products: int = 10_000, seed: int = 7) -> dict[str, int]:
         "variants": ProductVariant.objects.count(),
         "images": ProductImage.objects.count(),
     }
-
-
-def _derived_data_refresh() -> None:
-    """bulk_create skips model signals, so refresh what the catalogue derives from its rows (the stored
-    price range, the cache version) the way catalog's own bulk writers do, when the shop has them."""
-    try:
-        from catalog.services import product_listing_refresh
-    except ImportError:
-        product_listing_refresh = None
-    if product_listing_refresh is not None:
-        product_listing_refresh(product_ids=None)
-        return
-    try:
-        from catalog.cache import catalog_changed
-    except ImportError:
-        return
-    catalog_changed()
 
 
 def staff_ensure() -> None:

@@ -15,7 +15,7 @@ os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("DJANGO_EMAIL_HOST", "smtp.invalid")  # never contacted: see EMAIL_BACKEND below
 
 from jewelry_site.settings.prod import *  # noqa: F403
-from jewelry_site.settings.prod import BASE_DIR, LOGGING, MIDDLEWARE, TEMPLATES, env
+from jewelry_site.settings.prod import BASE_DIR, MIDDLEWARE, TEMPLATES, env
 
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
@@ -42,18 +42,3 @@ TEMPLATES = [{**TEMPLATES[0], "DIRS": [*TEMPLATES[0]["DIRS"], BASE_DIR / "bench"
 # Bench-only hook for the crash-mid-checkout drill (see bench/hooks.py); off unless the drill asks for it.
 if env.bool("BENCH_CHECKOUT_PAUSE", default=False):
     MIDDLEWARE = [*MIDDLEWARE, "bench.hooks.CheckoutPauseMiddleware"]
-
-# What-if app changes, measured before anyone makes them (bench/experiments.py); off unless asked.
-if env.str("BENCH_EXPERIMENTS", default=""):
-    MIDDLEWARE = [*MIDDLEWARE, "bench.experiments.ExperimentsMiddleware"]
-
-# JSON logs are the production format (issue #6). Until prod settings emit JSON themselves,
-# the bench adds a minimal JSON formatter so its log file is machine-readable either way.
-if "json" not in repr(LOGGING).lower():
-    LOGGING = {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "bench.jsonlog.JsonFormatter"}},
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
-        "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    }

@@ -102,3 +102,70 @@ def test_checkout_pause_hook_stops_inside_order_placement(client, settings, monk
     assert apps.get_model("orders", "Order").objects.count() == 0
     variant.refresh_from_db()
     assert variant.stock == 1_000_000
+
+
+def test_bench_never_imports_from_tests():
+    """bench/ is run without the test suite; shared loopback helpers live in loopback/."""
+    import ast
+
+    offenders = []
+    for path in (REPO / "bench").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.relative_to(REPO)}: {name}" for name in names if name.split(".")[0] == "tests"]
+    assert offenders == []
+
+
+def _slice(rps: float, p50_ms: float = 10.0, p99_ms: float = 20.0, **status) -> dict:
+    seconds = 2
+    return {
+        "requests": int(rps * seconds),
+        "rps": rps,
+        "duration_us": seconds * 1e6,
+        "latency_us": {"p50": p50_ms * 1000, "p99": p99_ms * 1000},
+        "status": {"2xx": int(rps * seconds), **status},
+        "socket_errors": 0,
+    }
+
+
+def test_each_slice_is_compared_with_the_reference_just_before_and_after_it():
+    """R B R B R: a reference that drifts from 400 to 300 req/s leaves the ratios alone."""
+    from bench.rows import Row
+    from bench.run import interleaved, print_table, table_rows
+
+    calls: list[str] = []
+    reference_rps = iter([400.0, 350.0, 300.0])
+    row_rps = iter([375.0, 325.0])
+
+    def reference(seconds, index):
+        calls.append(f"R{index}")
+        return _slice(next(reference_rps))
+
+    def page(seconds, index):
+        calls.append(f"B{index}")
+        return _slice(next(row_rps), p99_ms=30.0 + index)
+
+    measured = interleaved(page, reference, slices=2, seconds=2)
+    assert calls == ["R0", "B0", "R1", "B1", "R2"]
+    assert measured["ratios"] == [1.0, 1.0]  # a single reference run first would have said 0.94 and 0.81
+
+    rows = {"home": Row("home", make=lambda: page)}
+    table = table_rows({"home": measured}, rows, queries={})
+    reference_line, home = table
+    assert reference_line["page"] == "reference"
+    assert reference_line["spread"] == [0.86, 1.14]  # its own drift, over the median (350)
+    assert (home["ratio"], home["spread"], home["reference_rps"]) == (1.0, [1.0, 1.0], 350.0)
+    assert (home["rps"], home["p99_ms"], home["meets_targets"]) == (350.0, 31.0, True)
+    print_table(table, slices=2, seconds=2)
+
+
+def test_slices_split_the_row_time_and_never_go_below_one_second():
+    from bench.run import slice_plan
+
+    assert slice_plan(6, 3) == (3, 2)
+    assert slice_plan(2, 3) == (3, 1)
+    assert slice_plan(5, 0) == (1, 5)
