@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install install-test run test lint format migrations-check ci clean install-bench bench lighthouse drills
+.PHONY: install install-test run test test-sqlite lint format migrations-check ci clean install-bench bench lighthouse drills
 
 install:
 	@scripts/install.sh run
@@ -19,11 +19,17 @@ run: install
 	$(PYTHON) manage.py create_local_staff --site-url http://$(HOST):$(PORT)
 	$(PYTHON) manage.py runserver $(HOST):$(PORT)
 
-## Lint, migrations check and the whole pytest suite on a throwaway Postgres 15.
+## Lint, migrations check and the whole pytest suite on a throwaway Postgres 15, then the SQLite lane.
 test: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	scripts/with-postgres.sh sh -c '$(PYTHON) manage.py makemigrations --check --dry-run --settings=jewelry_site.settings.test && $(PYTHON) -m pytest $(PYTEST_ARGS)'
+	$(MAKE) --no-print-directory test-sqlite
+
+## The SQLite lane (tests_sqlite/): `make run`'s own defaults (SQLite, local media, demo catalogue), about 30 s.
+test-sqlite: install-test
+	env -u DJANGO_DATABASE_URL -u DJANGO_AWS_STORAGE_BUCKET_NAME $(PYTHON) -m pytest tests_sqlite \
+		--ds=tests_sqlite.settings -p no:cacheprovider -o addopts="-ra --strict-markers"
 
 lint: install-test
 	$(VENV)/bin/ruff check .

@@ -15,3 +15,9 @@ STORAGES = {
 
 # At a terminal, readable log lines; JSON (the base default) when DJANGO_LOG_FORMAT=json.
 LOGGING["handlers"]["console"]["formatter"] = env.str("DJANGO_LOG_FORMAT", default="text")  # noqa: F405
+
+# SQLite, the embedded default: each transaction takes the write lock when it begins (IMMEDIATE)
+# and waits up to `timeout` seconds for it. With SQLite's default (DEFERRED) two checkouts that both
+# read and then write fail at once with "database is locked": SQLite cannot wait on a lock upgrade.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})  # noqa: F405
