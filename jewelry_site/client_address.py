@@ -1,4 +1,34 @@
-"""The client's address, read from the one trusted hop of our proxy chain: the single place that decides it.
+"""The client's address and scheme, read from the one trusted hop of our proxy chain: the single place that decides it.
+
+Production's chain (deploy/cloudformation/shop.yaml builds it) and what each hop adds:
+
+1. browser -> CloudFront (HTTPS; HTTP is redirected): CloudFront appends the viewer's address to
+   X-Forwarded-For and adds ``X-Origin-Verify`` (the origin secret).
+2. CloudFront -> Lightsail load balancer (HTTPS): the balancer appends CloudFront's edge address and sets
+   ``X-Forwarded-Proto`` to its listener's scheme, overwriting any value sent to it.
+3. load balancer -> nginx (HTTP, port 80 of the instance): nginx appends the balancer's private address
+   and passes X-Forwarded-Proto on unchanged (deploy/jewelry_proxy.conf).
+4. nginx -> gunicorn (unix socket) -> Django.
+
+So Django sees ``X-Forwarded-For: <anything the client made up>, <client>, <edge>, <load balancer>``: our
+three proxies wrote the last three entries and the client is the third from the right
+(``SHOP_TRUSTED_PROXY_HOPS = 3``, prod's default; 2 without CloudFront, 1 behind nginx alone, 0 when
+gunicorn faces the client). Entries further left came from the client and are never trusted. A request
+with fewer entries than hops did not come through the chain: its address is REMOTE_ADDR (``unknown`` on
+gunicorn's unix socket), and it is refused anyway unless it is a health probe.
+
+Why the chain can be trusted at all:
+
+* The instance's port 80 is open only to the load balancer's private range (172.26.0.0/16), so nobody
+  else can talk to nginx and set X-Forwarded-For or X-Forwarded-Proto themselves.
+* The load balancer itself is public, so a client could skip CloudFront and forge the entries
+  CloudFront would have written: ``jewelry_site.origin_verify.OriginVerifyMiddleware`` answers 403 to
+  any request without CloudFront's secret ``X-Origin-Verify`` header (load-balancer health probes
+  excepted; they never reach a view).
+* The scheme: CloudFront redirects viewers to HTTPS and talks HTTPS to the load balancer, which sets
+  ``X-Forwarded-Proto`` from its own listener; nginx passes it on unchanged, so prod's
+  ``SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")`` is true exactly when the request
+  crossed the load balancer's HTTPS listener.
 
 Every consumer (login lockouts, rate limits, security logs) calls :func:`client_ip` directly or names it in
 settings (django-ratelimit's ``RATELIMIT_IP_META_KEY``, django-axes' ``AXES_CLIENT_IP_CALLABLE``), so
@@ -10,10 +40,10 @@ from django.http import HttpRequest
 
 
 def client_ip(request: HttpRequest | None) -> str:
-    """The client's address: REMOTE_ADDR, or the X-Forwarded-For hop our own proxies appended.
+    """The client's address: the X-Forwarded-For entry our own proxies wrote, else REMOTE_ADDR.
 
-    SHOP_TRUSTED_PROXY_HOPS counts our proxies (nginx = 1, Lightsail load balancer + nginx = 2);
-    only the entry those proxies wrote is trusted, so a client cannot choose its own address.
+    SHOP_TRUSTED_PROXY_HOPS counts our proxies (see the module docstring for the chain); only the
+    entry those proxies wrote is trusted, so a client cannot choose its own address.
     """
     if request is None:
         return "unknown"

@@ -47,6 +47,8 @@ MIDDLEWARE = [
     # and the ALLOWED_HOSTS check (the load balancer probes by IP over HTTP).
     "jewelry_site.middleware.RequestLogMiddleware",
     "jewelry_site.middleware.HealthCheckMiddleware",
+    # Issue #12: only requests through CloudFront (secret origin header) get further; off without a secret.
+    "jewelry_site.origin_verify.OriginVerifyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "jewelry_site.middleware.ShopCSPMiddleware",
@@ -310,7 +312,12 @@ SHOP_LOGIN_MAX_FAILURES = env.int("DJANGO_LOGIN_MAX_FAILURES", default=5)
 SHOP_LOGIN_MAX_FAILURES_PER_IP = env.int("DJANGO_LOGIN_MAX_FAILURES_PER_IP", default=50)
 SHOP_LOGIN_WINDOW_SECONDS = env.int("DJANGO_LOGIN_WINDOW_SECONDS", default=15 * 60)
 # Our proxies in front of gunicorn that append to X-Forwarded-For (0 = trust REMOTE_ADDR only).
+# The chain and why it is trusted: jewelry_site/client_address.py (prod's default is 3).
 SHOP_TRUSTED_PROXY_HOPS = env.int("DJANGO_TRUSTED_PROXY_HOPS", default=0)
+# CloudFront's secret origin header (X-Origin-Verify): APP_CONFIG's ORIGIN_VERIFY_SECRET in production.
+# Empty = no check (development, tests); FALLBACKS keeps old values accepted during a rotation.
+SHOP_ORIGIN_VERIFY_SECRET = env.str("DJANGO_ORIGIN_VERIFY_SECRET", default="")
+SHOP_ORIGIN_VERIFY_SECRET_FALLBACKS = env.list("DJANGO_ORIGIN_VERIFY_SECRET_FALLBACKS", default=[])
 # A 5xx answer to a POST on these views logs this event (CloudWatch alarms on order_place_failed).
 SHOP_FAILURE_EVENTS = {"orders:checkout": "order_place_failed"}
 # /readyz: the database must answer within this (a SET LOCAL statement_timeout).

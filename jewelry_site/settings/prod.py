@@ -68,7 +68,8 @@ CACHES["fragments"] = (
     dict(CACHES["default"]) if CACHES["default"]["BACKEND"].endswith("RedisCache") else FRAGMENT_CACHE_LOCAL  # noqa: F405
 )
 
-# --- HTTPS behind nginx / the load balancer ----------------------------------------------
+# --- HTTPS behind CloudFront, the load balancer and nginx (chain: jewelry_site/client_address.py) ---
+# The load balancer sets X-Forwarded-Proto from its listener and overwrites any value sent to it.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = 31536000
@@ -84,8 +85,9 @@ CSRF_TRUSTED_ORIGINS = env.list(
     "DJANGO_CSRF_TRUSTED_ORIGINS",
     default=[f"https://{host}" for host in ALLOWED_HOSTS if host and host != "*" and not host.startswith(".")],
 )
-# nginx appends the peer to X-Forwarded-For (2 when the Lightsail load balancer is in front too).
-SHOP_TRUSTED_PROXY_HOPS = env.int("DJANGO_TRUSTED_PROXY_HOPS", default=1)
+# CloudFront, the Lightsail load balancer and nginx each append to X-Forwarded-For; the chain, and
+# why X-Forwarded-Proto above can be believed, are documented once in jewelry_site/client_address.py.
+SHOP_TRUSTED_PROXY_HOPS = env.int("DJANGO_TRUSTED_PROXY_HOPS", default=3)
 
 # collectstatic writes here; overridable so a deploy (or a test) can build into another folder.
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=str(STATIC_ROOT))

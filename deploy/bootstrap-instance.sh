@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# First boot of a shop instance, run as root by the instance's UserData (deploy/cloudformation/shop.yaml)
+# from the repository it has just cloned. Everything an instance needs that CloudFormation knows about:
+# packages, the app user, nginx, logrotate, the systemd units, the CloudWatch agent and
+# /etc/jewelry/jewelry.env. What it cannot know stays for deploy/README.md step 5: the access key
+# (/etc/jewelry/aws.env) and the database endpoint. Safe to run again: nothing that exists is overwritten.
+#
+# Inputs (environment): SHOP_DOMAIN, AWS_REGION, LOG_GROUP, DB_PASSWORD_SECRET_ARN, APP_CONFIG_SECRET_ARN.
+# JEWELRY_BOOTSTRAP_ROOT (tests only) prefixes every path written, so a rehearsal touches no real /etc.
+set -euo pipefail
+
+: "${SHOP_DOMAIN:?}" "${AWS_REGION:?}" "${LOG_GROUP:?}" "${DB_PASSWORD_SECRET_ARN:?}" "${APP_CONFIG_SECRET_ARN:?}"
+R=${JEWELRY_BOOTSTRAP_ROOT:-}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+say() { echo "bootstrap: $*"; }
+
+say "packages"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+  ca-certificates curl git make nginx python3-venv postgresql-client-15 logrotate
+
+say "app user and folders"
+id jewelry >/dev/null 2>&1 || useradd --system --create-home --home-dir /srv/jewelry --shell /usr/sbin/nologin jewelry
+install -d -m 0750 "$R/etc/jewelry"
+chown root:jewelry "$R/etc/jewelry"
+install -d -m 0750 "$R/var/log/jewelry"
+chown jewelry:jewelry "$R/var/log/jewelry"
+
+say "/etc/jewelry/jewelry.env"
+env_file="$R/etc/jewelry/jewelry.env"
+if [ ! -e "$env_file" ]; then
+  umask 027
+  cat >"$env_file" <<EOF
+# Written at first boot by deploy/bootstrap-instance.sh from the CloudFormation stack. Not secret:
+# secrets stay in Secrets Manager and only their ARNs are here.
+DJANGO_SETTINGS_MODULE=jewelry_site.settings.prod
+DJANGO_DB_PASSWORD_SECRET_ID=$DB_PASSWORD_SECRET_ARN
+DJANGO_APP_CONFIG_SECRET_ID=$APP_CONFIG_SECRET_ARN
+DJANGO_DB_SSLMODE=require
+# CloudFront, the load balancer and nginx (jewelry_site/client_address.py).
+DJANGO_TRUSTED_PROXY_HOPS=3
+AWS_REGION=$AWS_REGION
+# DJANGO_DATABASE_URL=postgres://<endpoint>:5432/shop is added by deploy/README.md step 5.
+EOF
+  umask 022
+  chown root:jewelry "$env_file"
+fi
+
+say "nginx"
+install -m 0644 "$REPO/deploy/jewelry_proxy.conf" "$R/etc/nginx/jewelry_proxy.conf"
+sed "s/shop\.example\.com/$SHOP_DOMAIN/g" "$REPO/deploy/nginx.conf" >"$R/etc/nginx/sites-available/jewelry"
+ln -sfn /etc/nginx/sites-available/jewelry "$R/etc/nginx/sites-enabled/jewelry"
+rm -f "$R/etc/nginx/sites-enabled/default"
+nginx -t
+systemctl reload-or-restart nginx
+
+say "logrotate"
+install -m 0644 "$REPO/deploy/logrotate.conf" "$R/etc/logrotate.d/jewelry"
+
+say "systemd units"
+units=()
+for unit in "$REPO"/deploy/*.service "$REPO"/deploy/*.socket "$REPO"/deploy/*.timer; do
+  [ -e "$unit" ] || continue
+  install -m 0644 "$unit" "$R/etc/systemd/system/"
+  units+=("$(basename "$unit")")
+done
+systemctl daemon-reload
+# Enabled, not started: the app needs its access key and a release first (README steps 5 and 6).
+for unit in jewelry.socket jewelry.service; do
+  if printf '%s\n' "${units[@]}" | grep -qx "$unit"; then systemctl enable "$unit"; fi
+done
+
+say "CloudWatch agent"
+agent=/opt/aws/amazon-cloudwatch-agent
+if [ ! -x "$R$agent/bin/amazon-cloudwatch-agent-ctl" ]; then
+  arch=$(dpkg --print-architecture)
+  curl -fsSL --retry 3 --max-time 300 -o /tmp/amazon-cloudwatch-agent.deb \
+    "https://amazoncloudwatch-agent.s3.amazonaws.com/debian/$arch/latest/amazon-cloudwatch-agent.deb"
+  dpkg -i /tmp/amazon-cloudwatch-agent.deb
+fi
+install -d -m 0755 "$R$agent/etc"
+# This stack's log group and region in place of the repository's defaults.
+sed -e "s|\"/aurelia/app\"|\"$LOG_GROUP\"|" -e "s|\"eu-west-2\"|\"$AWS_REGION\"|" \
+  "$REPO/deploy/amazon-cloudwatch-agent.json" >"$R$agent/etc/jewelry.json"
+# The agent reads the app's access key from a root-only file written in README step 5.
+cat >"$R$agent/etc/common-config.toml" <<'EOF'
+[credentials]
+  shared_credential_profile = "AmazonCloudWatchAgent"
+  shared_credential_file = "/etc/jewelry/aws-credentials"
+EOF
+"$agent/bin/amazon-cloudwatch-agent-ctl" -a fetch-config -m onPremise -c "file:$agent/etc/jewelry.json"
+
+say "done: now deploy/README.md step 5 (access key, database endpoint), then deploy/release.sh"
