@@ -16,7 +16,6 @@ from django.test import Client
 from django.urls import reverse
 
 from cart.models import Cart
-
 from jewelry_site.client_address import client_ip
 from tests.deploy.conftest import (
     GUNICORN,
@@ -34,8 +33,8 @@ from tests.deploy.conftest import (
 from tests.factories import ProductVariantFactory
 from tests.servers import free_port, port_open, stop, wait_until
 
-SECRET = "cf-origin-3b7e1c0d9a8f4e2b"  # noqa: S105 - a test value
-OLD_SECRET = "cf-origin-previous-value-1"  # noqa: S105 - a test value
+SECRET = "cf-origin-3b7e1c0d9a8f4e2b"
+OLD_SECRET = "cf-origin-previous-value-1"
 # Two entries the client wrote itself, the viewer (added by CloudFront), CloudFront's edge (added by the
 # load balancer), the load balancer's private address (added by nginx).
 CHAIN = "6.6.6.6, 198.51.100.1, 203.0.113.7, 130.176.12.34, 172.26.4.5"
