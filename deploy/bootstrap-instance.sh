@@ -89,6 +89,6 @@ cat >"$R$agent/etc/common-config.toml" <<'EOF'
   shared_credential_profile = "AmazonCloudWatchAgent"
   shared_credential_file = "/etc/jewelry/aws-credentials"
 EOF
-"$agent/bin/amazon-cloudwatch-agent-ctl" -a fetch-config -m onPremise -c "file:$agent/etc/jewelry.json"
+"$R$agent/bin/amazon-cloudwatch-agent-ctl" -a fetch-config -m onPremise -c "file:$agent/etc/jewelry.json"
 
 say "done: now deploy/README.md step 5 (access key, database endpoint), then deploy/release.sh"

@@ -2,7 +2,8 @@
 # Installs what a target needs and is missing, so `make run` / `make test` work on a fresh Debian.
 #
 #   scripts/install.sh run    # Python venv with runtime requirements
-#   scripts/install.sh test   # + dev requirements, Postgres 15, Chromium, Node/npm packages for tests
+#   scripts/install.sh test   # + dev requirements, Postgres 15, Chromium, Node/npm packages for tests,
+#                             #   checkov in .venv-tools (requirements-tools.txt)
 #   scripts/install.sh bench  # + wrk
 #
 # Each step checks first and does nothing when the thing is already there.
@@ -51,6 +52,17 @@ if [ ! -e "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs" 2>&1 | { grep -v "is ignored: it is neither" || true; }
   [ "${PIPESTATUS[0]}" = 0 ] || exit 1
   touch "$stamp"
+fi
+
+# checkov (template checks in `make test`) in a virtualenv of its own: its many pins stay out of the app's.
+TOOLS_VENV=${TOOLS_VENV:-.venv-tools}
+tools_stamp="$TOOLS_VENV/.installed-$(sha256sum requirements-tools.txt | cut -c1-16)"
+if [ "$target" != run ] && [ ! -e "$tools_stamp" ]; then
+  [ -x "$TOOLS_VENV/bin/python" ] || "$PY" -m venv "$TOOLS_VENV"
+  echo "install: pip install -r requirements-tools.txt (into $TOOLS_VENV)"
+  "$TOOLS_VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-tools.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
+  [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+  touch "$tools_stamp"
 fi
 
 if [ "$target" != run ]; then
