@@ -147,11 +147,6 @@ def test_every_resource_that_keeps_data_is_retained_except_on_create():
         assert resources()[name]["UpdateReplacePolicy"] == "Retain", name
 
 
-def test_secrets_have_no_fixed_names_a_failed_create_could_block():
-    for name, secret in of_type("AWS::SecretsManager::Secret").items():
-        assert "Name" not in secret["Properties"], name
-
-
 def test_user_pool_deletion_protection_starts_in_phase_two():
     # A protected pool cannot be rolled back, so a failed first create would leave it behind.
     assert resources()["UserPool"]["Properties"]["DeletionProtection"] == {
@@ -582,3 +577,15 @@ def test_media_bucket_is_private_versioned_and_expires_uploads():
     assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
     rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
     assert (rules["expire-raw-uploads"]["Prefix"], rules["expire-raw-uploads"]["ExpirationInDays"]) == ("uploads/", 1)
+
+
+def test_readme_counts_at_most_ten_manual_steps_each_saying_why():
+    readme = (REPO / "deploy/README.md").read_text()
+    section = readme.split("## The manual steps", 1)[1].split("\n## ", 1)[0]
+    steps = re.split(r"\n\*\*(?=\d+\. )", section)[1:]
+    numbers = [int(step.split(".", 1)[0]) for step in steps]
+    assert numbers == list(range(1, len(steps) + 1))
+    assert len(steps) <= 10
+    assert f"({len(steps)})" in section.splitlines()[0]
+    for step in steps:
+        assert "*Why" in step, step[:80]
