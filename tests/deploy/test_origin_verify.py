@@ -8,6 +8,7 @@ documented in client_address.py); the template's side is asserted in test_cloudf
 """
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -176,12 +177,14 @@ def test_production_defaults_match_the_chain():
 
 @pytest.fixture(scope="module")
 def gunicorn_with_origin_secret(moto_server, django_db_setup, django_db_blocker, tmp_path_factory):
+    """The shop under prod settings in a real gunicorn on TCP and on a unix socket (for nginx), one process."""
     from django.db import connection
 
     with django_db_blocker.unblock():
         test_database = connection.settings_dict["NAME"]
     tmp = tmp_path_factory.mktemp("origin-verify")
     port = free_port()
+    sock = tmp / "gunicorn.sock"
     db_secret = create_secret(moto_server, json.dumps({"username": pg_env()["PGUSER"], "password": "x"}))
     app_secret = create_secret(
         moto_server,
@@ -193,7 +196,7 @@ def gunicorn_with_origin_secret(moto_server, django_db_setup, django_db_blocker,
         DJANGO_DB_PASSWORD_SECRET_ID=db_secret,
         DJANGO_APP_CONFIG_SECRET_ID=app_secret,
         DJANGO_STATIC_ROOT=str(tmp / "static"),
-        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_BIND=f"127.0.0.1:{port},unix:{sock}",
         GUNICORN_WORKERS="1",
     )
     collected = run_manage("collectstatic", "--noinput", "-v0", env=env)
@@ -205,13 +208,15 @@ def gunicorn_with_origin_secret(moto_server, django_db_setup, django_db_blocker,
         )
     try:
         wait_until(port_open(port), timeout=60, what="gunicorn", process=process)
-        yield f"http://127.0.0.1:{port}", out
+        yield f"http://127.0.0.1:{port}", out, sock
     finally:
         stop(process)
 
 
+# The mark makes pytest-django create the test database the server reads, even when run alone.
+@pytest.mark.django_db
 def test_production_server_refuses_requests_that_skipped_cloudfront(gunicorn_with_origin_secret):
-    url, log = gunicorn_with_origin_secret
+    url, log, _sock = gunicorn_with_origin_secret
     chain = {"Host": PROD_HOST, "X-Forwarded-Proto": "https", "X-Forwarded-For": CHAIN}
     # Straight to the load balancer: no header, or a guess.
     assert requests.get(url + "/", headers=chain, timeout=15).status_code == 403
@@ -229,3 +234,75 @@ def test_production_server_refuses_requests_that_skipped_cloudfront(gunicorn_wit
         ("mismatch", "203.0.113.7"),
     ]
     assert SECRET[:-1] not in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def nginx_in_front(gunicorn_with_origin_secret, tmp_path_factory):
+    """Real nginx with the shipped site (deploy/nginx.conf, jewelry_proxy.conf) in front of that gunicorn.
+
+    Only paths and the listen port are rewritten; the proxy headers are the shipped ones. Here nginx's
+    peer is 127.0.0.1, standing for the load balancer's private address.
+    """
+    _url, _log, sock = gunicorn_with_origin_secret
+    tmp = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    proxy = tmp / "jewelry_proxy.conf"
+    proxy.write_text((REPO / "deploy/jewelry_proxy.conf").read_text())
+    site = (REPO / "deploy/nginx.conf").read_text()
+    site = site.replace("unix:/run/jewelry/gunicorn.sock", f"unix:{sock}")
+    site = site.replace("/etc/nginx/jewelry_proxy.conf", str(proxy))
+    site = site.replace("/var/log/nginx/jewelry-error.log", str(tmp / "error.log"))
+    site = re.sub(r"listen 80 default_server;", f"listen 127.0.0.1:{port} default_server;", site)
+    site = re.sub(r"listen 80;", f"listen 127.0.0.1:{port};", site)
+    site = re.sub(r"\n\s*listen \[::\]:80[^;]*;", "", site)
+    temp = tmp / "temp"
+    temp.mkdir()
+    main = tmp / "nginx.conf"
+    main.write_text(
+        f"worker_processes 1;\nuser root;\npid {tmp}/nginx.pid;\nerror_log {tmp}/main-error.log warn;\n"
+        "events { worker_connections 64; }\n"
+        f"http {{\n  client_body_temp_path {temp}/body;\n  proxy_temp_path {temp}/proxy;\n"
+        f"  fastcgi_temp_path {temp}/fastcgi;\n  uwsgi_temp_path {temp}/uwsgi;\n  scgi_temp_path {temp}/scgi;\n"
+        f"  access_log off;\n{site}\n}}\n"
+    )
+    process = subprocess.Popen(
+        ["/usr/sbin/nginx", "-p", str(tmp), "-c", str(main), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "stderr.log").open("w"),
+    )
+    try:
+        wait_until(port_open(port), timeout=30, what="nginx", process=process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+@pytest.mark.django_db
+def test_through_nginx_the_client_is_three_hops_back_and_the_header_passes(nginx_in_front, gunicorn_with_origin_secret):
+    """What the load balancer sends nginx: the viewer and CloudFront's edge in X-Forwarded-For, https, the header."""
+    _url, log, _sock = gunicorn_with_origin_secret
+    from_balancer = {
+        "Host": PROD_HOST,
+        "X-Forwarded-Proto": "https",
+        # A forged entry, the viewer (by CloudFront), CloudFront's edge (by the load balancer).
+        "X-Forwarded-For": "6.6.6.6, 198.51.100.23, 130.176.12.34",
+    }
+    before = len(log.read_text())
+    refused = requests.get(nginx_in_front + "/", headers=from_balancer, timeout=15)
+    assert refused.status_code == 403
+    passed = requests.get(nginx_in_front + "/", headers={**from_balancer, "X-Origin-Verify": SECRET}, timeout=15)
+    assert passed.status_code == 200
+    assert "Strict-Transport-Security" in passed.headers  # Django saw https from X-Forwarded-Proto
+    # Over plain HTTP (no X-Forwarded-Proto) the page redirects to https: the scheme comes only from that header.
+    plain = {k: v for k, v in from_balancer.items() if k != "X-Forwarded-Proto"}
+    redirected = requests.get(
+        nginx_in_front + "/", headers={**plain, "X-Origin-Verify": SECRET}, timeout=15, allow_redirects=False
+    )
+    assert redirected.status_code == 301
+    assert redirected.headers["Location"] == f"https://{PROD_HOST}/"
+    # The balancer's probe: by IP, no header, no forwarding headers.
+    assert requests.get(nginx_in_front + "/healthz", headers={"Host": "172.26.4.9"}, timeout=15).status_code == 200
+    new_lines = [line for line in log.read_text()[before:].splitlines() if line.startswith("{")]
+    events = [line for line in json_lines("\n".join(new_lines)) if line.get("event") == "origin_verify_failed"]
+    # nginx appended its peer (127.0.0.1, the balancer): the viewer is exactly three entries from the right.
+    assert [(e["reason"], e["client_ip"]) for e in events] == [("missing", "198.51.100.23")]
