@@ -1,4 +1,7 @@
-"""Cart pages: thin views that validate, call a cart service and redirect with a message."""
+"""Cart pages: thin views that validate, call a cart service and redirect with a message (or show the
+product page again with the refused choice kept)."""
+
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -7,6 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
+
+from catalog.views import product_page_response
 
 from .cart import cart_for_request, cart_get_or_create_for_request, cart_lines, cart_summary
 from .forms import AddToCartForm, CartLineQuantityForm, first_error
@@ -43,12 +48,15 @@ def cart_detail(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def cart_add(request: HttpRequest) -> HttpResponse:
-    """The product page's "Add to bag" form posts here."""
+    """The product page's "Add to bag" form posts here.
+
+    A refusal shows the product page again with every choice kept and the message next to its field
+    (status 400); only when there is no page to show (unknown or withdrawn piece) does it redirect
+    with a message. Success goes back with the chosen variant still selected."""
     form = AddToCartForm(request.POST)
     back = _back_url(request)
     if not form.is_valid():
-        messages.error(request, first_error(form))
-        return redirect(back)
+        return _refused(request, form, back=back)
     variant = form.cleaned_data["variant"]
     cart = cart_get_or_create_for_request(request)
     try:
@@ -59,9 +67,35 @@ def cart_add(request: HttpRequest) -> HttpResponse:
             engraving=form.cleaned_data["engraving"],
         )
     except CartError as error:
-        messages.error(request, str(error))
-        return redirect(back)
-    messages.success(request, f"{variant.product.name} ({variant.options_label}) is in your bag.")
+        # The stock or the rules changed between the form check and the locked write.
+        form.add_error(_field_of(str(error)), str(error))
+        return _refused(request, form, back=back)
+    messages.success(
+        request, f"{variant.product.name} ({variant.options_label}) is in your bag.", extra_tags="bag-added"
+    )
+    product_url = variant.product.get_absolute_url()
+    if back == product_url:
+        back = f"{product_url}?{urlencode({'variant': variant.pk})}"
+    return redirect(back)
+
+
+def _field_of(message: str) -> str | None:
+    """The add form's field a service refusal is about, so the page shows it there."""
+    if "ngrav" in message:
+        return "engraving"
+    if "between 1 and" in message:
+        return "quantity"
+    return None
+
+
+def _refused(request: HttpRequest, form: AddToCartForm, *, back: str) -> HttpResponse:
+    product = form.product_obj
+    if product is not None:
+        try:
+            return product_page_response(request, slug=product.slug, add_form=form, status=400)
+        except Http404:
+            pass
+    messages.error(request, first_error(form))
     return redirect(back)
 
 

@@ -61,6 +61,9 @@ class Collection(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:collection-detail", kwargs={"slug": self.slug})
+
 
 class ProductQuerySet(models.QuerySet):
     def active(self) -> "ProductQuerySet":

@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import F
+from django.db.models import Aggregate, CharField, Exists, F, OuterRef, Subquery
 
-from .models import Category, Product, ProductImage, ProductQuerySet, ProductVariant
-from .search import search_products, uses_full_text_search
+from .cache import fragment_get_or_make, fragment_key
+from .models import Category, Collection, Product, ProductImage, ProductQuerySet, ProductVariant
+from .search import SearchPlan, search_plan, search_products, uses_full_text_search
 
 SORT_NEWEST = "newest"
 SORT_PRICE_ASC = "price-asc"
@@ -32,6 +33,7 @@ class ProductFilters:
     min_price: Decimal | None = None
     max_price: Decimal | None = None
     sort: str = SORT_NEWEST
+    collection_id: int | None = None
 
 
 # --- Categories -------------------------------------------------------------------------
@@ -84,21 +86,61 @@ def category_ancestors(*, category: Category, categories: list[Category]) -> lis
 
 
 # --- Products -----------------------------------------------------------------------------
+class _DistinctMetals(Aggregate):
+    """The distinct metals of a group of variants as one comma-separated string (Postgres and SQLite)."""
+
+    function = "STRING_AGG"
+    template = "%(function)s(DISTINCT %(expressions)s, ',')"
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler, connection, function="GROUP_CONCAT", template="%(function)s(DISTINCT %(expressions)s)"
+        )
+
+
+def _cards() -> ProductQuerySet:
+    """``for_listing()`` plus ``variant_metals``: every metal a card's piece can be bought in.
+
+    A correlated subquery like ``stock_total``: evaluated for the page of cards only, no extra query."""
+    metals = (
+        ProductVariant.objects.filter(product=OuterRef("pk"), is_active=True)
+        .order_by()
+        .values("product")
+        .annotate(metals=_DistinctMetals("metal"))
+        .values("metals")
+    )
+    return Product.objects.for_listing().annotate(variant_metals=Subquery(metals, output_field=CharField()))
+
+
 def featured_products(*, limit: int) -> list[Product]:
-    return list(Product.objects.for_listing().filter(is_featured=True).order_by("-created_at", "-pk")[:limit])
+    return list(_cards().filter(is_featured=True).order_by("-created_at", "-pk")[:limit])
 
 
 def new_products(*, limit: int) -> list[Product]:
-    return list(Product.objects.for_listing().order_by("-created_at", "-pk")[:limit])
+    return list(_cards().order_by("-created_at", "-pk")[:limit])
 
 
-def product_list(*, filters: ProductFilters) -> ProductQuerySet:
-    """Cards for the shop and category pages, filtered and sorted; the caller paginates."""
-    products = Product.objects.for_listing()
+def popular_products(*, limit: int) -> list[Product]:
+    """Pieces to offer when a search finds nothing: featured and in stock first, then the newest."""
+    in_stock = Exists(ProductVariant.objects.filter(product=OuterRef("pk"), is_active=True, stock__gt=0))
+    return list(_cards().order_by(in_stock.desc(), "-is_featured", "-created_at", "-pk")[:limit])
+
+
+def product_list(*, filters: ProductFilters, search: SearchPlan | None = None) -> ProductQuerySet:
+    """Cards for the shop, category and collection pages, filtered and sorted; the caller paginates.
+
+    The metal filter matches any metal an active variant is sold in (what can be bought), not only the
+    product's main metal. Search results list sold-out pieces after the available ones."""
+    products = _cards()
     if filters.category_ids is not None:
         products = products.filter(category_id__in=filters.category_ids)
+    if filters.collection_id is not None:
+        products = products.filter(collections=filters.collection_id)
     if filters.metals:
-        products = products.filter(metal__in=filters.metals)
+        products = products.filter(
+            Exists(ProductVariant.objects.filter(product=OuterRef("pk"), is_active=True, metal__in=filters.metals))
+        )
     if filters.gemstones:
         products = products.filter(gemstone__in=filters.gemstones)
     # Price filters apply to the "from" price a card shows, so results agree with what is seen.
@@ -106,12 +148,17 @@ def product_list(*, filters: ProductFilters) -> ProductQuerySet:
         products = products.filter(price_from__gte=filters.min_price)
     if filters.max_price is not None:
         products = products.filter(price_from__lte=filters.max_price)
+    ordering = _ORDERINGS.get(filters.sort, _ORDERINGS[SORT_NEWEST])
+    if not filters.q:
+        return products.order_by(*ordering)
+    if search is None:
+        search = search_plan(filters.q)
     ranked = filters.sort == SORT_RELEVANCE and uses_full_text_search()
-    if filters.q:
-        products = search_products(products, text=filters.q, rank=ranked)
-    if ranked and filters.q:
-        return products.order_by("-search_rank", "-created_at", "-pk")
-    return products.order_by(*_ORDERINGS.get(filters.sort, _ORDERINGS[SORT_NEWEST]))
+    products = search_products(products, plan=search, rank=ranked)
+    available = Exists(ProductVariant.objects.filter(product=OuterRef("pk"), is_active=True, stock__gt=0))
+    if ranked:
+        ordering = ("-search_rank", "-created_at", "-pk")
+    return products.order_by(available.desc(), *ordering)
 
 
 def product_detail(*, slug: str) -> Product | None:
@@ -142,9 +189,24 @@ def product_detail(*, slug: str) -> Product | None:
 
 def category_newest_products(*, category_id: int, limit: int) -> list[Product]:
     """The newest pieces of one category (a product page's "You may also like", minus the page's own)."""
-    return list(Product.objects.for_listing().filter(category_id=category_id).order_by("-created_at", "-pk")[:limit])
+    return list(_cards().filter(category_id=category_id).order_by("-created_at", "-pk")[:limit])
 
 
 def sitemap_products() -> ProductQuerySet:
     """The products that have a page (same rule as the shop: active, with an active variant)."""
     return Product.objects.active().filter(price_from__isnull=False).order_by("pk")
+
+
+# --- Collections ------------------------------------------------------------------------------
+def collection_list() -> list[Collection]:
+    """Every active collection, by name (for the menu, the sitemap and the collection pages)."""
+    return list(Collection.objects.filter(is_active=True).order_by("name", "pk"))
+
+
+def collection_list_cached() -> list[Collection]:
+    """``collection_list()`` from the catalogue cache: the menu shows it on every page, for no query."""
+    return fragment_get_or_make(fragment_key("collections"), lambda: {"items": collection_list()})["items"]
+
+
+def sitemap_collections() -> list[Collection]:
+    return collection_list()

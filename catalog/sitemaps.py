@@ -1,10 +1,10 @@
-"""sitemap.xml sections: static pages, categories and products (only pages that exist)."""
+"""sitemap.xml sections: static pages, categories, collections and products (only pages that exist)."""
 
 from django.contrib.sitemaps import Sitemap
 from django.urls import reverse
 
 from .models import Category
-from .selectors import sitemap_products
+from .selectors import sitemap_collections, sitemap_products
 
 
 class StaticSitemap(Sitemap):
@@ -26,6 +26,14 @@ class CategorySitemap(Sitemap):
         return Category.objects.filter(is_active=True).order_by("pk")
 
 
+class CollectionSitemap(Sitemap):
+    changefreq = "weekly"
+    priority = 0.6
+
+    def items(self):
+        return sitemap_collections()
+
+
 class ProductSitemap(Sitemap):
     changefreq = "weekly"
     priority = 0.7
@@ -37,4 +45,9 @@ class ProductSitemap(Sitemap):
         return product.updated_at
 
 
-SITEMAPS = {"static": StaticSitemap, "categories": CategorySitemap, "products": ProductSitemap}
+SITEMAPS = {
+    "static": StaticSitemap,
+    "categories": CategorySitemap,
+    "collections": CollectionSitemap,
+    "products": ProductSitemap,
+}

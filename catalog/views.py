@@ -1,12 +1,14 @@
-"""Storefront pages: home, the shop (list, search and filters), category pages and product pages."""
+"""Storefront pages: home, the shop (list, search and filters), category, collection and product pages."""
 
+import logging
+from dataclasses import replace
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import Http404, HttpResponsePermanentRedirect
 from django.template.loader import render_to_string
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import strip_tags
 from django.utils.text import Truncator
 from django.views.generic import DetailView, ListView, TemplateView
@@ -22,6 +24,14 @@ from .cache import (
     product_stock_version_start,
 )
 from .forms import ProductFilterForm
+from .models import Metal
+from .search import search_plan, search_suggestions
+from .templatetags.shop_tags import format_money, variant_availability
+
+# Search analytics (CloudWatch Logs Insights reads these lines): the query text only, never who asked.
+search_log = logging.getLogger("shop.catalog")
+SEARCH_LOG_QUERY_LENGTH = 100
+POPULAR_ON_EMPTY = 4
 
 FEATURED_ON_HOME = 4
 NEW_ON_HOME = 8
@@ -89,6 +99,7 @@ class ProductListView(ListView):
     def get(self, request, *args, **kwargs):
         self.categories = selectors.category_list_for_request(request)
         self.category = self.get_category()
+        self.collection = self.get_collection()
         self.filter_form = ProductFilterForm(
             request.GET, categories=self.categories, with_category=self.category is None
         )
@@ -100,14 +111,35 @@ class ProductListView(ListView):
             form.notices,
             page_number(request.GET.get(self.page_kwarg)),
         )
+        self.search = search_plan(form.filters().q, categories=self.categories)
         cached = fragment_get(self.listing_key)
         if cached is not None:
             context = self.get_page_context_data(page_number=cached["page_number"], result_count=cached["result_count"])
             context["listing"] = cached["listing"]
-            return self.render_to_response(context)
-        return super().get(request, *args, **kwargs)
+            response = self.render_to_response(context)
+        else:
+            response = super().get(request, *args, **kwargs)
+        self.log_search(response.context_data)
+        return response
+
+    def log_search(self, context: dict) -> None:
+        """One ``catalog_search`` line per search (its first page only, so paging is not counted again)."""
+        text = self.search.text
+        if not text or context.get("page_number", 1) > 1:
+            return
+        search_log.info(
+            "catalog_search",
+            extra={
+                "event": "catalog_search",
+                "search_query": text.strip().lower()[:SEARCH_LOG_QUERY_LENGTH],
+                "search_results": int(context.get("result_count") or 0),
+            },
+        )
 
     def get_category(self):
+        return None
+
+    def get_collection(self):
         return None
 
     def get_template_names(self) -> list[str]:
@@ -122,7 +154,10 @@ class ProductListView(ListView):
         category_ids = None
         if self.category is not None:
             category_ids = selectors.category_descendant_ids(category=self.category, categories=self.categories)
-        return selectors.product_list(filters=self.filter_form.filters(category_ids=category_ids))
+        filters = self.filter_form.filters(category_ids=category_ids)
+        if self.collection is not None:
+            filters = replace(filters, collection_id=self.collection.pk)
+        return selectors.product_list(filters=filters, search=self.search)
 
     def paginate_queryset(self, queryset, page_size):
         # A junk or out-of-range ?page= shows the nearest real page (its canonical URL says which).
@@ -158,13 +193,26 @@ class ProductListView(ListView):
             active_filters=chips,
             has_refinements=any(chip["name"] != "q" for chip in chips),
             page_range=list(page.paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1)),
+            search_corrections=self.search.corrections,
         )
+        if not page.paginator.count:
+            context.update(self.empty_page_help())
         context["listing"] = render_to_string(self.listing_template, context, self.request)
         fragment_set(
             self.listing_key,
             {"listing": context["listing"], "page_number": page.number, "result_count": page.paginator.count},
         )
         return context
+
+    def empty_page_help(self) -> dict:
+        """What an empty result offers instead: other words to try and some pieces worth a look."""
+        suggestions = []
+        if self.search.text:
+            suggestions = [
+                {"text": text, "query": urlencode([("q", text)])}
+                for text in search_suggestions(self.search.text, categories=self.categories)
+            ]
+        return {"suggestions": suggestions, "popular": selectors.popular_products(limit=POPULAR_ON_EMPTY)}
 
 
 class CategoryDetailView(ProductListView):
@@ -193,6 +241,29 @@ class CategoryDetailView(ProductListView):
         return context
 
 
+class CollectionDetailView(ProductListView):
+    """An active collection's page: its pieces, with the shop's filters."""
+
+    template_name = "catalog/collection_detail.html"
+
+    def get_collection(self):
+        slug = self.kwargs["slug"]
+        for collection in selectors.collection_list_cached():
+            if collection.slug == slug:
+                return collection
+        raise Http404("No such collection")
+
+    def get_page_context_data(self, **kwargs) -> dict:
+        context = super().get_page_context_data(**kwargs)
+        collection = self.collection
+        context.update(
+            collection=collection,
+            meta_description=excerpt(collection.description)
+            or f"The {collection.name} collection from {settings.SHOP_NAME}: fine jewellery, hand-finished.",
+        )
+        return context
+
+
 class ProductDetailView(DetailView):
     """A product page.
 
@@ -206,6 +277,7 @@ class ProductDetailView(DetailView):
 
     template_name = "catalog/product_detail.html"
     context_object_name = "product"
+    add_form = None  # a refused "Add to bag" form (cart.views), shown again with its choices and errors
 
     def get_object(self, queryset=None):
         slug = self.kwargs[self.slug_url_kwarg]
@@ -245,13 +317,39 @@ class ProductDetailView(DetailView):
         for image in product.ordered_images:
             # The variant a photo shows, from the list in hand (image.variant would query per photo).
             image.shown_variant = by_pk.get(image.variant_id)
+        choice = self.shopper_choice(variants)
+        options = variant_options(variants, metal=choice["metal"], size=choice["size"])
+        selected = options["selected"]
         context.update(
             variants=variants,
-            selected_variant=next((v for v in variants if v.is_available), variants[0]),
+            selected_variant=selected,
+            choice=choice,
+            add_errors=self.add_errors(),
+            metal_options=options["metals"],
+            size_options=options["sizes"],
+            is_ring=bool(options["sizes"]),
+            chosen_metal_label=Metal(choice["metal"]).label if choice["metal"] in Metal.values else "",
+            chosen_price=selected.price if selected else options["metal_price"],
+            variant_data=[
+                {
+                    "id": v.pk,
+                    "metal": v.metal,
+                    "metal_label": v.get_metal_display(),
+                    "size": v.ring_size,
+                    "price": format_money(v.price),
+                    "available": v.is_available,
+                    "low": v.is_low_stock,
+                    "availability": f"{variant_availability(v)} in {v.options_label}",
+                }
+                for v in variants
+            ],
             is_sold_out=not any(v.is_available for v in variants),
-            images=product.ordered_images,
+            images=photos_for_metal(product.ordered_images, metal=choice["metal"]),
             # "Shown in rose gold" only helps when the piece comes in more than one metal.
             show_photo_metal=len({v.metal for v in variants}) > 1,
+            engraving_max_length=settings.SHOP_ENGRAVING_MAX_LENGTH,
+            engraving_fee=settings.SHOP_ENGRAVING_FEE,
+            size_guide_url=size_guide_url(),
             breadcrumbs=[*ancestors, product.category],
             related_cards=self.related,
             meta_description=meta_description,
@@ -260,6 +358,41 @@ class ProductDetailView(DetailView):
             breadcrumb_json_ld=self.breadcrumb_json_ld([*ancestors, product.category], product, url=url),
         )
         return context
+
+    def shopper_choice(self, variants) -> dict:
+        """What the add-to-bag form shows as chosen: the refused post as typed, else ``?variant=`` (after
+        an add), else the first metal in stock and, for a ring, no size at all."""
+        form = self.add_form
+        if form is not None:
+            data = form.data
+            posted = form.cleaned_data.get("variant") if hasattr(form, "cleaned_data") else None
+            metal, size = data.get("metal", ""), data.get("size", "")
+            if posted is not None and posted.product_id == self.object.pk:
+                metal, size = posted.metal, posted.ring_size
+            return {
+                "metal": metal,
+                "size": size,
+                "quantity": data.get("quantity", "1"),
+                "engraving": data.get("engraving", ""),
+            }
+        wanted = page_number(self.request.GET.get("variant")) if self.request.GET.get("variant") else None
+        chosen = next((v for v in variants if v.pk == wanted), None)
+        if chosen is not None:
+            return {"metal": chosen.metal, "size": chosen.ring_size, "quantity": "1", "engraving": ""}
+        first = next((v for v in variants if v.is_available), variants[0])
+        sized = any(v.ring_size for v in variants)
+        return {"metal": first.metal, "size": "" if sized else first.ring_size, "quantity": "1", "engraving": ""}
+
+    def add_errors(self) -> dict[str, list[str]]:
+        form = self.add_form
+        if form is None:
+            return {}
+        errors = {name: list(messages) for name, messages in form.errors.items()}
+        general = errors.pop("__all__", []) + errors.pop("variant", []) + errors.pop("product", [])
+        errors.pop("next", None)
+        if general:
+            errors["general"] = general
+        return errors
 
     def related_cards(self, product, *, version: str) -> list[str]:
         """Rendered cards for "You may also like": other pieces of the product's category, newest first.
@@ -313,6 +446,71 @@ class ProductDetailView(DetailView):
         ]
         elements.append({"@type": "ListItem", "position": len(elements) + 1, "name": product.name, "item": url})
         return {"@context": "https://schema.org", "@type": "BreadcrumbList", "itemListElement": elements}
+
+
+def product_page_response(request, *, slug: str, add_form, status: int = 400):
+    """The product page for a refused "Add to bag" post: the shopper's choices kept, errors by their fields.
+
+    Raises Http404 if the product has no page (any more)."""
+    view = ProductDetailView(add_form=add_form)
+    view.setup(request, slug=slug)
+    view.object = view.get_object()
+    response = view.render_to_response(view.get_context_data(object=view.object), status=status)
+    return response
+
+
+def size_guide_url() -> str:
+    """SHOP_SIZE_GUIDE_URL: a URL name ("pages:size-guide") or a path; empty or unknown means no link."""
+    target = getattr(settings, "SHOP_SIZE_GUIDE_URL", "") or ""
+    if not target:
+        return ""
+    if target.startswith(("/", "https://", "http://")):
+        return target
+    try:
+        return reverse(target)
+    except NoReverseMatch:
+        return ""
+
+
+def variant_options(variants, *, metal: str, size: str) -> dict:
+    """The metal swatches and ring sizes of a product page, and the variant they select (None until a
+    ring has a size). A size is marked sold out where it is sold out in the chosen metal."""
+    metals, sizes = {}, {}
+    for v in variants:
+        entry = metals.setdefault(
+            v.metal, {"value": v.metal, "label": v.get_metal_display(), "prices": [], "available": False}
+        )
+        entry["prices"].append(v.price)
+        entry["available"] |= v.is_available
+        if v.ring_size:
+            s = sizes.setdefault(v.ring_size, {"value": v.ring_size, "available": False, "in_metal": False})
+            s["available"] |= v.is_available
+            if v.metal == metal:
+                s["in_metal"] |= v.is_available
+    for entry in metals.values():
+        entry["price"] = min(entry["prices"])
+        entry["checked"] = entry["value"] == metal
+    for entry in sizes.values():
+        entry["checked"] = entry["value"] == size
+    selected = next(
+        (v for v in variants if v.metal == metal and (v.ring_size == size if sizes else True)),
+        None,
+    )
+    prices = metals.get(metal, {}).get("prices") or [v.price for v in variants]
+    return {
+        "metals": list(metals.values()),
+        "sizes": list(sizes.values()),
+        "selected": selected,
+        "metal_price": min(prices),
+    }
+
+
+def photos_for_metal(images: list, *, metal: str) -> list:
+    """The photos with the first one of the chosen metal moved to the front (what is seen without JS)."""
+    first = next((i for i in images if i.shown_variant is not None and i.shown_variant.metal == metal), None)
+    if first is None or images[0] is first:
+        return images
+    return [first, *(i for i in images if i is not first)]
 
 
 class RobotsTxtView(TemplateView):

@@ -10,8 +10,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from catalog.models import LOW_STOCK_CARD
-from catalog.selectors import category_list_for_request, category_roots
+from catalog.models import LOW_STOCK_CARD, Metal
+from catalog.selectors import category_list_for_request, category_roots, collection_list_cached
 
 register = template.Library()
 
@@ -58,6 +58,18 @@ def stock_badge(product) -> str:
 
 
 @register.filter
+def card_metals(product) -> str:
+    """The metals a card's piece is sold in ("Yellow gold, platinum +1"); the main metal without them."""
+    found = set(filter(None, (getattr(product, "variant_metals", None) or "").split(",")))
+    labels = [label for value, label in Metal.choices if value in found]
+    if not labels:
+        return product.get_metal_display()
+    shown = [labels[0], *(label.lower() for label in labels[1:2])]
+    more = len(labels) - len(shown)
+    return ", ".join(shown) + (f" +{more}" if more else "")
+
+
+@register.filter
 def variant_availability(variant) -> str:
     if not variant.is_available:
         return "Sold out"
@@ -79,7 +91,14 @@ def category_nav(context) -> dict:
     match = getattr(request, "resolver_match", None)
     current = match.kwargs.get("slug") if match and match.view_name == "catalog:category-detail" else None
     categories = category_roots(categories=category_list_for_request(request))
-    return {"categories": categories, "current_slug": current, "request": request}
+    collection = match.kwargs.get("slug") if match and match.view_name == "catalog:collection-detail" else None
+    return {
+        "categories": categories,
+        "current_slug": current,
+        "collections": collection_list_cached(),
+        "current_collection": collection,
+        "request": request,
+    }
 
 
 @register.simple_tag(takes_context=True)

@@ -1,14 +1,12 @@
 // Product page enhancements; the page works without them (thumbnails are anchor links, every
 // photo is in the scrollable gallery, each variant lists its own price).
 // - thumbnails scroll the gallery instead of jumping the whole page
-// - choosing a variant shows its photo (data-variant), its price and its availability
+// - choosing a metal shows its photo (data-variant / data-metal; the choice comes from product-options.js)
 (function () {
   "use strict";
 
   var gallery = document.querySelector("[data-gallery]");
   var slides = gallery ? gallery.querySelector("[data-gallery-slides]") : null;
-  var priceDisplay = document.querySelector("[data-price-display]");
-  var availabilityDisplay = document.querySelector("[data-availability-display]");
 
   function showSlide(slide) {
     if (!slides || !slide) return;
@@ -48,20 +46,13 @@
     slides.querySelectorAll(".gallery__slide[id]").forEach(function (slide) { observer.observe(slide); });
   }
 
-  document.querySelectorAll('input[name="variant"]').forEach(function (radio) {
-    radio.addEventListener("change", function () {
-      if (!radio.checked) return;
-      if (priceDisplay && radio.dataset.price) priceDisplay.textContent = radio.dataset.price;
-      if (availabilityDisplay && radio.dataset.availability) {
-        availabilityDisplay.textContent = radio.dataset.availability;
-        availabilityDisplay.classList.toggle("is-low", radio.hasAttribute("data-low-stock"));
-      }
-      if (slides) {
-        // This variant's own photo, else one of the same metal (a ring size has no photo of its own).
-        var slide = slides.querySelector('.gallery__slide[data-variant="' + radio.value + '"]') ||
-          (radio.dataset.metal && slides.querySelector('.gallery__slide[data-metal="' + radio.dataset.metal + '"]'));
-        if (slide) showSlide(slide);
-      }
-    });
+  // js/product-options.js says which metal (and variant) is chosen: show its photo.
+  document.addEventListener("shop:metal", function (event) {
+    if (!slides) return;
+    var detail = event.detail || {};
+    // This variant's own photo, else one of the same metal (a ring size has no photo of its own).
+    var slide = (detail.variant && slides.querySelector('.gallery__slide[data-variant="' + detail.variant + '"]')) ||
+      (detail.metal && slides.querySelector('.gallery__slide[data-metal="' + detail.metal + '"]'));
+    if (slide) showSlide(slide);
   });
 })();
