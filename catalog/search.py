@@ -23,7 +23,7 @@ from django.contrib.postgres.search import (
     TrigramStrictWordSimilarity,
 )
 from django.db import connection
-from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, Value
+from django.db.models import Exists, F, FloatField, Func, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from .models import Category, Gemstone, Metal, ProductVariant
@@ -189,7 +189,7 @@ def _word_condition(word: SearchWord, *, postgres: bool) -> Q:
         condition = Q()
         for form in word.text_forms:
             condition |= Q(name__icontains=form) | Q(description__icontains=form)
-    if word.gemstones:
+    if word.gemstones and not postgres:  # on Postgres the stone is in the indexed document
         condition |= Q(gemstone__in=word.gemstones)
     if word.category_ids:
         condition |= Q(category_id__in=word.category_ids)
@@ -211,7 +211,9 @@ def search_products(queryset: QuerySet, *, text: str = "", plan: SearchPlan | No
             queryset = queryset.annotate(search_rank=SearchRank(PRODUCT_SEARCH_DOCUMENT(), query))
         return queryset
     if not plan.words:
-        return queryset.none()  # only stop words or punctuation: nothing to look for
+        # Only stop words or punctuation: nothing to look for.
+        queryset = queryset.none()
+        return queryset.annotate(search_rank=Value(0.0, output_field=FloatField())) if rank else queryset
     if postgres:
         queryset = queryset.alias(search_document=PRODUCT_SEARCH_DOCUMENT())
     for word in plan.words:

@@ -3,9 +3,8 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Aggregate, CharField, Exists, F, OuterRef, Subquery
+from django.db.models import Aggregate, CharField, Exists, F, IntegerField, OuterRef, Subquery, Value
 
-from .cache import fragment_get_or_make, fragment_key
 from .models import Category, Collection, Product, ProductImage, ProductQuerySet, ProductVariant
 from .search import SearchPlan, search_plan, search_products, uses_full_text_search
 
@@ -37,22 +36,68 @@ class ProductFilters:
 
 
 # --- Categories -------------------------------------------------------------------------
+_CATEGORY_FIELDS = ("id", "name", "slug", "parent_id", "description", "seo_description", "position", "is_active")
+_COLLECTION_FIELDS = ("id", "name", "slug", "description", "is_active")
+
+
+def navigation_list() -> tuple[list[Category], list[Collection]]:
+    """Every active category (in shop order) and collection (by name), in ONE query: the header menu
+    shows both on every page, so collections cost no query of their own (a UNION ALL of both tables)."""
+    text, number = CharField(), IntegerField()
+    categories = (
+        Category.objects.filter(is_active=True)
+        .annotate(kind=Value(0, output_field=number))
+        .values_list("kind", *_CATEGORY_FIELDS)
+    )
+    collections = (
+        Collection.objects.filter(is_active=True)
+        .annotate(
+            kind=Value(1, output_field=number),
+            no_parent=Value(None, output_field=number),
+            no_seo=Value("", output_field=text),
+            no_position=Value(0, output_field=number),
+        )
+        .values_list("kind", "id", "name", "slug", "no_parent", "description", "no_seo", "no_position", "is_active")
+    )
+    rows = categories.union(collections, all=True).order_by("kind", "position", "name", "id")
+    found: tuple[list[Category], list[Collection]] = ([], [])
+    for kind, *values in rows:
+        if kind == 0:
+            found[0].append(Category.from_db(None, _CATEGORY_FIELDS, values))
+        else:
+            row = dict(zip(_CATEGORY_FIELDS, values, strict=True))
+            found[1].append(Collection.from_db(None, _COLLECTION_FIELDS, [row[f] for f in _COLLECTION_FIELDS]))
+    return found
+
+
 def category_list() -> list[Category]:
     """Every active category, in shop order (a small table: the tree is worked out in Python)."""
     return list(Category.objects.filter(is_active=True))
 
 
-def category_list_for_request(request, *, categories: list[Category] | None = None) -> list[Category]:
-    """``category_list()`` once per request: the header navigation and the page share it.
+def category_list_for_request(
+    request, *, categories: list[Category] | None = None, collections: list[Collection] | None = None
+) -> list[Category]:
+    """The active categories once per request (with the collections, in the same query): the header
+    navigation and the page share them.
 
-    A view that already holds the list (the product page reads it from the catalogue cache) passes
-    ``categories`` so the rest of the request uses it instead of querying."""
+    A view that already holds the lists (the product page reads them from the catalogue cache) passes
+    them so the rest of the request uses them instead of querying."""
     cached = getattr(request, "_shop_categories", None) if categories is None else categories
-    if cached is None:
-        cached = category_list()
+    if cached is None or (collections is None and getattr(request, "_shop_collections", None) is None):
+        cached, collections = navigation_list()
     if request is not None:
         request._shop_categories = cached
+        if collections is not None:
+            request._shop_collections = collections
     return cached
+
+
+def collection_list_for_request(request) -> list[Collection]:
+    """The active collections, read with the categories (see ``category_list_for_request``)."""
+    if getattr(request, "_shop_collections", None) is None:
+        category_list_for_request(request)
+    return getattr(request, "_shop_collections", None) or []
 
 
 def category_roots(*, categories: list[Category]) -> list[Category]:
@@ -201,11 +246,6 @@ def sitemap_products() -> ProductQuerySet:
 def collection_list() -> list[Collection]:
     """Every active collection, by name (for the menu, the sitemap and the collection pages)."""
     return list(Collection.objects.filter(is_active=True).order_by("name", "pk"))
-
-
-def collection_list_cached() -> list[Collection]:
-    """``collection_list()`` from the catalogue cache: the menu shows it on every page, for no query."""
-    return fragment_get_or_make(fragment_key("collections"), lambda: {"items": collection_list()})["items"]
 
 
 def sitemap_collections() -> list[Collection]:

@@ -248,7 +248,7 @@ class CollectionDetailView(ProductListView):
 
     def get_collection(self):
         slug = self.kwargs["slug"]
-        for collection in selectors.collection_list_cached():
+        for collection in selectors.collection_list_for_request(self.request):
             if collection.slug == slug:
                 return collection
         raise Http404("No such collection")
@@ -289,9 +289,12 @@ class ProductDetailView(DetailView):
         found = fragment_get_many(keys)
         categories = found.get("categories")
         if categories is None:
-            categories = {"categories": selectors.category_list()}
+            found_categories, found_collections = selectors.navigation_list()
+            categories = {"categories": found_categories, "collections": found_collections}
             fragment_set(keys["categories"], categories)
-        selectors.category_list_for_request(self.request, categories=categories["categories"])
+        selectors.category_list_for_request(
+            self.request, categories=categories["categories"], collections=categories.get("collections", [])
+        )
         page = found.get("page")
         if page is None:
             product = selectors.product_detail(slug=slug)

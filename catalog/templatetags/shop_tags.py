@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from catalog.models import LOW_STOCK_CARD, Metal
-from catalog.selectors import category_list_for_request, category_roots, collection_list_cached
+from catalog.selectors import category_list_for_request, category_roots, collection_list_for_request
 
 register = template.Library()
 
@@ -95,7 +95,7 @@ def category_nav(context) -> dict:
     return {
         "categories": categories,
         "current_slug": current,
-        "collections": collection_list_cached(),
+        "collections": collection_list_for_request(request),
         "current_collection": collection,
         "request": request,
     }

@@ -377,20 +377,25 @@ def test_product_page_shows_gallery_variants_price_and_breadcrumbs(client, ring)
 
 
 def test_add_to_bag_form_follows_the_cart_contract(client, ring):
-    product, gold, plat = ring
+    product, _gold, _plat = ring
     response = client.get(product.get_absolute_url())
     form = next(f for f in forms_of(response) if f["attrs"].get("action") == reverse("cart:add"))
     assert form["attrs"]["method"] == "post"
     inputs = form["inputs"]
-    radios = {i["value"]: i for i in inputs if i.get("name") == "variant"}
-    assert set(radios) == {str(gold.pk), str(plat.pk)}
-    assert "disabled" in radios[str(plat.pk)]
-    assert "checked" in radios[str(gold.pk)]
-    assert "disabled" not in radios[str(gold.pk)]
+    hidden_product = next(i for i in inputs if i.get("name") == "product")
+    assert (hidden_product["type"], hidden_product["value"]) == ("hidden", str(product.pk))
+    metals = {i["value"]: i for i in inputs if i.get("name") == "metal"}
+    assert set(metals) == {"yellow-gold", "platinum"}
+    assert "checked" in metals["yellow-gold"]  # the first metal in stock
+    assert "disabled" in metals["platinum"]  # sold out in every size
+    sizes = {i["value"]: i for i in inputs if i.get("name") == "size"}
+    assert set(sizes) == {"L", "N"}
+    assert not any("checked" in i for i in sizes.values()), "a ring size is never chosen for the shopper"
     quantity = next(i for i in inputs if i.get("name") == "quantity")
     assert (quantity["type"], quantity["min"], quantity["value"]) == ("number", "1", "1")
     engraving = next(i for i in inputs if i.get("name") == "engraving")
-    assert engraving["maxlength"] == "30"
+    assert "maxlength" not in engraving, "a long engraving is refused with a message, never cut by the browser"
+    assert engraving["data-max-length"] == "30"
     next_field = next(i for i in inputs if i.get("name") == "next")
     assert (next_field["type"], next_field["value"]) == ("hidden", product.get_absolute_url())
     assert any(i.get("name") == "csrfmiddlewaretoken" for i in inputs)
