@@ -121,14 +121,23 @@ def cart_lines(cart: Cart | None) -> list[CartLine]:
     """The cart's lines with variant, product and product photos: two queries whatever the size."""
     if cart is None:
         return []
-    photos = Prefetch("variant__product__images", queryset=ProductImage.objects.order_by("position", "pk"))
+    # Each photo's variant comes joined in (no extra query): a line's thumbnail is its metal's photo.
+    photos = Prefetch(
+        "variant__product__images", queryset=ProductImage.objects.select_related("variant").order_by("position", "pk")
+    )
     return list(cart.lines.select_related("variant__product").prefetch_related(photos).order_by("created_at", "pk"))
 
 
 def _line_image(line: CartLine) -> ProductImage | None:
-    """The photo of this very variant if there is one, else the product's first photo."""
+    """The photo of this very variant, else one of the same metal (a ring size has no photo of its own),
+    else the product's first photo: a platinum line never shows the yellow gold photo."""
     images = list(line.variant.product.images.all())
-    return next((i for i in images if i.variant_id == line.variant_id), images[0] if images else None)
+    exact = next((i for i in images if i.variant_id == line.variant_id), None)
+    if exact is not None:
+        return exact
+    metal = line.variant.metal
+    same_metal = next((i for i in images if i.variant_id is not None and i.variant.metal == metal), None)
+    return same_metal or (images[0] if images else None)
 
 
 def cart_summary(cart: Cart | None, *, lines: list[CartLine] | None = None) -> CartSummary:

@@ -187,8 +187,10 @@ def _word_condition(word: SearchWord, *, postgres: bool) -> Q:
         condition |= Q(name__trigram_strict_word_similar=word.text)
     else:
         condition = Q()
+        # Words that start with the typed text: "rings" must not find "Earrings".
         for form in word.text_forms:
-            condition |= Q(name__icontains=form) | Q(description__icontains=form)
+            for column in ("name", "description"):
+                condition |= Q(**{f"{column}__istartswith": form}) | Q(**{f"{column}__icontains": f" {form}"})
     if word.gemstones and not postgres:  # on Postgres the stone is in the indexed document
         condition |= Q(gemstone__in=word.gemstones)
     if word.category_ids:
