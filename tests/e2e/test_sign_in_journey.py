@@ -22,6 +22,7 @@ def test_shopper_keeps_the_bag_through_sign_in_orders_and_signs_out(page: Page, 
     # Anonymous: a ring into the bag.
     page.goto(f"{shop_server}/product/{DEMO_RING}/")
     ring_name = page.get_by_role("heading", level=1).inner_text()
+    page.get_by_text("L", exact=True).click()  # a ring needs its size chosen (issue #16)
     page.get_by_role("button", name="Add to bag").click()
     page.goto(f"{shop_server}/cart/")
     expect(page.locator("main")).to_contain_text(ring_name)
