@@ -249,7 +249,8 @@ def search_suggestions(text: str, *, categories: Iterable[Category] = (), extra_
             changed = True
         else:
             fixed.append(word)
-    suggestions = [" ".join(fixed)] if changed else []
+    # The whole query corrected, when every word of it is a shop word (else it would find nothing either).
+    suggestions = [" ".join(fixed)] if changed and all(w in vocabulary for w in fixed) else []
     # One word at a time too: "sapphire tiara" finds nothing, "sapphire" may.
     if len(words) > 1:
         suggestions += [w for w in fixed if w in vocabulary and w not in suggestions]

@@ -333,6 +333,7 @@ class ProductDetailView(DetailView):
             is_ring=bool(options["sizes"]),
             chosen_metal_label=Metal(choice["metal"]).label if choice["metal"] in Metal.values else "",
             chosen_price=selected.price if selected else options["metal_price"],
+            chosen_price_varies=selected is None and options["metal_price_varies"],
             variant_data=[
                 {
                     "id": v.pk,
@@ -500,11 +501,13 @@ def variant_options(variants, *, metal: str, size: str) -> dict:
         None,
     )
     prices = metals.get(metal, {}).get("prices") or [v.price for v in variants]
+    varies = min(prices) != max(prices)
     return {
         "metals": list(metals.values()),
         "sizes": list(sizes.values()),
         "selected": selected,
         "metal_price": min(prices),
+        "metal_price_varies": varies,
     }
 
 

@@ -246,6 +246,9 @@ SHOP_PRODUCTS_PER_PAGE = 24
 # Amounts are Decimal strings in the environment, e.g. DJANGO_SHOP_ENGRAVING_FEE=25.00.
 SHOP_ENGRAVING_FEE = Decimal(env.str("DJANGO_SHOP_ENGRAVING_FEE", default="25.00"))  # per engraved piece
 SHOP_ENGRAVING_MAX_LENGTH = 30
+# Ring size guide linked from ring pages (issue #16): a URL name ("pages:size-guide") or a path/URL;
+# empty, or a name that does not resolve, shows no link.
+SHOP_SIZE_GUIDE_URL = env.str("DJANGO_SHOP_SIZE_GUIDE_URL", default="")
 SHOP_CART_MAX_QUANTITY = 10  # per cart line, whatever the stock
 SHOP_SHIPPING_STANDARD_FEE = Decimal(env.str("DJANGO_SHOP_SHIPPING_STANDARD_FEE", default="5.00"))
 SHOP_SHIPPING_EXPRESS_FEE = Decimal(env.str("DJANGO_SHOP_SHIPPING_EXPRESS_FEE", default="25.00"))

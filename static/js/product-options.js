@@ -45,9 +45,12 @@
         availability.classList.toggle("is-low", chosen.low);
         availability.classList.toggle("is-sold-out", !chosen.available);
       }
-    } else if (availability && sized) {
-      availability.textContent = "Choose a size to see availability";
-      availability.classList.remove("is-low", "is-sold-out");
+    } else {
+      if (priceDisplay && metalInput) priceDisplay.textContent = metalInput.dataset.price;
+      if (availability && sized) {
+        availability.textContent = "Choose a size to see availability";
+        availability.classList.remove("is-low", "is-sold-out");
+      }
     }
     // The gallery script listens for this to show the metal's photo.
     document.dispatchEvent(new CustomEvent("shop:metal", { detail: { metal: metal, variant: chosen ? chosen.id : null } }));
