@@ -46,11 +46,13 @@ def navigation_list() -> tuple[list[Category], list[Collection]]:
     text, number = CharField(), IntegerField()
     categories = (
         Category.objects.filter(is_active=True)
+        .order_by()  # SQLite refuses ORDER BY inside a UNION's parts; the whole is ordered below
         .annotate(kind=Value(0, output_field=number))
         .values_list("kind", *_CATEGORY_FIELDS)
     )
     collections = (
         Collection.objects.filter(is_active=True)
+        .order_by()
         .annotate(
             kind=Value(1, output_field=number),
             no_parent=Value(None, output_field=number),

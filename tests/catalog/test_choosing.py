@@ -208,3 +208,18 @@ def test_a_withdrawn_piece_redirects_with_a_message(client, ring):
     response = post(client, product, metal="yellow-gold", size="L")
     assert response.status_code == 302
     assert [str(m) for m in get_messages(response.wsgi_request)] == ["Sorry, that piece is not available."]
+
+
+@pytest.mark.parametrize("junk", ["abc", "-1", "99999999999999999999999", "", "1e3"])
+def test_junk_variant_parameter_shows_the_default_choice(client, ring, junk):
+    product, _variants = ring
+    response = client.get(product.get_absolute_url(), {"variant": junk})
+    assert response.status_code == 200
+    assert checked(response.content.decode(), "size") == []
+
+
+def test_another_products_variant_parameter_is_ignored(client, ring):
+    product, _variants = ring
+    stranger = ProductVariantFactory(product=ProductFactory(name="Stranger"), metal=Metal.SILVER)
+    response = client.get(product.get_absolute_url(), {"variant": stranger.pk})
+    assert checked(response.content.decode(), "metal") == ["yellow-gold"]
