@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import Http404, HttpResponsePermanentRedirect
 from django.template.loader import render_to_string
 from django.templatetags.static import static
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.html import strip_tags
 from django.utils.text import Truncator
 from django.views.generic import DetailView, ListView, TemplateView
@@ -23,10 +23,10 @@ from .cache import (
     product_page_versions,
     product_stock_version_start,
 )
+from .choices import photos_for_metal, size_guide_url, variant_data, variant_options
 from .forms import ProductFilterForm
 from .models import Metal
 from .search import search_plan, search_suggestions
-from .templatetags.shop_tags import format_money, variant_availability
 
 # Search analytics (CloudWatch Logs Insights reads these lines): the query text only, never who asked.
 search_log = logging.getLogger("shop.catalog")
@@ -334,19 +334,7 @@ class ProductDetailView(DetailView):
             chosen_metal_label=Metal(choice["metal"]).label if choice["metal"] in Metal.values else "",
             chosen_price=selected.price if selected else options["metal_price"],
             chosen_price_varies=selected is None and options["metal_price_varies"],
-            variant_data=[
-                {
-                    "id": v.pk,
-                    "metal": v.metal,
-                    "metal_label": v.get_metal_display(),
-                    "size": v.ring_size,
-                    "price": format_money(v.price),
-                    "available": v.is_available,
-                    "low": v.is_low_stock,
-                    "availability": f"{variant_availability(v)} in {v.options_label}",
-                }
-                for v in variants
-            ],
+            variant_data=variant_data(variants),
             is_sold_out=not any(v.is_available for v in variants),
             images=photos_for_metal(product.ordered_images, metal=choice["metal"]),
             # "Shown in rose gold" only helps when the piece comes in more than one metal.
@@ -461,62 +449,6 @@ def product_page_response(request, *, slug: str, add_form, status: int = 400):
     view.object = view.get_object()
     response = view.render_to_response(view.get_context_data(object=view.object), status=status)
     return response
-
-
-def size_guide_url() -> str:
-    """SHOP_SIZE_GUIDE_URL: a URL name ("pages:size-guide") or a path; empty or unknown means no link."""
-    target = getattr(settings, "SHOP_SIZE_GUIDE_URL", "") or ""
-    if not target:
-        return ""
-    if target.startswith(("/", "https://", "http://")):
-        return target
-    try:
-        return reverse(target)
-    except NoReverseMatch:
-        return ""
-
-
-def variant_options(variants, *, metal: str, size: str) -> dict:
-    """The metal swatches and ring sizes of a product page, and the variant they select (None until a
-    ring has a size). A size is marked sold out where it is sold out in the chosen metal."""
-    metals, sizes = {}, {}
-    for v in variants:
-        entry = metals.setdefault(
-            v.metal, {"value": v.metal, "label": v.get_metal_display(), "prices": [], "available": False}
-        )
-        entry["prices"].append(v.price)
-        entry["available"] |= v.is_available
-        if v.ring_size:
-            s = sizes.setdefault(v.ring_size, {"value": v.ring_size, "available": False, "in_metal": False})
-            s["available"] |= v.is_available
-            if v.metal == metal:
-                s["in_metal"] |= v.is_available
-    for entry in metals.values():
-        entry["price"] = min(entry["prices"])
-        entry["checked"] = entry["value"] == metal
-    for entry in sizes.values():
-        entry["checked"] = entry["value"] == size
-    selected = next(
-        (v for v in variants if v.metal == metal and (v.ring_size == size if sizes else True)),
-        None,
-    )
-    prices = metals.get(metal, {}).get("prices") or [v.price for v in variants]
-    varies = min(prices) != max(prices)
-    return {
-        "metals": list(metals.values()),
-        "sizes": list(sizes.values()),
-        "selected": selected,
-        "metal_price": min(prices),
-        "metal_price_varies": varies,
-    }
-
-
-def photos_for_metal(images: list, *, metal: str) -> list:
-    """The photos with the first one of the chosen metal moved to the front (what is seen without JS)."""
-    first = next((i for i in images if i.shown_variant is not None and i.shown_variant.metal == metal), None)
-    if first is None or images[0] is first:
-        return images
-    return [first, *(i for i in images if i is not first)]
 
 
 class RobotsTxtView(TemplateView):
