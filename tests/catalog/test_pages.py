@@ -366,7 +366,9 @@ def test_product_page_shows_gallery_variants_price_and_breadcrumbs(client, ring)
     assert 'alt="The platinum ring"' in html
     assert f'data-variant="{plat.pk}"' in html  # the variant's photo is marked for the gallery script
     assert 'loading="eager"' in html
-    assert "from</span> £250" in html
+    # The price is the chosen metal's (yellow gold, the first in stock); each swatch names its own.
+    assert "data-price-display>£250</p>" in html
+    assert '<span class="swatch__price">£1,890</span>' in html
     assert "Only 1 left" in html
     assert "Sold out" in html
     assert "AUR-OLD" not in html
