@@ -75,7 +75,8 @@ def test_shopper_browses_filters_searches_buys_and_reads_the_order(demo):
     assert listing.status_code == 200
     assert len(_slugs(listing)) == 24  # a full first page
 
-    # Filters: one metal, a price ceiling, cheapest first. The shop's rule: the card's "from" price.
+    # Filters: one metal, a price ceiling, cheapest first. The shop's rules: the card's "from" price, and
+    # any metal an active variant is sold in (what can be bought, issue #16).
     product = Product.objects.filter(is_active=True, price_from__isnull=False).order_by("price_from", "pk")[10]
     ceiling = product.price_from
     filtered = client.get(
@@ -83,7 +84,11 @@ def test_shopper_browses_filters_searches_buys_and_reads_the_order(demo):
     )
     expected = set(
         Product.objects.filter(
-            is_active=True, metal=product.metal, price_from__isnull=False, price_from__lte=ceiling
+            is_active=True,
+            variants__is_active=True,
+            variants__metal=product.metal,
+            price_from__isnull=False,
+            price_from__lte=ceiling,
         ).values_list("slug", flat=True)
     )
     assert filtered.status_code == 200
@@ -91,14 +96,17 @@ def test_shopper_browses_filters_searches_buys_and_reads_the_order(demo):
     assert _slugs(filtered) <= expected
     assert filtered.context["result_count"] == len(expected)
 
-    # Search: every word must appear (icontains on SQLite); case does not matter; nonsense finds nothing.
+    # Search: every word must appear (icontains on SQLite) or be a shop word of the piece (its category,
+    # a metal it is sold in, its stone); case does not matter; nonsense finds nothing.
     word = product.name.split()[0]
     found = client.get(reverse("catalog:product-list"), {"q": word.upper()})
     assert found.status_code == 200
     assert product.slug in _slugs(found)
     for slug in _slugs(found):
         shown = Product.objects.get(slug=slug)
-        assert word.lower() in f"{shown.name} {shown.description}".lower()
+        metals = " ".join(v.get_metal_display() for v in shown.variants.filter(is_active=True))
+        words = f"{shown.name} {shown.description} {shown.category.name} {shown.gemstone} {metals}"
+        assert word.lower() in words.lower()
     nothing = client.get(reverse("catalog:product-list"), {"q": "zzqx unobtainium"})
     assert nothing.status_code == 200
     assert nothing.context["result_count"] == 0
