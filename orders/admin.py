@@ -18,6 +18,7 @@ from .services import ALLOWED_TRANSITIONS, OrderTransitionError, order_transitio
 
 TRANSITION_LABELS = {
     OrderStatus.PAID: "Record payment",
+    OrderStatus.READY_FOR_COLLECTION: "Mark ready for collection",
     OrderStatus.SHIPPED: "Mark shipped",
     OrderStatus.DELIVERED: "Mark delivered",
     OrderStatus.CANCELLED: "Cancel order (restock)",
@@ -152,11 +153,14 @@ class OrderAdmin(admin.ModelAdmin):
             {"fields": (*POSTAL_ADDRESS_FIELDS, "shipping_method", "gift_message")},
         ),
         ("Amounts", {"fields": ("subtotal", "engraving_total", "shipping_cost", "total")}),
+        # Issue #14: filled in before "Mark shipped" (which sends them to the shopper); editable to correct a typo.
+        ("Shipment", {"fields": ("carrier", "tracking_number")}),
     )
+    SHIPMENT_FIELDS = ("carrier", "tracking_number")
 
     def get_readonly_fields(self, request, obj=None):
         # Every field shown is read-only: an order changes only through the workflow buttons.
-        return flatten_fieldsets(self.fieldsets)
+        return [name for name in flatten_fieldsets(self.fieldsets) if name not in self.SHIPMENT_FIELDS]
 
     def has_add_permission(self, request) -> bool:
         return False  # orders come from the checkout, with its stock checks
@@ -204,7 +208,13 @@ class OrderAdmin(admin.ModelAdmin):
         to_status = request.POST.get("to_status", "")
         try:
             order_transition(
-                order=order, to_status=to_status, actor=request.user, note=request.POST.get("transition_note", "")
+                order=order,
+                to_status=to_status,
+                actor=request.user,
+                note=request.POST.get("transition_note", ""),
+                # The buttons submit the change form, so the carrier and tracking typed above come along.
+                carrier=request.POST.get("carrier") if to_status == OrderStatus.SHIPPED else None,
+                tracking_number=request.POST.get("tracking_number") if to_status == OrderStatus.SHIPPED else None,
             )
         except OrderTransitionError as error:
             self.message_user(request, str(error), messages.ERROR)

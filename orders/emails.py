@@ -1,49 +1,62 @@
-"""The order confirmation e-mail (text and HTML), sent after the order's transaction commits."""
+"""The shopper's order e-mails (text and HTML): what each says, queued through ``mailqueue.mail_send``.
 
-import logging
-import smtplib
+Each is written inside the transaction of the change it tells of, so the e-mail exists if and only if
+the change committed; the worker sends it afterwards (never inside a lock or a request).
+"""
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
-from django.urls import reverse
 
-from .models import Order
-from .services import order_guest_token, payment_instructions
+from mailqueue.services import mail_send
 
-logger = logging.getLogger("shop.orders")
+from .guest_links import order_guest_url
+from .models import Order, OrderEvent, OrderStatus
+from .payment_instructions import payment_instructions
+
+# Status reached -> (e-mail kind, subject after "<shop>: "). DELIVERED sends nothing: the shopper knows.
+STATUS_MAILS: dict[str, tuple[str, str]] = {
+    OrderStatus.PAID: ("order_paid", "payment received for order {number}"),
+    OrderStatus.SHIPPED: ("order_shipped", "order {number} is on its way"),
+    OrderStatus.READY_FOR_COLLECTION: ("order_ready", "order {number} is ready for collection"),
+    OrderStatus.CANCELLED: ("order_cancelled", "order {number} has been cancelled"),
+}
 
 
-def order_guest_url(*, order: Order) -> str:
-    """Absolute signed link to the order, for guests (and anyone reading the e-mail on another device)."""
-    path = reverse("orders:guest-order", kwargs={"token": order_guest_token(order=order)})
-    return settings.SHOP_SITE_URL.rstrip("/") + path
-
-
-def order_confirmation_send(*, order_id: int) -> None:
-    """Send the confirmation; runs from transaction.on_commit, so a mail failure never undoes the order."""
-    order = Order.objects.prefetch_related("lines").get(pk=order_id)
+def _order_mail(*, order: Order, kind: str, subject: str, extra: dict | None = None) -> None:
     context = {
         "order": order,
         "lines": order.lines.all(),
-        "payment": payment_instructions(order=order),
         "order_url": order_guest_url(order=order),
-        "SHOP_NAME": settings.SHOP_NAME,
+        "tracking_url": order.tracking_url,
+        **(extra or {}),
     }
-    subject = f"{settings.SHOP_NAME}: your order {order.number}"
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string("orders/email/confirmation.txt", context),
-        to=[order.email],
+    mail_send(
+        to=order.email,
+        subject=f"{settings.SHOP_NAME}: {subject.format(number=order.number)}",
+        template=f"orders/email/{kind.removeprefix('order_')}",
+        context=context,
+        kind=kind,
+        reference=order.number,
     )
-    message.attach_alternative(render_to_string("orders/email/confirmation.html", context), "text/html")
-    try:
-        message.send()
-    except (smtplib.SMTPException, OSError) as exc:
-        # The order stands. The error's class only: SMTP errors can quote the shopper's address.
-        logger.error(
-            "order_email_failed",
-            extra={"event": "order_email_failed", "order_number": order.number, "error": type(exc).__name__},
-        )
+
+
+def order_confirmation_queue(*, order: Order) -> None:
+    """Queue the confirmation of a just-placed order (inside its transaction)."""
+    _order_mail(
+        order=order,
+        kind="order_confirmation",
+        subject="your order {number}",
+        extra={"payment": payment_instructions(order=order)},
+    )
+
+
+def order_status_mail_queue(*, order: Order, event: OrderEvent) -> None:
+    """Queue the e-mail for a status the order has just reached, if that status has one."""
+    if event.to_status not in STATUS_MAILS:
         return
-    logger.info("order_confirmation_sent", extra={"event": "order_confirmation_sent", "order_number": order.number})
+    kind, subject = STATUS_MAILS[event.to_status]
+    _order_mail(order=order, kind=kind, subject=subject, extra={"event": event})
+
+
+def order_refund_mail_queue(*, order: Order, event: OrderEvent) -> None:
+    """Queue the e-mail telling the shopper a refund is on its way."""
+    _order_mail(order=order, kind="order_refunded", subject="refund for order {number}", extra={"event": event})

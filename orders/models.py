@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -10,10 +11,13 @@ from django.urls import reverse
 from accounts.models import PostalAddress
 from catalog.models import ProductVariant
 
+from .carriers import Carrier, carrier_tracking_url
+
 
 class OrderStatus(models.TextChoices):
     AWAITING_PAYMENT = "awaiting_payment", "Awaiting payment"
     PAID = "paid", "Paid"
+    READY_FOR_COLLECTION = "ready_for_collection", "Ready for collection"
     SHIPPED = "shipped", "Shipped"
     DELIVERED = "delivered", "Delivered"
     CANCELLED = "cancelled", "Cancelled"
@@ -23,6 +27,14 @@ class ShippingMethod(models.TextChoices):
     STANDARD = "standard", "Standard tracked delivery"
     EXPRESS = "express", "Insured express delivery"
     COLLECT = "collect", "Collect from our boutique"
+
+
+class EventReason(models.TextChoices):
+    """Why an event happened, when the shopper should be told (the staff note stays internal)."""
+
+    PAYMENT_TIMEOUT = "payment_timeout", "Payment not received in time"
+    SHOP = "shop", "Cancelled by the shop"
+    REFUND = "refund", "Refund"
 
 
 class PaymentMethod(models.TextChoices):
@@ -52,6 +64,13 @@ class Order(PostalAddress):
     engraving_total = models.DecimalField(**MONEY, default=Decimal("0.00"))
     total = models.DecimalField(**MONEY)
     gift_message = models.TextField(max_length=300, blank=True)
+    # Entered by staff when the parcel leaves (issue #14); the e-mail and the order page link to the carrier.
+    carrier = models.CharField(max_length=20, choices=Carrier.choices, blank=True)
+    tracking_number = models.CharField(
+        max_length=40,
+        blank=True,
+        validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9 -]{3,39}$", "Letters, digits, spaces and dashes only.")],
+    )
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -72,6 +91,10 @@ class Order(PostalAddress):
 
     def get_absolute_url(self) -> str:
         return reverse("orders:order-detail", kwargs={"number": self.number})
+
+    @property
+    def tracking_url(self) -> str:
+        return carrier_tracking_url(carrier=self.carrier, tracking_number=self.tracking_number)
 
     @property
     def is_cancellable(self) -> bool:
@@ -114,7 +137,9 @@ class OrderEvent(models.Model):
     )
     from_status = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=OrderStatus.choices)
-    note = models.CharField(max_length=500, blank=True)
+    note = models.CharField(max_length=500, blank=True)  # staff's words: never shown to the shopper
+    reason = models.CharField(max_length=20, choices=EventReason.choices, blank=True)
+    amount = models.DecimalField(**MONEY, null=True, blank=True, help_text="A refund's amount.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

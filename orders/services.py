@@ -1,8 +1,9 @@
 """Order placement, payment start and the status workflow.
 
 Lock order everywhere: the cart row first, then variant rows in primary-key order (Oscar/Saleor
-habit), so two checkouts that share pieces queue up instead of deadlocking. Side effects (e-mail,
-a future card provider) run after commit, never while rows are locked.
+habit), so two checkouts that share pieces queue up instead of deadlocking. Side effects run after
+commit, never while rows are locked: e-mails are stored in the transaction (``orders.emails`` through
+``mailqueue``) and sent by the worker once it commits.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
@@ -27,15 +27,20 @@ from cart.services import cart_clear
 from catalog.models import ProductVariant
 from catalog.services import catalog_stock_changed
 
-from .models import Order, OrderEvent, OrderLine, OrderStatus, PaymentMethod, ShippingMethod
+from .carriers import Carrier
+from .emails import order_confirmation_queue, order_refund_mail_queue, order_status_mail_queue
+from .models import EventReason, Order, OrderEvent, OrderLine, OrderStatus, PaymentMethod, ShippingMethod
+from .payment_instructions import PaymentInstructions, payment_instructions
 
 logger = logging.getLogger("shop.orders")
 
-GUEST_LINK_SALT = "orders.guest-link"
-
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    OrderStatus.AWAITING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED}),
-    OrderStatus.PAID: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
+    # Ready for collection straight from unpaid only for pay-on-collection orders (order_transition checks).
+    OrderStatus.AWAITING_PAYMENT: frozenset(
+        {OrderStatus.PAID, OrderStatus.READY_FOR_COLLECTION, OrderStatus.CANCELLED}
+    ),
+    OrderStatus.PAID: frozenset({OrderStatus.SHIPPED, OrderStatus.READY_FOR_COLLECTION, OrderStatus.CANCELLED}),
+    OrderStatus.READY_FOR_COLLECTION: frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED}),
     OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
     OrderStatus.DELIVERED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),
@@ -213,9 +218,7 @@ def _order_place_locked(
     _order_lines_create(order=order, items=summary.items)
     OrderEvent.objects.create(order=order, actor=order.user, to_status=order.status, note="Order placed")
     cart_clear(cart=cart)
-    from .emails import order_confirmation_send
-
-    transaction.on_commit(partial(order_confirmation_send, order_id=order.pk), robust=True)
+    order_confirmation_queue(order=order)  # stored with the order; the worker sends it after commit
     logger.info("order_placed", extra={"event": "order_placed", "order_number": order.number})
     return order
 
@@ -270,14 +273,6 @@ def _order_lines_create(*, order: Order, items) -> list[OrderLine]:
 # --- Payment ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PaymentInstructions:
-    method: str
-    title: str
-    text: str
-    redirect_url: str | None = None  # a card provider's hosted page, once there is one
-
-
 def payment_start(*, order: Order) -> PaymentInstructions:
     """Begin payment for a just-placed order. Called once by the checkout view, after commit, outside any lock.
 
@@ -288,49 +283,102 @@ def payment_start(*, order: Order) -> PaymentInstructions:
     return payment_instructions(order=order)
 
 
-def payment_instructions(*, order: Order) -> PaymentInstructions:
-    """What the shopper must do to pay (shown on the confirmation page and in the e-mail)."""
-    if order.payment_method == PaymentMethod.ON_COLLECTION:
-        return PaymentInstructions(
-            method=order.payment_method,
-            title="Pay when you collect",
-            text=f"Please pay £{order.total:,.2f} in our boutique when you collect order {order.number}.",
-        )
-    return PaymentInstructions(
-        method=order.payment_method,
-        title="Pay by bank transfer",
-        text=(
-            f"Please transfer £{order.total:,.2f} to {settings.SHOP_BANK_TRANSFER_DETAILS}, quoting {order.number} "
-            "as the reference. We send your order as soon as the payment arrives."
-        ),
-    )
-
-
 # --- Status workflow ----------------------------------------------------------------------------
 
 
-def order_transition(*, order: Order, to_status: str, actor: AbstractBaseUser | None, note: str = "") -> Order:
-    """Move an order along the allowed workflow and record it; cancelling puts the stock back once."""
+def order_transition(
+    *,
+    order: Order,
+    to_status: str,
+    actor: AbstractBaseUser | None,
+    note: str = "",
+    reason: str = "",
+    carrier: str | None = None,
+    tracking_number: str | None = None,
+) -> Order:
+    """Move an order along the workflow, record it and queue the shopper's e-mail; cancelling restocks once.
+
+    The one entry point for status changes, so every path (admin, payments, expiry) tells the shopper.
+    ``reason`` says why a cancellation happened (``EventReason``; the shop's decision by default);
+    ``carrier``/``tracking_number`` are stored when the order ships (required unless already on it).
+    """
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         from_status = locked.status
-        if to_status not in ALLOWED_TRANSITIONS.get(from_status, frozenset()):
-            raise OrderTransitionError(
-                f"Order {locked.number} cannot go from {locked.get_status_display()} to "
-                f"{OrderStatus(to_status).label if to_status in OrderStatus.values else to_status}."
-            )
+        _transition_check(order=locked, to_status=to_status)
+        update_fields = ["status", "updated_at"]
+        if to_status == OrderStatus.SHIPPED:
+            update_fields += _shipment_set(order=locked, carrier=carrier, tracking_number=tracking_number)
         if to_status == OrderStatus.CANCELLED:
+            reason = reason or EventReason.SHOP
             _stock_restore(order=locked)
         locked.status = to_status
-        locked.save(update_fields=["status", "updated_at"])
-        OrderEvent.objects.create(
-            order=locked, actor=actor, from_status=from_status, to_status=to_status, note=note[:500]
+        locked.save(update_fields=update_fields)
+        event = OrderEvent.objects.create(
+            order=locked,
+            actor=actor,
+            from_status=from_status,
+            to_status=to_status,
+            note=note[:500],
+            reason=reason if to_status == OrderStatus.CANCELLED else "",
         )
+        order_status_mail_queue(order=locked, event=event)
     logger.info(
         "order_transition",
         extra={"event": "order_transition", "order_number": locked.number, "from": from_status, "to": to_status},
     )
     return locked
+
+
+def _transition_check(*, order: Order, to_status: str) -> None:
+    if to_status not in ALLOWED_TRANSITIONS.get(order.status, frozenset()):
+        raise OrderTransitionError(
+            f"Order {order.number} cannot go from {order.get_status_display()} to "
+            f"{OrderStatus(to_status).label if to_status in OrderStatus.values else to_status}."
+        )
+    collect = order.shipping_method == ShippingMethod.COLLECT
+    if to_status == OrderStatus.SHIPPED and collect:
+        raise OrderTransitionError(f"Order {order.number} is for collection: mark it ready for collection instead.")
+    if to_status == OrderStatus.READY_FOR_COLLECTION:
+        if not collect:
+            raise OrderTransitionError(f"Order {order.number} is to be delivered, not collected.")
+        if order.status == OrderStatus.AWAITING_PAYMENT and order.payment_method != PaymentMethod.ON_COLLECTION:
+            raise OrderTransitionError(f"Order {order.number} must be paid before it is ready for collection.")
+
+
+def _shipment_set(*, order: Order, carrier: str | None, tracking_number: str | None) -> list[str]:
+    carrier = order.carrier if carrier is None else carrier.strip()
+    tracking_number = order.tracking_number if tracking_number is None else tracking_number.strip()
+    if carrier not in Carrier.values or not tracking_number:
+        raise OrderTransitionError(f"Order {order.number}: enter the carrier and the tracking number first.")
+    order.carrier, order.tracking_number = carrier, tracking_number
+    try:
+        order.clean_fields(exclude=[f.name for f in Order._meta.fields if f.name not in ("carrier", "tracking_number")])
+    except ValidationError as error:
+        raise OrderTransitionError(f"Order {order.number}: {' '.join(error.messages)}") from error
+    return ["carrier", "tracking_number"]
+
+
+def order_refund_record(
+    *, order: Order, amount: Decimal, actor: AbstractBaseUser | None = None, note: str = ""
+) -> OrderEvent:
+    """Record a refund in the order's history (its status stays) and queue the shopper's e-mail.
+
+    Called by whatever moved the money (the payments app), inside its transaction.
+    """
+    if amount <= 0:
+        raise OrderError("A refund must be more than zero.")
+    event = OrderEvent.objects.create(
+        order=order,
+        actor=actor,
+        from_status=order.status,
+        to_status=order.status,
+        note=note[:500],
+        reason=EventReason.REFUND,
+        amount=amount,
+    )
+    order_refund_mail_queue(order=order, event=event)
+    return event
 
 
 def _stock_restore(*, order: Order) -> None:
@@ -342,21 +390,3 @@ def _stock_restore(*, order: Order) -> None:
     for variant_id, quantity in sorted(returned.items()):
         ProductVariant.objects.filter(pk=variant_id).update(stock=F("stock") + quantity)
     catalog_stock_changed(stock_deltas=dict(returned))
-
-
-# --- Guest links ------------------------------------------------------------------------------
-
-
-def order_guest_token(*, order: Order) -> str:
-    """A signed, expiring token naming the order, for the link in the confirmation e-mail."""
-    return signing.dumps({"n": order.number}, salt=GUEST_LINK_SALT)
-
-
-def order_from_guest_token(*, token: str) -> Order | None:
-    try:
-        data = signing.loads(token, salt=GUEST_LINK_SALT, max_age=settings.SHOP_ORDER_LINK_MAX_AGE)
-    except signing.BadSignature:  # includes SignatureExpired
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("n"), str):
-        return None
-    return Order.objects.filter(number=data["n"]).first()

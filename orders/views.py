@@ -15,16 +15,17 @@ from cart.cart import cart_for_request, cart_lines, cart_summary
 from cart.services import cart_reconcile
 
 from .forms import CheckoutForm, checkout_token_issue
+from .guest_links import order_from_guest_token
+from .history import order_history_for_shopper
 from .models import Order, ShippingMethod
+from .payment_instructions import payment_instructions
 from .services import (
     CartEmptyError,
     OrderError,
     OutOfStockError,
     PriceChangedError,
     ShippingAddress,
-    order_from_guest_token,
     order_place,
-    payment_instructions,
     payment_start,
     shipping_cost,
 )
@@ -155,7 +156,7 @@ def _order_context(order: Order) -> dict:
     return {
         "order": order,
         "lines": order.lines.all(),
-        "events": order.events.all(),
+        "history": order_history_for_shopper(order=order, events=list(order.events.all())),
         "payment": payment_instructions(order=order),
     }
 

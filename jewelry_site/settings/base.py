@@ -32,7 +32,12 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django.contrib.sitemaps",
     "django.contrib.postgres",
+    # The durable e-mail queue (issue #14): Django's Tasks API backport and its database backend.
+    "django_tasks",
+    "django_tasks_db",
     # Ours, lowest layer first (see shared/style.md: catalog <- cart <- orders; accounts alone).
+    # mailqueue stands on nothing of ours: any app may queue an e-mail through it.
+    "mailqueue",
     "accounts",
     "catalog",
     "cart",
@@ -214,6 +219,15 @@ if AWS_STORAGE_BUCKET_NAME:
 EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="Maison Aurelia <orders@example.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=10)  # seconds; a hung SMTP server never holds the worker
+
+# Shopper e-mail queue (issue #14, mailqueue/): rows in the database, sent by `manage.py db_worker`
+# (deploy/jewelry-worker.service; `make run` starts one). A failed try waits BASE, 2*BASE, ... up to MAX
+# seconds; after MAX_ATTEMPTS tries the e-mail is "failed for good" and shown in the admin.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+SHOP_MAIL_MAX_ATTEMPTS = env.int("DJANGO_MAIL_MAX_ATTEMPTS", default=10)
+SHOP_MAIL_RETRY_BASE_SECONDS = env.float("DJANGO_MAIL_RETRY_BASE_SECONDS", default=30)
+SHOP_MAIL_RETRY_MAX_SECONDS = env.float("DJANGO_MAIL_RETRY_MAX_SECONDS", default=3600)
 
 # --- Cache --------------------------------------------------------------------------
 # Rendered catalogue fragments live in each process's memory: they are keyed by the catalogue

@@ -109,7 +109,7 @@ if EMAIL_BACKEND == SMTP_BACKEND:
     EMAIL_HOST_USER = env.str("DJANGO_EMAIL_HOST_USER", default="")
     EMAIL_HOST_PASSWORD = env.str("DJANGO_EMAIL_HOST_PASSWORD", default="")
     EMAIL_USE_TLS = env.bool("DJANGO_EMAIL_USE_TLS", default=True)
-    # The confirmation is sent in the checkout request after commit: a slow server must not hold it.
+    # Sent by the e-mail worker (mailqueue/): a hung server must not hold it; the try is retried later.
     EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=10)
 
 # --- Cart, checkout and orders (helper C) ---------------------------------------------------

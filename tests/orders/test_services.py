@@ -9,16 +9,15 @@ from django.db import IntegrityError, transaction
 
 from catalog.models import ProductVariant
 from orders import services
+from orders.guest_links import order_from_guest_token, order_guest_token
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
+from orders.payment_instructions import payment_instructions
 from orders.services import (
     CartEmptyError,
     OrderTransitionError,
     OutOfStockError,
     PriceChangedError,
-    order_from_guest_token,
-    order_guest_token,
     order_transition,
-    payment_instructions,
     payment_start,
     shipping_cost,
 )

@@ -11,8 +11,8 @@ from django.urls import reverse
 from cart.models import CartLine
 from catalog.models import ProductVariant
 from orders.forms import checkout_token_issue
+from orders.guest_links import order_guest_token
 from orders.models import Order
-from orders.services import order_guest_token
 from tests.factories import StaffUserFactory, UserFactory
 from tests.orders.conftest import ADDRESS, CHECKOUT_POST, cart_with, place
 

@@ -1,0 +1,27 @@
+"""Staff see every shopper e-mail, filter the ones that failed for good, and send those again."""
+
+from django.contrib import admin, messages
+
+from .models import Mail, MailStatus
+from .services import mail_retry_failed
+
+
+@admin.register(Mail)
+class MailAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "kind", "reference", "to", "status", "attempts", "last_error", "sent_at")
+    list_filter = ("status", "kind")
+    search_fields = ("reference", "to")
+    date_hierarchy = "created_at"
+    actions = ("retry",)
+    readonly_fields = [field.name for field in Mail._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Send the selected failed e-mails again", permissions=["change"])
+    def retry(self, request, queryset):
+        count = mail_retry_failed(mail_ids=list(queryset.filter(status=MailStatus.FAILED).values_list("pk", flat=True)))
+        self.message_user(request, f"{count} e-mail(s) queued again.", messages.SUCCESS)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MailqueueConfig(AppConfig):
+    name = "mailqueue"
+    verbose_name = "Shopper e-mail"

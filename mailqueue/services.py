@@ -1,0 +1,155 @@
+"""Every shopper e-mail goes through here: stored durably with the event it tells of, sent by a worker.
+
+Why django-tasks with django-tasks-db (not procrastinate): it is the backport of Django 6's own Tasks
+API, so the code stays when the shop moves to Django 6; its database backend runs on both databases
+the shop uses (Postgres in production and tests, SQLite for ``make run``), where procrastinate needs
+Postgres and its own schema. What it lacks is retries, so this module keeps the message in a ``Mail``
+row and the retry policy here, in one place:
+
+* ``mail_send`` writes the row inside the caller's transaction (it commits with the order, or not at
+  all) and enqueues a delivery task on commit: the request never waits on SMTP.
+* ``mail_deliver`` (the task's body) locks the row, sends, and marks it sent, in one transaction. On an
+  SMTP or network error it counts the attempt and enqueues the next one with a backoff
+  (``SHOP_MAIL_RETRY_BASE_SECONDS`` doubling, capped at ``SHOP_MAIL_RETRY_MAX_SECONDS``) until
+  ``SHOP_MAIL_MAX_ATTEMPTS``; then the row is "failed for good", which staff see in the admin.
+* A worker killed mid-send leaves the row pending (its transaction dies with it) and its task stuck
+  "running"; a database restart makes the worker exit. Either way systemd starts it again after
+  ``mail_requeue``, which enqueues a task for every pending row; a second task for a row is harmless
+  (the row lock and its status decide). A message is sent at most once per commit: only a database
+  that fails between the SMTP server's "250 OK" and our commit can repeat one, under the same
+  Message-ID.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from .models import Mail, MailStatus
+
+logger = logging.getLogger("shop.mail")
+
+
+def mail_send(*, to: str, subject: str, template: str, context: dict, kind: str, reference: str = "") -> Mail:
+    """Store an e-mail rendered from ``template``.txt/.html and have the worker send it after commit."""
+    context = {"SHOP_NAME": settings.SHOP_NAME, "SHOP_SITE_URL": settings.SHOP_SITE_URL, **context}
+    html_template = f"{template}.html"
+    mail = Mail.objects.create(
+        to=to,
+        subject=subject[:250],
+        text_body=render_to_string(f"{template}.txt", context),
+        html_body=render_to_string(html_template, context),
+        kind=kind,
+        reference=reference[:60],
+        next_attempt_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: _enqueue(mail_id=mail.pk), robust=True)
+    logger.info("mail_queued", extra={"event": "mail_queued", "mail_kind": kind, "reference": reference})
+    return mail
+
+
+def mail_retry_delay(*, attempts: int) -> timedelta:
+    """How long to wait after the ``attempts``-th failed try: doubling from the base, capped."""
+    base = settings.SHOP_MAIL_RETRY_BASE_SECONDS
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), settings.SHOP_MAIL_RETRY_MAX_SECONDS))
+
+
+def mail_deliver(*, mail_id: int) -> str:
+    """One delivery attempt; returns what happened ("sent", "retry", "failed", "skipped")."""
+    with transaction.atomic():
+        # skip_locked: another worker holding this row is sending it right now.
+        # A task whose e-mail is not due yet is a duplicate (mail_requeue, or a twin chain that already
+        # failed and scheduled the next try): it ends here, so one chain of tries is left per e-mail.
+        mail = (
+            Mail.objects.select_for_update(skip_locked=True)
+            .filter(pk=mail_id, status=MailStatus.PENDING, next_attempt_at__lte=timezone.now())
+            .first()
+        )
+        if mail is None:
+            return "skipped"
+        try:
+            _smtp_send(mail)
+        except (smtplib.SMTPException, OSError) as exc:
+            return _attempt_failed(mail=mail, error=type(exc).__name__)
+        mail.attempts += 1
+        mail.status = MailStatus.SENT
+        mail.sent_at = timezone.now()
+        mail.last_error = ""
+        mail.save(update_fields=["attempts", "status", "sent_at", "last_error"])
+    logger.info(
+        "mail_sent",
+        extra={"event": "mail_sent", "mail_kind": mail.kind, "reference": mail.reference, "attempts": mail.attempts},
+    )
+    return "sent"
+
+
+def mail_requeue() -> int:
+    """Enqueue a delivery task for every pending e-mail (after a crash or restart); returns how many."""
+    pending = list(Mail.objects.filter(status=MailStatus.PENDING).values_list("pk", "next_attempt_at"))
+    for mail_id, next_attempt_at in pending:
+        _enqueue(mail_id=mail_id, run_after=next_attempt_at)
+    logger.info("mail_requeued", extra={"event": "mail_requeued", "count": len(pending)})
+    return len(pending)
+
+
+def mail_retry_failed(*, mail_ids: list[int]) -> int:
+    """Give e-mails that failed for good a fresh set of attempts (the admin's action); returns how many."""
+    with transaction.atomic():
+        rows = list(Mail.objects.select_for_update().filter(pk__in=mail_ids, status=MailStatus.FAILED))
+        for mail in rows:
+            mail.status, mail.attempts, mail.next_attempt_at = MailStatus.PENDING, 0, timezone.now()
+            mail.save(update_fields=["status", "attempts", "next_attempt_at"])
+            transaction.on_commit(lambda pk=mail.pk: _enqueue(mail_id=pk), robust=True)
+    return len(rows)
+
+
+def _smtp_send(mail: Mail) -> None:
+    domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(">") or "localhost"
+    message = EmailMultiAlternatives(
+        subject=mail.subject,
+        body=mail.text_body,
+        to=[mail.to],
+        headers={"Message-ID": f"<{mail.uuid}@{domain}>"},
+    )
+    if mail.html_body:
+        message.attach_alternative(mail.html_body, "text/html")
+    message.send()
+
+
+def _attempt_failed(*, mail: Mail, error: str) -> str:
+    mail.attempts += 1
+    mail.last_error = error[:120]
+    final = mail.attempts >= settings.SHOP_MAIL_MAX_ATTEMPTS
+    if final:
+        mail.status = MailStatus.FAILED
+    else:
+        mail.next_attempt_at = timezone.now() + mail_retry_delay(attempts=mail.attempts)
+        run_after = mail.next_attempt_at
+        transaction.on_commit(lambda: _enqueue(mail_id=mail.pk, run_after=run_after), robust=True)
+    mail.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+    event = "mail_failed_for_good" if final else "mail_attempt_failed"
+    (logger.error if final else logger.warning)(
+        event,
+        extra={
+            "event": event,
+            "mail_kind": mail.kind,
+            "reference": mail.reference,
+            "attempts": mail.attempts,
+            "error": error,
+        },
+    )
+    return "failed" if final else "retry"
+
+
+def _enqueue(*, mail_id: int, run_after=None) -> None:
+    from .tasks import mail_deliver_task  # the task module imports this one
+
+    task = mail_deliver_task if run_after is None else mail_deliver_task.using(run_after=run_after)
+    task.enqueue(mail_id=mail_id)

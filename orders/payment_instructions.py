@@ -1,0 +1,33 @@
+"""What the shopper must do to pay an order: shown on the confirmation page, the order page and in e-mails."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from .models import Order, PaymentMethod
+
+
+@dataclass(frozen=True)
+class PaymentInstructions:
+    method: str
+    title: str
+    text: str
+    redirect_url: str | None = None  # a card provider's hosted page, once there is one
+
+
+def payment_instructions(*, order: Order) -> PaymentInstructions:
+    """What the shopper must do to pay (shown on the confirmation page and in the e-mail)."""
+    if order.payment_method == PaymentMethod.ON_COLLECTION:
+        return PaymentInstructions(
+            method=order.payment_method,
+            title="Pay when you collect",
+            text=f"Please pay £{order.total:,.2f} in our boutique when you collect order {order.number}.",
+        )
+    return PaymentInstructions(
+        method=order.payment_method,
+        title="Pay by bank transfer",
+        text=(
+            f"Please transfer £{order.total:,.2f} to {settings.SHOP_BANK_TRANSFER_DETAILS}, quoting {order.number} "
+            "as the reference. We send your order as soon as the payment arrives."
+        ),
+    )
