@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.models import POSTAL_ADDRESS_FIELDS
 
 from .models import LowStockVariant, Order, OrderEvent, OrderLine, OrderStatus
-from .services import ALLOWED_TRANSITIONS, OrderTransitionError, order_transition
+from .services import OrderTransitionError, order_allowed_transitions, order_transition
 
 TRANSITION_LABELS = {
     OrderStatus.PAID: "Record payment",
@@ -170,7 +170,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="Change status")
     def workflow(self, obj: Order) -> str:
-        allowed = sorted(ALLOWED_TRANSITIONS.get(obj.status, ()), key=list(TRANSITION_LABELS).index)
+        allowed = sorted(order_allowed_transitions(order=obj), key=list(TRANSITION_LABELS).index)
         if not allowed:
             return "No further changes (final status)."
         # Buttons submit the change form itself to the transition URL (formaction): no nested forms,

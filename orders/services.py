@@ -300,7 +300,7 @@ def order_transition(
 
     The one entry point for status changes, so every path (admin, payments, expiry) tells the shopper.
     ``reason`` says why a cancellation happened (``EventReason``; the shop's decision by default);
-    ``carrier``/``tracking_number`` are stored when the order ships (required unless already on it).
+    ``carrier``/``tracking_number`` are stored when the order ships (both or neither; the order's own if None).
     """
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
@@ -330,6 +330,18 @@ def order_transition(
     return locked
 
 
+def order_allowed_transitions(*, order: Order) -> list[str]:
+    """The statuses this order may move to next (the admin shows one button for each)."""
+    allowed = []
+    for status in ALLOWED_TRANSITIONS.get(order.status, frozenset()):
+        try:
+            _transition_check(order=order, to_status=status)
+        except OrderTransitionError:
+            continue
+        allowed.append(status)
+    return allowed
+
+
 def _transition_check(*, order: Order, to_status: str) -> None:
     if to_status not in ALLOWED_TRANSITIONS.get(order.status, frozenset()):
         raise OrderTransitionError(
@@ -349,8 +361,10 @@ def _transition_check(*, order: Order, to_status: str) -> None:
 def _shipment_set(*, order: Order, carrier: str | None, tracking_number: str | None) -> list[str]:
     carrier = order.carrier if carrier is None else carrier.strip()
     tracking_number = order.tracking_number if tracking_number is None else tracking_number.strip()
+    if not carrier and not tracking_number:
+        return []  # a parcel without tracking (staff's choice): the e-mail says so
     if carrier not in Carrier.values or not tracking_number:
-        raise OrderTransitionError(f"Order {order.number}: enter the carrier and the tracking number first.")
+        raise OrderTransitionError(f"Order {order.number}: enter both the carrier and the tracking number.")
     order.carrier, order.tracking_number = carrier, tracking_number
     try:
         order.clean_fields(exclude=[f.name for f in Order._meta.fields if f.name not in ("carrier", "tracking_number")])

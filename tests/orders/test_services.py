@@ -6,8 +6,10 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.db import IntegrityError, transaction
+from django_tasks_db.models import DBTaskResult
 
 from catalog.models import ProductVariant
+from mailqueue.models import Mail, MailStatus
 from orders import services
 from orders.guest_links import order_from_guest_token, order_guest_token
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
@@ -22,6 +24,7 @@ from orders.services import (
     shipping_cost,
 )
 from tests.factories import StaffUserFactory, UserFactory
+from tests.mail.worker import mail_worker_run
 from tests.orders.conftest import cart_with, place
 
 pytestmark = pytest.mark.django_db
@@ -153,13 +156,17 @@ def test_empty_cart_is_refused(db):
     assert not Order.objects.exists()
 
 
-def test_confirmation_email_is_sent_after_commit_with_text_and_html(ring, django_capture_on_commit_callbacks):
+def test_confirmation_email_is_stored_with_the_order_and_sent_by_the_worker(ring, django_capture_on_commit_callbacks):
     cart = cart_with((ring, 1, "Léa ♥"))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         order = place(cart, gift_message="For you")
-        assert mail.outbox == []  # nothing leaves before the commit
+        assert Mail.objects.get().reference == order.number  # in the order's transaction
+        assert not DBTaskResult.objects.exists()  # the worker hears of it only after commit
     for callback in callbacks:
         callback()
+    assert DBTaskResult.objects.ready().count() == 1
+    assert mail.outbox == []  # the request never sends
+    mail_worker_run()
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["ada@example.com"]
@@ -172,9 +179,11 @@ def test_confirmation_email_is_sent_after_commit_with_text_and_html(ring, django
     assert order.number in html
     token = order_guest_token(order=order)
     assert token.split(":")[0] in message.body  # the signed guest link
+    assert message.extra_headers["Message-ID"] == f"<{Mail.objects.get().uuid}@example.com>"
+    assert Mail.objects.get().status == MailStatus.SENT
 
 
-def test_unreachable_mail_server_keeps_the_order_and_logs_a_stable_event(
+def test_unreachable_mail_server_keeps_the_order_and_schedules_a_retry(
     ring, settings, caplog, django_capture_on_commit_callbacks
 ):
     from loopback import free_port
@@ -183,10 +192,16 @@ def test_unreachable_mail_server_keeps_the_order_and_logs_a_stable_event(
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2  # nobody listens
     with django_capture_on_commit_callbacks(execute=True):
         order = place(cart_with((ring, 1)))
+    with django_capture_on_commit_callbacks(execute=True):
+        mail_worker_run()
     assert Order.objects.filter(pk=order.pk).exists()
     assert stock(ring) == 2
-    failures = [r for r in caplog.records if getattr(r, "event", "") == "order_email_failed"]
-    assert [(r.order_number, r.error) for r in failures] == [(order.number, "ConnectionRefusedError")]
+    stored = Mail.objects.get()
+    assert (stored.status, stored.attempts, stored.last_error) == (MailStatus.PENDING, 1, "ConnectionRefusedError")
+    retry = DBTaskResult.objects.filter(status="READY").get()
+    assert retry.run_after == stored.next_attempt_at  # the next try waits for its backoff
+    failures = [r for r in caplog.records if getattr(r, "event", "") == "mail_attempt_failed"]
+    assert [(r.reference, r.error, r.attempts) for r in failures] == [(order.number, "ConnectionRefusedError", 1)]
     assert "ada@example.com" not in caplog.text
 
 
@@ -207,6 +222,7 @@ def test_failure_after_stock_decrement_leaves_no_order_no_stock_change_no_email(
     assert stock(ring) == 3
     assert cart.lines.get().quantity == 2
     assert mail.outbox == []
+    assert not Mail.objects.exists()  # rolled back with the order
 
 
 def test_payment_instructions(ring, settings):
