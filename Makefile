@@ -17,7 +17,11 @@ run: install
 	$(PYTHON) manage.py migrate --noinput
 	$(PYTHON) manage.py load_demo_catalog
 	$(PYTHON) manage.py create_local_staff --site-url http://$(HOST):$(PORT)
-	$(PYTHON) manage.py runserver $(HOST):$(PORT)
+	$(PYTHON) manage.py mail_requeue
+	@# The e-mail worker (prints each e-mail: console backend) runs beside the server and stops with it.
+	$(PYTHON) manage.py db_worker --no-reload --queue-name default & worker=$$!; \
+		trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+		$(PYTHON) manage.py runserver $(HOST):$(PORT)
 
 ## Lint, migrations check and the whole pytest suite on a throwaway Postgres 15, then the SQLite lane.
 test: install-test

@@ -28,6 +28,7 @@ if [ "$target" = test ] || [ "$target" = bench ]; then
   need_deb postgresql-15 /usr/lib/postgresql/15/bin/initdb
   need_deb chromium /usr/bin/chromium
   need_deb nodejs /usr/bin/node
+  need_deb systemd /usr/bin/systemd-analyze  # tests verify the deploy/ units with it
   command -v npm >/dev/null || need_deb npm /usr/bin/npm
 fi
 if [ "$target" = bench ]; then

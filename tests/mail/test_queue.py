@@ -1,0 +1,98 @@
+"""The queue's rules: stored in the caller's transaction, backoff that doubles to a cap, "failed for
+good" after the last try (seen and re-sent by staff in the admin), and duplicates that never send twice."""
+
+import logging
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from loopback import free_port
+from mailqueue.models import Mail, MailStatus
+from mailqueue.services import mail_deliver, mail_requeue, mail_retry_delay
+from tests.factories import StaffUserFactory
+from tests.mail.worker import mail_worker_run
+from tests.orders.conftest import cart_with, place
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def smtp_down(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
+
+
+def test_retry_delay_doubles_from_the_base_up_to_the_cap(settings):
+    settings.SHOP_MAIL_RETRY_BASE_SECONDS, settings.SHOP_MAIL_RETRY_MAX_SECONDS = 30, 3600
+    delays = [mail_retry_delay(attempts=n).total_seconds() for n in range(1, 10)]
+    assert delays == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+
+
+def test_last_failed_try_is_failed_for_good_and_logged(ring, smtp_down, settings, caplog):
+    settings.SHOP_MAIL_MAX_ATTEMPTS = 2
+    place(cart_with((ring, 1)))
+    stored = Mail.objects.get()
+    assert mail_deliver(mail_id=stored.pk) == "retry"
+    Mail.objects.filter(pk=stored.pk).update(next_attempt_at=timezone.now())  # its backoff has passed
+    with caplog.at_level(logging.ERROR, logger="shop.mail"):
+        assert mail_deliver(mail_id=stored.pk) == "failed"
+    stored.refresh_from_db()
+    assert (stored.status, stored.attempts) == (MailStatus.FAILED, 2)
+    assert [r.event for r in caplog.records if r.levelno == logging.ERROR] == ["mail_failed_for_good"]
+    assert mail_deliver(mail_id=stored.pk) == "skipped"  # nothing more happens to it
+
+
+def test_a_duplicate_task_for_a_sent_or_not_yet_due_mail_sends_nothing(ring):
+    place(cart_with((ring, 1)))
+    stored = Mail.objects.get()
+    Mail.objects.filter(pk=stored.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+    assert mail_deliver(mail_id=stored.pk) == "skipped"  # a twin chain already scheduled the next try
+    Mail.objects.filter(pk=stored.pk).update(next_attempt_at=timezone.now())
+    assert mail_deliver(mail_id=stored.pk) == "sent"
+    assert mail_deliver(mail_id=stored.pk) == "skipped"
+    assert len(mail.outbox) == 1
+
+
+def test_requeue_gives_every_pending_mail_a_task_at_its_due_time(ring, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):  # as if the enqueue after commit was lost
+        place(cart_with((ring, 1)))
+        place(cart_with((ring, 1)))
+    sent = Mail.objects.first()
+    sent.status, sent.sent_at = MailStatus.SENT, timezone.now()
+    sent.save()
+    assert not DBTaskResult.objects.exists()
+    assert mail_requeue() == 1
+    task = DBTaskResult.objects.get()
+    assert task.args_kwargs["kwargs"] == {"mail_id": Mail.objects.get(status=MailStatus.PENDING).pk}
+    mail_worker_run()
+    assert len(mail.outbox) == 1
+
+
+def test_staff_see_failed_mails_and_send_them_again(client, ring, django_capture_on_commit_callbacks):
+    place(cart_with((ring, 1)))
+    failed = Mail.objects.get()
+    Mail.objects.filter(pk=failed.pk).update(status=MailStatus.FAILED, attempts=10, last_error="SMTPDataError")
+    client.force_login(StaffUserFactory(is_superuser=True))
+    changelist = reverse("admin:mailqueue_mail_changelist")
+    response = client.get(changelist, {"status__exact": "failed"})
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 1
+    assert "SMTPDataError" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(changelist, {"action": "retry", "_selected_action": [failed.pk]})
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts) == (MailStatus.PENDING, 0)
+    mail_worker_run()
+    assert len(mail.outbox) == 1
+    assert client.get(reverse("admin:mailqueue_mail_add")).status_code == 403
+
+
+def test_shoppers_and_non_staff_cannot_see_the_mail_admin(client, ring):
+    place(cart_with((ring, 1)))
+    response = client.get(reverse("admin:mailqueue_mail_changelist"))
+    assert response.status_code == 302  # to the admin login
