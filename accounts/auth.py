@@ -56,6 +56,16 @@ _JWT_REASONS = (
 class ShopOIDCBackend(OIDCAuthenticationBackend):
     """Authorization-code sign-in; users are found by ``sub`` and never by e-mail."""
 
+    def authenticate(self, request, **kwargs):
+        """Only our callback's call (with the session's nonce) is a provider sign-in.
+
+        The library would act on any ``authenticate()`` whose request carries ``code`` and ``state``,
+        a password form POST included, and exchange a code nobody started here.
+        """
+        if "nonce" not in kwargs or "password" in kwargs:
+            return None
+        return super().authenticate(request, **kwargs)
+
     def verify_token(self, token, **kwargs):
         """Check the ID token's signature and claims; return its payload or raise ``SignInRefused``."""
         if not isinstance(token, str) or not token:

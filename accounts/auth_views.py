@@ -5,16 +5,20 @@
   is served only when DJANGO_LOCAL_LOGIN_ENABLED is true (break-glass staff access).
 * accounts:logout is a POST (CSRF-checked) that ends the Django session and, for a provider sign-in,
   continues to the provider's logout endpoint so its session ends too.
+* Failed password sign-ins are counted by django-axes (accounts/lockout.py); a locked-out client gets
+  :func:`locked_out`, the friendly 429 page.
 """
 
 import logging
 import re
+import time
 from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth import BACKEND_SESSION_KEY
+from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
@@ -23,12 +27,13 @@ from django.views import View
 from django.views.decorators.http import require_POST
 from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
-from jewelry_site.throttle import ThrottledLoginView
-
 from .auth import SignInRefused
+from .auth_forms import SignInForm
+from .middleware import OIDC_BACKEND, provider_sign_in_record
 
 security_log = logging.getLogger("shop.security")
-OIDC_BACKEND = "accounts.auth.ShopOIDCBackend"
+# Parameters only the provider's redirect to /oidc/callback/ carries.
+_CALLBACK_PARAMS = ("code", "state")
 
 
 def oidc_enabled() -> bool:
@@ -53,10 +58,24 @@ def _oidc_start_url(request: HttpRequest) -> str:
     return f"{url}?{urlencode({'next': next_url})}" if next_url else url
 
 
-class LocalLoginView(ThrottledLoginView):
-    """Django's password form (throttled), styled like the shop."""
+class LocalLoginView(LoginView):
+    """Django's password form (e-mail or username; failures counted by django-axes), styled like the shop."""
 
     template_name = "registration/login.html"
+    authentication_form = SignInForm
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if any(name in request.GET or name in request.POST for name in _CALLBACK_PARAMS):
+            # A provider answer sent to the password form (a mangled redirect, or someone probing):
+            # refuse it plainly instead of letting it reach a sign-in backend.
+            security_log.warning("login_misdirected_callback", extra={"event": "login_misdirected_callback"})
+            form = self.get_form_class()(request=request, initial={"username": request.POST.get("username", "")})
+            form.cleaned_data = {}  # add_error() expects it; an unbound form never builds one
+            form.add_error(
+                None, "This sign-in link is not valid here. Please sign in again with the button or the form below."
+            )
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        return super().post(request, *args, **kwargs)
 
     def get_form(self, form_class=None):
         form = super().get_form(form_class)
@@ -71,6 +90,16 @@ class LocalLoginView(ThrottledLoginView):
         if oidc_enabled():
             context["oidc_start_url"] = _oidc_start_url(self.request)
         return context
+
+
+def locked_out(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE: the friendly 429 page, with Retry-After, for a locked-out password sign-in."""
+    cool_off = settings.AXES_COOLOFF_TIME
+    seconds = int(cool_off.total_seconds())
+    context = {"minutes": max(1, round(seconds / 60)), "oidc_enabled": oidc_enabled()}
+    response = render(request, "registration/locked_out.html", context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 _local_login = LocalLoginView.as_view()
@@ -142,6 +171,7 @@ _FRIENDLY = {
     "cancelled": "Sign-in was cancelled. Your bag is still here whenever you are ready.",
     "unavailable": "We could not reach the sign-in service just now. Please try again in a moment.",
     "refused": "We could not confirm your sign-in, so we did not sign you in. Please try again.",
+    "expired": "Your sign-in took too long to complete, so we stopped it to keep your account safe. Please try again.",
 }
 
 
@@ -150,6 +180,8 @@ def sign_in_failed(request: HttpRequest, reason: str, *, status: int = 400) -> H
     security_log.warning("oidc_login_failed", extra={"event": "oidc_login_failed", "reason": reason, "status": status})
     if reason.startswith("provider_error:access_denied"):
         kind = "cancelled"
+    elif reason == "expired_state":
+        kind = "expired"
     elif status >= 500:
         kind = "unavailable"
     else:
@@ -182,13 +214,14 @@ class OIDCCallbackView(View):
         next_url = _safe_next(request, request.session.get("oidc_login_next"))
         # auth.login rotates the session key (no fixation) and sends user_logged_in (the cart merges).
         auth.login(request, user)
+        provider_sign_in_record(request)  # starts the staff re-check clock (accounts/middleware.py)
         request.session.pop("oidc_login_next", None)
         security_log.info("oidc_login", extra={"event": "oidc_login", "user_id": user.pk, "is_staff": user.is_staff})
         return redirect(next_url or settings.LOGIN_REDIRECT_URL)
 
     def _authenticate(self, request: HttpRequest):
         params = request.GET
-        states = request.session.get("oidc_states") or {}
+        states = self._unexpired_states(request)
         state = params.get("state", "")
         if params.get("error"):
             if state in states:
@@ -212,6 +245,22 @@ class OIDCCallbackView(View):
         if not user.is_active:
             raise SignInRefused("inactive_user")
         return user
+
+    @staticmethod
+    def _unexpired_states(request: HttpRequest) -> dict:
+        """The session's started sign-ins, minus those older than OIDC_STATE_MAX_AGE (dropped, and
+        an expired one that is being answered now is refused with its own reason)."""
+        states = request.session.get("oidc_states")
+        if not isinstance(states, dict):
+            return {}
+        oldest = time.time() - getattr(settings, "OIDC_STATE_MAX_AGE", 600)
+        fresh = {k: v for k, v in states.items() if isinstance(v, dict) and v.get("added_on", 0) >= oldest}
+        if len(fresh) != len(states):
+            request.session["oidc_states"] = fresh
+            request.session.save()
+            if request.GET.get("state") in states and request.GET.get("state") not in fresh:
+                raise SignInRefused("expired_state")
+        return fresh
 
     @staticmethod
     def _forget_state(request: HttpRequest, states: dict, state: str) -> dict:

@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class User(AbstractUser):
@@ -13,6 +14,15 @@ class User(AbstractUser):
 
     class Meta:
         db_table = "accounts_user"
+        constraints = [
+            # Password accounts sign in by e-mail, so one address is one account, whatever its case.
+            # Provider accounts are matched by ``sub`` and their e-mail is the provider's business.
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=models.Q(oidc_sub__isnull=True) & ~models.Q(email=""),
+                name="accounts_user_password_account_email_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.get_full_name() or self.email or self.username

@@ -10,6 +10,10 @@ Kept free of Django imports other than the exception so settings can import it b
 
 from django.core.exceptions import ImproperlyConfigured
 
+# Password sign-in: the django-axes lockout check first, then username-or-e-mail (accounts/backends.py).
+LOCKOUT_BACKEND = "accounts.backends.PasswordLockoutBackend"
+PASSWORD_BACKEND = "accounts.backends.EmailOrUsernameBackend"  # noqa: S105 - a class path
+
 # Variables that switch OIDC on when any of them is set.
 _TRIGGERS = (
     "DJANGO_COGNITO_REGION",
@@ -38,7 +42,7 @@ def oidc_settings(env) -> dict:
         "OIDC_GROUPS_CLAIM": get("DJANGO_OIDC_GROUPS_CLAIM") or "cognito:groups",
     }
     if not any(get(name) for name in _TRIGGERS):
-        return {**common, "OIDC_ENABLED": False}
+        return {**common, "OIDC_ENABLED": False, "AUTHENTICATION_BACKENDS": [LOCKOUT_BACKEND, PASSWORD_BACKEND]}
 
     region, pool = get("DJANGO_COGNITO_REGION"), get("DJANGO_COGNITO_USER_POOL_ID")
     domain = get("DJANGO_COGNITO_DOMAIN").removeprefix("https://").rstrip("/")
@@ -83,7 +87,8 @@ def oidc_settings(env) -> dict:
 
     backends = ["accounts.auth.ShopOIDCBackend"]
     if local_login:
-        backends.append("django.contrib.auth.backends.ModelBackend")
+        # The lockout check goes first so a locked-out password sign-in is refused before any hashing.
+        backends = [LOCKOUT_BACKEND, *backends, PASSWORD_BACKEND]
 
     return {
         **common,

@@ -168,3 +168,26 @@ def address_delete(*, address: Address) -> None:
         successor = Address.objects.filter(user_id=user_id).order_by("-created_at", "-pk").first()
         if successor is not None:
             address_set_default(address=successor)
+
+
+class EmailTaken(Exception):  # noqa: N818 - a refusal the sign-up form shows
+    """A password account already uses this e-mail address (any case)."""
+
+
+def user_sign_up(*, email: str, password: str, first_name: str, last_name: str = ""):
+    """Create a password account (embedded default); its e-mail is unique among password accounts."""
+    User = get_user_model()  # noqa: N806
+    local = email.split("@", 1)[0][:100]
+    username = email.lower() if len(email) <= 150 else local
+    try:
+        with transaction.atomic():
+            if User.objects.filter(username=username).exists():
+                username = f"{local}-{hashlib.sha256(email.lower().encode()).hexdigest()[:8]}"
+            # The database's unique index on lower(email) settles two sign-ups racing with one address.
+            return User.objects.create_user(
+                username, email=email, password=password, first_name=first_name, last_name=last_name
+            )
+    except IntegrityError as exc:
+        if User.objects.filter(email__iexact=email, oidc_sub__isnull=True).exists():
+            raise EmailTaken from exc
+        raise

@@ -9,7 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
 from . import services
-from .auth_views import OIDC_BACKEND
+from .auth_views import OIDC_BACKEND, oidc_enabled
 from .forms import AddressForm
 from .models import Address
 from .selectors import address_list_for
@@ -31,6 +31,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         "address_count": len(addresses),
         "order_history_url": _order_history_url(),
         "signed_in_with_provider": request.session.get(BACKEND_SESSION_KEY) == OIDC_BACKEND,
+        "can_change_password": not oidc_enabled() and request.user.has_usable_password(),
     }
     return render(request, "accounts/profile.html", context)
 

@@ -1,4 +1,4 @@
-"""The project package as an app, so its signal receivers (security events, login throttle) are wired."""
+"""The project package as an app, so its signal receivers (security events) are wired."""
 
 from django.apps import AppConfig
 

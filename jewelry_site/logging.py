@@ -33,6 +33,10 @@ _INLINE_SECRET = re.compile(
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+# Postgres puts row and key values in its error text (an IntegrityError's DETAIL): a shopper's name,
+# address, phone or e-mail. The column names stay (they say what failed); the values go.
+_DB_FAILING_ROW = re.compile(r"(Failing row contains )\(.*\)")
+_DB_KEY_VALUES = re.compile(r"(\bKey \(.*?\)=\().*(\))")
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -67,7 +71,9 @@ def current_request_id() -> str | None:
 
 
 def redact_text(text: str) -> str:
-    """Mask card-like numbers, bearer tokens and ``key=value`` secrets inside free text."""
+    """Mask card-like numbers, bearer tokens, ``key=value`` secrets and database row values in free text."""
+    text = _DB_FAILING_ROW.sub(lambda m: f"{m[1]}({REDACTED})", text)
+    text = _DB_KEY_VALUES.sub(lambda m: f"{m[1]}{REDACTED}{m[2]}", text)
     text = _INLINE_SECRET.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", text)
     text = _BEARER.sub(lambda m: f"{m[1]} {REDACTED}", text)
     return _CARD_NUMBER.sub(REDACTED_CARD, text)

@@ -5,6 +5,7 @@ file at the repository root) through django-environ. Environment modules (dev, t
 prod) import everything from here and override what differs.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -42,7 +43,10 @@ INSTALLED_APPS = [
     "catalog",
     "cart",
     "orders",
-    # Operations (issue #6): security-event and login-throttle signal receivers; django-csp checks.
+    # Failed password sign-ins counted in the database (issue #15); before jewelry_site so its
+    # counts are on the request when the security-event receiver logs the failure.
+    "axes",
+    # Operations (issue #6): security-event signal receivers; django-csp checks.
     "jewelry_site.apps.JewelrySiteConfig",
     "csp",
 ]
@@ -63,7 +67,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.StaffSessionBoundMiddleware",  # staff provider sessions re-checked (issue #15)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a lockout into the friendly 429 page (issue #15)
 ]
 
 ROOT_URLCONF = "jewelry_site.urls"
@@ -121,7 +127,31 @@ globals().update(oidc_settings(env))
 # Seconds the provider's JWKS stays in the default cache (0: fetched at every sign-in); an unknown
 # key id still forces one refetch, at most once a minute (accounts/auth.py).
 OIDC_JWKS_CACHE_SECONDS = max(0, env.int("DJANGO_OIDC_JWKS_CACHE_SECONDS", default=3600))
+# Seconds a started provider sign-in (its state, nonce and PKCE verifier) stays usable.
+OIDC_STATE_MAX_AGE = env.int("DJANGO_OIDC_STATE_MAX_AGE", default=10 * 60)
+# A staff session from the provider is re-checked against it (sign in again, groups re-read) after
+# this many seconds: the bound on how long admin access outlives removal from the staff group.
+STAFF_SESSION_MAX_AGE = env.int("DJANGO_STAFF_SESSION_MAX_AGE", default=60 * 60)
 # --- end of sign-in section ---------------------------------------------------------------
+
+# --- Password sign-in lockout: django-axes (issue #15) -------------------------------------
+# Failures are rows in the database, incremented with F() under a row lock, so parallel tries and
+# every gunicorn worker count the same. Held against the client address (the shop's one helper) or
+# the normalised name; for staff accounts against name AND address only (accounts/lockout.py).
+AXES_FAILURE_LIMIT = env.int("DJANGO_LOGIN_MAX_FAILURES", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("DJANGO_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_CLIENT_IP_CALLABLE = "jewelry_site.client_address.client_ip"
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
+AXES_LOCKOUT_PARAMETERS = "accounts.lockout.lockout_parameters"
+AXES_CLIENT_STR_CALLABLE = "accounts.lockout.lockout_client_str"
+AXES_LOCKOUT_CALLABLE = "accounts.auth_views.locked_out"
+# A success does not wipe failures: it would also clear what the same address did to other accounts.
+AXES_RESET_ON_SUCCESS = False
+# No per-sign-in history table (names, addresses, browsers kept forever); security events are logged.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_VERBOSE = False
+# --- end of lockout section ---------------------------------------------------------------
 
 # --- Internationalisation -----------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -324,10 +354,6 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", defa
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_FILE_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = 20
-# Local password form: 5 failures per IP + username (50 per IP) in 15 minutes, then 429.
-SHOP_LOGIN_MAX_FAILURES = env.int("DJANGO_LOGIN_MAX_FAILURES", default=5)
-SHOP_LOGIN_MAX_FAILURES_PER_IP = env.int("DJANGO_LOGIN_MAX_FAILURES_PER_IP", default=50)
-SHOP_LOGIN_WINDOW_SECONDS = env.int("DJANGO_LOGIN_WINDOW_SECONDS", default=15 * 60)
 # Our proxies in front of gunicorn that append to X-Forwarded-For (0 = trust REMOTE_ADDR only).
 # The chain and why it is trusted: jewelry_site/client_address.py (prod's default is 3).
 SHOP_TRUSTED_PROXY_HOPS = env.int("DJANGO_TRUSTED_PROXY_HOPS", default=0)

@@ -53,7 +53,7 @@ if "postgresql" in DATABASES["default"]["ENGINE"]:
         # Alternating login users share one owner role, so tables keep one owner across rotations.
         _db_options["assume_role"] = env.str("DJANGO_DB_ASSUME_ROLE")
 
-# --- Cache: shared by every worker (login throttle counts); `manage.py createcachetable` once ---
+# --- Cache: shared by every worker (JWKS, catalogue version); `manage.py createcachetable` once ---
 CACHES = {"default": env.cache_url("DJANGO_CACHE_URL", default="dbcache://django_cache")}
 # The catalogue caches one entry per product page and per listing; Django's default of 300
 # entries would keep pruning them on a 10,000-piece catalogue. Only the database and local

@@ -10,7 +10,6 @@ from django.urls import reverse
 from accounts.oidc_config import _TRIGGERS, oidc_settings
 from tests.accounts.token_server import TokenServer
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 # A complete (made-up) Cognito configuration: no network is needed until someone signs in.
 COGNITO = {
     "DJANGO_COGNITO_REGION": "eu-west-2",
@@ -28,8 +27,6 @@ def apply_sign_in_env(settings, monkeypatch, env: dict[str, str]) -> dict:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     derived = oidc_settings(environ.Env())
-    if not derived["OIDC_ENABLED"]:
-        derived["AUTHENTICATION_BACKENDS"] = [MODEL_BACKEND]
     for name, value in derived.items():
         setattr(settings, name, value)
     return derived

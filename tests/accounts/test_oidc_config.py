@@ -55,7 +55,11 @@ def test_domain_may_be_given_as_a_url_and_timeout_tuned(derive):
 def test_local_login_keeps_the_password_backend(derive):
     values = derive({**COGNITO, "DJANGO_LOCAL_LOGIN_ENABLED": "true"})
     assert values["LOCAL_LOGIN_ENABLED"] is True
-    assert values["AUTHENTICATION_BACKENDS"][-1] == "django.contrib.auth.backends.ModelBackend"
+    assert values["AUTHENTICATION_BACKENDS"] == [
+        "accounts.backends.PasswordLockoutBackend",
+        "accounts.auth.ShopOIDCBackend",
+        "accounts.backends.EmailOrUsernameBackend",
+    ]
 
 
 def test_an_override_wins_and_a_generic_issuer_drops_token_use(derive):

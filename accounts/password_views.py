@@ -1,0 +1,113 @@
+"""Password accounts of the embedded default (Cognito off): sign-up, password reset and change.
+
+Django's own auth views do the work, with the shop's templates. With single sign-on on, the provider's
+hosted pages own all of this, so these URLs send the browser to accounts:login (the provider).
+"""
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import auth, messages
+from django.contrib.auth import views as django_auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.debug import sensitive_post_parameters
+
+from . import services
+from .auth_forms import SignUpForm
+from .auth_views import _safe_next, oidc_enabled
+from .oidc_config import PASSWORD_BACKEND
+
+
+def local_accounts_only(view):
+    """With single sign-on on, the provider handles accounts: go to its sign-in instead."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if oidc_enabled():
+            return redirect("accounts:login")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@sensitive_post_parameters("password1", "password2")
+@local_accounts_only
+def sign_up(request: HttpRequest) -> HttpResponse:
+    """Create a password account, sign it in, and continue where the shopper was going."""
+    if request.user.is_authenticated:
+        return redirect("accounts:profile")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = services.user_sign_up(
+                email=data["email"],
+                password=data["password1"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+            )
+        except services.EmailTaken:
+            form.add_error("email", SignUpForm.ALREADY_REGISTERED)
+        else:
+            # auth.login rotates the session key and sends user_logged_in (the bag comes along).
+            auth.login(request, user, backend=PASSWORD_BACKEND)
+            messages.success(request, "Welcome! Your account is ready.")
+            return redirect(_safe_next(request, request.POST.get("next")) or "accounts:profile")
+    context = {"form": form, "next": _safe_next(request, request.GET.get("next") or request.POST.get("next")) or ""}
+    return render(request, "registration/sign_up.html", context)
+
+
+password_reset = local_accounts_only(
+    django_auth_views.PasswordResetView.as_view(
+        template_name="registration/password_reset_form.html",
+        email_template_name="registration/password_reset_email.txt",
+        subject_template_name="registration/password_reset_subject.txt",
+        extra_email_context={"site_name": settings.SHOP_NAME},
+        success_url=reverse_lazy("accounts:password-reset-done"),
+    )
+)
+password_reset_done = local_accounts_only(
+    django_auth_views.PasswordResetDoneView.as_view(template_name="registration/password_reset_done.html")
+)
+password_reset_confirm = local_accounts_only(
+    django_auth_views.PasswordResetConfirmView.as_view(
+        template_name="registration/password_reset_confirm.html",
+        success_url=reverse_lazy("accounts:password-reset-complete"),
+    )
+)
+password_reset_complete = local_accounts_only(
+    django_auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_reset_complete.html")
+)
+
+
+def _has_password(view):
+    """An account without a password (made by the provider) has nothing to change here."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.has_usable_password():
+            messages.info(request, "Your password is managed by your sign-in provider.")
+            return redirect("accounts:profile")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+password_change = local_accounts_only(
+    login_required(
+        _has_password(
+            django_auth_views.PasswordChangeView.as_view(
+                template_name="registration/password_change_form.html",
+                success_url=reverse_lazy("accounts:password-change-done"),
+            )
+        )
+    )
+)
+password_change_done = local_accounts_only(
+    login_required(
+        django_auth_views.PasswordChangeDoneView.as_view(template_name="registration/password_change_done.html")
+    )
+)
