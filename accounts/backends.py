@@ -14,7 +14,9 @@ class PasswordLockoutBackend(AxesStandaloneBackend):
     """First in AUTHENTICATION_BACKENDS: refuses a locked-out password sign-in before any hashing."""
 
     def authenticate(self, request, username=None, password=None, **kwargs):
-        if password is None:
+        # No request: a call from our own code (a management command, a test), not a sign-in form;
+        # every view that signs people in passes its request.
+        if password is None or request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
 

@@ -40,7 +40,7 @@ def test_a_wrong_password_re_renders_the_form_with_a_message(client, oidc_off):
     user = UserFactory()
     response = client.post(reverse("accounts:login"), {"username": user.username, "password": "wrong"})
     assert response.status_code == 200
-    assert b"Please enter a correct username and password" in response.content
+    assert b"Please enter a correct e-mail address (or username) and password" in response.content
     assert SESSION_KEY not in client.session
 
 

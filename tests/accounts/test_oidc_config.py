@@ -23,7 +23,10 @@ def derive(monkeypatch):
 def test_nothing_set_means_oidc_off(derive):
     values = derive({})
     assert values["OIDC_ENABLED"] is False
-    assert "AUTHENTICATION_BACKENDS" not in values
+    assert values["AUTHENTICATION_BACKENDS"] == [
+        "accounts.backends.PasswordLockoutBackend",
+        "accounts.backends.EmailOrUsernameBackend",
+    ]
     assert not any(name.startswith("OIDC_OP_") for name in values)
 
 

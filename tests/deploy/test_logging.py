@@ -158,15 +158,18 @@ def test_health_probes_stay_out_of_info_logs(client, json_log, settings):
 @pytest.mark.django_db
 def test_failed_sign_in_is_a_security_event_without_the_password(client, json_log, settings):
     settings.OIDC_ENABLED = False
-    UserFactory(username="ada")
-    response = client.post(reverse("accounts:login"), {"username": "ada", "password": "not-her-Pa55word"})
+    UserFactory(username="ada-lovelace")
+    response = client.post(reverse("accounts:login"), {"username": "ada-lovelace", "password": "not-her-Pa55word"})
     assert response.status_code == 200
     events = [line for line in json_log() if line.get("event") == "login_failed"]
     assert len(events) == 1
     event = events[0]
-    assert (event["level"], event["logger"], event["username"]) == ("WARNING", "shop.security", "ada")
+    assert (event["level"], event["logger"], event["failures"]) == ("WARNING", "shop.security", 1)
+    assert len(event["username_digest"]) == 12
     assert event["request_id"] == response["X-Request-ID"]
+    # Neither the password nor the name as typed (people type passwords there) reaches any log line.
     assert "not-her-Pa55word" not in json.dumps(json_log())
+    assert "ada-lovelace" not in json.dumps(json_log())
 
 
 @pytest.mark.django_db
