@@ -200,3 +200,72 @@ def test_cognito_style_token_use_check_passes_for_a_real_id_token(client, oidc_o
     response = sign_in(client, oidc_on, "ada@example.com")
     assert response.status_code == 302
     assert User.objects.count() == 1
+
+
+def test_an_expired_state_is_refused_with_its_own_page(client, oidc_on, settings):
+    """Before: a started sign-in stayed usable for the life of the session. After: older than
+    OIDC_STATE_MAX_AGE, it is refused with a "took too long" page (400) and dropped."""
+    ada = oidc_on.user("ada@example.com")
+    start = client.get(reverse("oidc_authentication_init"))
+    state = parse_qs(urlsplit(start["Location"]).query)["state"][0]
+    session = client.session
+    states = session["oidc_states"]
+    states[state]["added_on"] -= settings.OIDC_STATE_MAX_AGE + 1  # started longer ago than allowed
+    session["oidc_states"] = states
+    session.save()
+    back = oidc_on.sign_in(requests.Session(), start["Location"], username=ada["email"], password=ada["password"])
+
+    response = client.get(back.removeprefix("http://testserver"))
+
+    assert response.status_code == 400
+    assert b"took too long" in response.content
+    assert SESSION_KEY not in client.session
+    assert state not in client.session.get("oidc_states", {})
+    # A fresh start signs in as usual.
+    assert sign_in(client, oidc_on, "ada@example.com").status_code == 302
+
+
+def test_a_staff_member_removed_from_the_group_loses_the_admin_within_the_bound(client, oidc_on, settings):
+    """Before: the staff flag was re-read only at the next sign-in (up to SESSION_COOKIE_AGE, 14 days).
+    After: a provider staff session older than STAFF_SESSION_MAX_AGE (1 hour) is ended and the browser
+    sent back through the provider, whose groups decide again."""
+    from accounts.middleware import VERIFIED_AT_KEY
+
+    grace = oidc_on.user("grace@example.com")
+    browser = requests.Session()
+    sign_in(client, oidc_on, "grace@example.com", browser=browser)
+    assert client.get(reverse("admin:index")).status_code == 200
+    oidc_on.set_claims(grace["sub"], **{"cognito:groups": []})
+    try:
+        # Within the bound the session stands (the re-check is not on every request).
+        assert client.get(reverse("admin:index")).status_code == 200
+        session = client.session
+        session[VERIFIED_AT_KEY] -= settings.STAFF_SESSION_MAX_AGE + 1  # the hour has passed
+        session.save()
+
+        response = client.get(reverse("admin:index"))
+        assert response.status_code == 302
+        assert response["Location"] == f"{reverse('accounts:login')}?next=%2Fadmin%2F"
+        assert SESSION_KEY not in client.session
+        # The browser goes round through the provider (its session is alive: no password asked).
+        again = client.get(response["Location"])
+        start = client.get(again["Location"])
+        back = oidc_on.sign_in(browser, start["Location"], username=grace["email"], password="not-asked")
+        assert client.get(back.removeprefix("http://testserver"))["Location"] == "/admin/"
+    finally:
+        oidc_on.set_claims(grace["sub"], **{"cognito:groups": grace["cognito:groups"]})
+
+    assert not User.objects.get(oidc_sub=grace["sub"]).is_staff
+    response = client.get(reverse("admin:index"), follow=True)
+    assert response.status_code == 403
+    assert b"Staff only" in response.content
+
+
+def test_a_shopper_session_is_not_cut_by_the_staff_bound(client, oidc_on, settings):
+    from accounts.middleware import VERIFIED_AT_KEY
+
+    sign_in(client, oidc_on, "ada@example.com")
+    session = client.session
+    session[VERIFIED_AT_KEY] -= settings.STAFF_SESSION_MAX_AGE + 1
+    session.save()
+    assert client.get(reverse("accounts:profile")).status_code == 200

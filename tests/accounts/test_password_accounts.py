@@ -1,0 +1,175 @@
+"""Password accounts of the embedded default (issue #16, "Accounts in the embedded default"): sign-up,
+sign-in by e-mail address, password reset by e-mail and password change, with Django's own views.
+With single sign-on on, the provider's hosted pages own all of these."""
+
+import re
+import threading
+
+import pytest
+from django.contrib.auth import SESSION_KEY, get_user_model
+from django.core import mail
+from django.db import connections
+from django.test import Client
+from django.urls import reverse
+
+from tests.accounts.conftest import COGNITO, apply_sign_in_env
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a brand-new passphrase 42"
+
+
+def sign_up(client, **overrides):
+    data = {
+        "email": "ada@example.com",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "password1": NEW_PASSWORD,
+        "password2": NEW_PASSWORD,
+        **overrides,
+    }
+    return client.post(reverse("accounts:sign-up"), data)
+
+
+def test_sign_up_creates_an_account_and_signs_it_in(client, oidc_off):
+    assert client.get(reverse("accounts:sign-up")).status_code == 200
+    response = sign_up(client, next="/cart/")
+    assert response.status_code == 302
+    assert response["Location"] == "/cart/"
+    user = User.objects.get(email="ada@example.com")
+    assert (user.first_name, user.last_name, user.is_staff) == ("Ada", "Lovelace", False)
+    assert user.check_password(NEW_PASSWORD)
+    assert int(client.session[SESSION_KEY]) == user.pk
+
+
+def test_sign_up_refuses_an_e_mail_in_use_in_any_case(client, oidc_off):
+    UserFactory(username="ada", email="ada@example.com")
+    response = sign_up(client, email="ADA@Example.COM")
+    assert response.status_code == 200
+    assert b"An account already uses this e-mail address" in response.content
+    assert User.objects.filter(email__iexact="ada@example.com").count() == 1
+
+
+def test_sign_up_checks_the_password_rules_and_keeps_what_was_typed(client, oidc_off):
+    response = sign_up(client, password1="12345678", password2="12345678")
+    assert response.status_code == 200
+    assert b"This password is entirely numeric" in response.content
+    assert b'value="ada@example.com"' in response.content
+    response = sign_up(client, password2="something else entirely")
+    assert b"The two passwords do not match" in response.content
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sign_ups_racing_with_one_address_make_one_account(oidc_off):
+    """Both pass the form's check at once; the database's unique index on lower(email) decides, and
+    the loser gets the form back with the message (not a 500)."""
+    barrier = threading.Barrier(2, timeout=30)
+    statuses: list[int] = []
+
+    def attempt(email):
+        try:
+            client = Client(raise_request_exception=False)
+            barrier.wait()
+            statuses.append(sign_up(client, email=email).status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt, args=(e,)) for e in ("ada@example.com", "Ada@Example.com")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [200, 302]
+    assert User.objects.filter(email__iexact="ada@example.com").count() == 1
+
+
+def test_sign_in_by_e_mail_address_in_any_case(client, oidc_off):
+    user = UserFactory(username="ada", email="ada@example.com")
+    response = client.post(reverse("accounts:login"), {"username": "  ADA@example.com", "password": PASSWORD})
+    assert response.status_code == 302
+    assert int(client.session[SESSION_KEY]) == user.pk
+    client.post(reverse("accounts:logout"))
+    assert client.post(reverse("accounts:login"), {"username": "ada", "password": PASSWORD}).status_code == 302
+
+
+def test_e_mail_sign_in_never_reaches_a_provider_account(client, oidc_off):
+    """A provider account with the same e-mail and (somehow) a password is not a password account."""
+    provider_user = UserFactory(username="oidc-1", email="grace@example.com")
+    User.objects.filter(pk=provider_user.pk).update(oidc_sub="sub-1")
+    response = client.post(reverse("accounts:login"), {"username": "grace@example.com", "password": PASSWORD})
+    assert response.status_code == 200
+    assert SESSION_KEY not in client.session
+
+
+def test_password_reset_by_e_mail(client, oidc_off):
+    user = UserFactory(username="ada", email="ada@example.com")
+    assert client.get(reverse("accounts:password-reset")).status_code == 200
+    response = client.post(reverse("accounts:password-reset"), {"email": "ADA@example.com"})
+    assert response["Location"] == reverse("accounts:password-reset-done")
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["ada@example.com"]
+    assert "Reset your" in message.subject
+    link = re.search(r"http://testserver(/account/password/reset/\S+/)", message.body)[1]
+
+    form_page = client.get(link, follow=True)
+    assert form_page.status_code == 200
+    assert b"Choose a new password" in form_page.content
+    response = client.post(
+        form_page.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+    assert response["Location"] == reverse("accounts:password-reset-complete")
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    # The link works once.
+    assert b"already been used or has expired" in client.get(link, follow=True).content
+
+
+def test_password_reset_for_an_unknown_address_says_the_same_and_sends_nothing(client, oidc_off):
+    response = client.post(reverse("accounts:password-reset"), {"email": "nobody@example.com"})
+    assert response["Location"] == reverse("accounts:password-reset-done")
+    assert mail.outbox == []
+
+
+def test_password_change(client, oidc_off):
+    user = UserFactory(username="ada")
+    assert client.get(reverse("accounts:password-change"))["Location"].startswith(reverse("accounts:login"))
+    client.force_login(user)
+    assert b"Change password" in client.get(reverse("accounts:profile")).content
+    response = client.post(
+        reverse("accounts:password-change"),
+        {"old_password": "wrong", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 200
+    assert b"Your old password was entered incorrectly" in response.content
+    response = client.post(
+        reverse("accounts:password-change"),
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert response["Location"] == reverse("accounts:password-change-done")
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    assert client.get(reverse("accounts:profile")).status_code == 200  # still signed in here
+
+
+@pytest.mark.parametrize(
+    "name", ["sign-up", "password-reset", "password-reset-done", "password-reset-complete", "password-change"]
+)
+def test_with_single_sign_on_on_the_provider_owns_accounts(client, settings, monkeypatch, name):
+    apply_sign_in_env(settings, monkeypatch, COGNITO)
+    response = client.get(reverse(f"accounts:{name}"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("accounts:login")
+    # And the sign-in page offers neither sign-up nor reset (the hosted UI does).
+    login = client.get(reverse("accounts:login"))
+    assert login.status_code == 302
+
+
+def test_the_login_page_links_sign_up_and_reset(client, oidc_off):
+    page = client.get(reverse("accounts:login")).content.decode()
+    assert reverse("accounts:sign-up") in page
+    assert reverse("accounts:password-reset") in page
+    assert "E-mail address or username" in page
