@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures imported below are requested by name
 """Sign-in limits and what sign-in leaves in logs (issue #15, "Sign-in and sessions").
 
 The password form's failures are counted by django-axes in Postgres (accounts/lockout.py). Provider
@@ -36,9 +37,7 @@ def _five_failures(settings):
 
 
 def sign_in(client, username, password, ip=HOME, **extra):
-    return client.post(
-        reverse("accounts:login"), {"username": username, "password": password}, REMOTE_ADDR=ip, **extra
-    )
+    return client.post(reverse("accounts:login"), {"username": username, "password": password}, REMOTE_ADDR=ip, **extra)
 
 
 def failures_for(name: str) -> int:
@@ -74,7 +73,7 @@ def test_parallel_failures_are_all_counted(oidc_off):
             client = Client()
             barrier.wait()
             statuses.append(sign_in(client, "grace", "wrong-password").status_code)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:  # reported by the main thread
             errors.append(exc)
         finally:
             connections.close_all()
@@ -93,7 +92,7 @@ def test_parallel_failures_are_all_counted(oidc_off):
 
 
 @pytest.mark.django_db
-def test_the_lockout_page_is_a_friendly_429(client, oidc_off, json_log):  # noqa: F811
+def test_the_lockout_page_is_a_friendly_429(client, oidc_off, json_log):
     UserFactory(username="ada")
     responses = [sign_in(client, "ada", "wrong") for _ in range(5)]
     assert [r.status_code for r in responses] == [200, 200, 200, 200, 429]
@@ -159,7 +158,7 @@ def test_the_address_is_the_one_the_shop_helper_trusts(client, oidc_off, setting
 
 
 @pytest.mark.django_db
-def test_a_failed_sign_in_logs_a_digest_never_the_name(client, oidc_off, json_log):  # noqa: F811
+def test_a_failed_sign_in_logs_a_digest_never_the_name(client, oidc_off, json_log):
     """Before: ``login_failed`` carried ``username`` as typed (often a password). After: a keyed
     12-character digest; axes' own log lines carry the same digest."""
     typed = "MySecretPassw0rd!"
@@ -197,7 +196,7 @@ def test_a_password_post_carrying_code_and_state_is_a_clear_400(client, settings
 
 
 @pytest.mark.django_db(transaction=True)
-def test_database_error_text_with_an_address_is_redacted(json_log):  # noqa: F811
+def test_database_error_text_with_an_address_is_redacted(json_log):
     """Before: an IntegrityError's DETAIL ("Failing row contains (...)") put a shopper's name and
     address into the log. After: the values are [REDACTED]; the constraint and columns remain."""
     user = UserFactory()
