@@ -1,8 +1,8 @@
-"""Forms for the password accounts of the embedded default (Cognito off): sign-in, sign-up."""
+"""Forms for the password accounts of the embedded default (Cognito off): sign-in, sign-up, reset."""
 
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 
 class SignInForm(AuthenticationForm):
@@ -68,3 +68,11 @@ class SignUpForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return cleaned
+
+
+class ResetForm(PasswordResetForm):
+    """Django's reset form, worded like the shop's other forms."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].label = "E-mail address"

@@ -16,7 +16,7 @@ from django.urls import reverse_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 
 from . import services
-from .auth_forms import SignUpForm
+from .auth_forms import ResetForm, SignUpForm
 from .auth_views import _safe_next, oidc_enabled
 from .oidc_config import PASSWORD_BACKEND
 
@@ -63,6 +63,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
 password_reset = local_accounts_only(
     django_auth_views.PasswordResetView.as_view(
         template_name="registration/password_reset_form.html",
+        form_class=ResetForm,
         email_template_name="registration/password_reset_email.txt",
         subject_template_name="registration/password_reset_subject.txt",
         extra_email_context={"site_name": settings.SHOP_NAME},
