@@ -151,6 +151,8 @@ AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
+# Never kept in the attempt rows (axes always masks the password and, by this list, the rest).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 # --- end of lockout section ---------------------------------------------------------------
 
 # --- Internationalisation -----------------------------------------------------------
