@@ -85,10 +85,11 @@ def oidc_settings(env) -> dict:
     if not end_session and hosted_ui:
         end_session, logout_style = f"{hosted_ui}/logout", "cognito"
 
-    backends = ["accounts.auth.ShopOIDCBackend"]
+    # The lockout check goes first so a locked-out password sign-in is refused before any hashing
+    # (it passes provider sign-ins through untouched, and axes' system check wants it listed).
+    backends = [LOCKOUT_BACKEND, "accounts.auth.ShopOIDCBackend"]
     if local_login:
-        # The lockout check goes first so a locked-out password sign-in is refused before any hashing.
-        backends = [LOCKOUT_BACKEND, *backends, PASSWORD_BACKEND]
+        backends.append(PASSWORD_BACKEND)
 
     return {
         **common,

@@ -44,7 +44,10 @@ def test_cognito_endpoints_are_derived(derive):
     assert values["OIDC_LOGOUT_STYLE"] == "cognito"
     assert values["OIDC_EXPECTED_TOKEN_USE"] == "id"
     assert values["OIDC_RP_CLIENT_ID"] == "1example23456789"
-    assert values["AUTHENTICATION_BACKENDS"] == ["accounts.auth.ShopOIDCBackend"]
+    assert values["AUTHENTICATION_BACKENDS"] == [
+        "accounts.backends.PasswordLockoutBackend",
+        "accounts.auth.ShopOIDCBackend",
+    ]
     assert (values["OIDC_USE_PKCE"], values["OIDC_USE_NONCE"], values["OIDC_RP_SIGN_ALGO"]) == (True, True, "RS256")
     assert 0 < values["OIDC_TIMEOUT"] <= 10
 
