@@ -71,3 +71,11 @@ def lockout_client_str(username, ip_address, user_agent, path_info, request) -> 
     """AXES_CLIENT_STR_CALLABLE: the client in axes' own log lines, with the name as a digest."""
     path = path_info[0] if isinstance(path_info, list | tuple) else path_info
     return f"{{user: {username_digest(username) if username else '-'}, ip: {ip_address}, path: {path}}}"
+
+
+def lockout_lift(*, user) -> int:
+    """Forget failures counted against this account's names (after it proved its mailbox: a reset)."""
+    from axes.utils import reset  # axes' public API; imported late so settings can name this module early
+
+    names = {username_normalise(user.get_username()), username_normalise(user.email)} - {""}
+    return sum(reset(username=name) for name in names)

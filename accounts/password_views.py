@@ -18,6 +18,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from . import services
 from .auth_forms import ResetForm, SignUpForm
 from .auth_views import _safe_next, oidc_enabled
+from .lockout import lockout_lift
 from .oidc_config import PASSWORD_BACKEND
 
 
@@ -73,8 +74,19 @@ password_reset = local_accounts_only(
 password_reset_done = local_accounts_only(
     django_auth_views.PasswordResetDoneView.as_view(template_name="registration/password_reset_done.html")
 )
+
+
+class PasswordResetConfirmView(django_auth_views.PasswordResetConfirmView):
+    """Django's view; a new password chosen through the e-mailed link also lifts a lockout on the account."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        lockout_lift(user=form.user)
+        return response
+
+
 password_reset_confirm = local_accounts_only(
-    django_auth_views.PasswordResetConfirmView.as_view(
+    PasswordResetConfirmView.as_view(
         template_name="registration/password_reset_confirm.html",
         success_url=reverse_lazy("accounts:password-reset-complete"),
     )

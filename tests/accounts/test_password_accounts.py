@@ -173,3 +173,21 @@ def test_the_login_page_links_sign_up_and_reset(client, oidc_off):
     assert reverse("accounts:sign-up") in page
     assert reverse("accounts:password-reset") in page
     assert "E-mail address or username" in page
+
+
+def test_a_password_reset_lifts_a_lockout_on_the_account(client, oidc_off, settings):
+    """A name locked by failures (someone guessing) opens again once its owner proves the mailbox."""
+    settings.AXES_FAILURE_LIMIT = 5
+    user = UserFactory(username="ada", email="ada@example.com")
+    for _ in range(5):
+        client.post(
+            reverse("accounts:login"), {"username": "Ada@Example.com", "password": "wrong"}, REMOTE_ADDR="192.0.2.9"
+        )
+    signed_in = {"username": "ada@example.com", "password": NEW_PASSWORD}
+    client.post(reverse("accounts:password-reset"), {"email": "ada@example.com"})
+    link = re.search(r"http://testserver(/account/password/reset/\S+/)", mail.outbox[0].body)[1]
+    form_page = client.get(link, follow=True)
+    client.post(form_page.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+
+    assert client.post(reverse("accounts:login"), signed_in).status_code == 302
+    assert int(client.session[SESSION_KEY]) == user.pk
