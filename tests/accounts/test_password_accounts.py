@@ -183,7 +183,9 @@ def test_a_password_reset_lifts_a_lockout_on_the_account(client, oidc_off, setti
         client.post(
             reverse("accounts:login"), {"username": "Ada@Example.com", "password": "wrong"}, REMOTE_ADDR="192.0.2.9"
         )
-    signed_in = {"username": "ada@example.com", "password": NEW_PASSWORD}
+    signed_in = {"username": "ada@example.com", "password": PASSWORD}
+    assert client.post(reverse("accounts:login"), signed_in).status_code == 429  # from any address
+    signed_in["password"] = NEW_PASSWORD
     client.post(reverse("accounts:password-reset"), {"email": "ada@example.com"})
     link = re.search(r"http://testserver(/account/password/reset/\S+/)", mail.outbox[0].body)[1]
     form_page = client.get(link, follow=True)
