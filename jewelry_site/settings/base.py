@@ -308,7 +308,7 @@ SHOP_BANK_TRANSFER_DETAILS = env.str(
 SHOP_SITE_URL = env.str("DJANGO_SHOP_SITE_URL", default="http://127.0.0.1:8000")
 SHOP_ORDER_LINK_MAX_AGE = 60 * 60 * 24 * 180  # seconds a guest order link stays valid
 
-# --- Security headers, limits and login throttle (issue #6, helper D) ----------------------
+# --- Security headers and limits (issue #6, helper D) -------------------------------------
 # The same policy in every environment, so a page that breaks it fails in dev and in tests.
 # prod.py adds HTTPS-only settings (HSTS, secure __Host- cookies, SSL redirect).
 from csp.constants import NONCE, NONE, SELF  # noqa: E402
