@@ -22,7 +22,7 @@ from django.urls import reverse
 
 from accounts.lockout import username_digest
 from accounts.models import Address
-from tests.accounts.conftest import oidc_off, oidc_on  # noqa: F401 - fixtures
+from tests.accounts.conftest import apply_sign_in_env, oidc_off, oidc_on  # noqa: F401 - fixtures
 from tests.deploy.conftest import json_log  # noqa: F401 - fixture
 from tests.factories import StaffUserFactory, UserFactory
 
@@ -241,3 +241,21 @@ def test_accounts_never_imports_jewelry_site():
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in {"jewelry_site", "cart", "orders"}]
     assert offenders == []
+
+
+@pytest.mark.django_db
+def test_a_provider_staff_session_without_a_check_time_is_re_checked_at_once(client, oidc_on):
+    """Sessions from before the bound existed (no check time) fail closed: straight back to sign in."""
+    client.force_login(StaffUserFactory(), backend="accounts.auth.ShopOIDCBackend")
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_a_break_glass_password_staff_session_is_not_cut_by_the_provider_bound(client, oidc_on, settings, monkeypatch):
+    """Its staff flag is ours, not the provider's: the hourly re-check is for provider sessions only."""
+    apply_sign_in_env(settings, monkeypatch, {**oidc_on.env(), "DJANGO_LOCAL_LOGIN_ENABLED": "true"})
+    client.force_login(StaffUserFactory(), backend="accounts.backends.EmailOrUsernameBackend")
+    assert client.get(reverse("admin:index")).status_code == 200
