@@ -52,7 +52,7 @@ class AddToCartForm(forms.Form):
             return None
         variant = (
             ProductVariant.objects.select_related("product")
-            .filter(pk=pk, is_active=True, product__is_active=True)
+            .filter(pk=pk, is_active=True, product__is_active=True, product__category__is_active=True)
             .first()
         )
         if variant is None:
@@ -99,7 +99,7 @@ class AddToCartForm(forms.Form):
             return None
         variants = list(
             ProductVariant.objects.select_related("product")
-            .filter(product_id=product_id, is_active=True, product__is_active=True)
+            .filter(product_id=product_id, is_active=True, product__is_active=True, product__category__is_active=True)
             .order_by("position", "pk")
         )
         if not variants:
