@@ -120,3 +120,24 @@ def test_hidden_collection_is_404(client, ring):
     collection = Collection.objects.create(name="Secret", slug="secret", is_active=False)
     collection.products.add(ring)
     assert client.get(f"/collection/{collection.slug}/").status_code == 404
+
+
+def test_collection_page_lists_only_pieces_for_sale(client, ring):
+    from catalog.models import Collection
+
+    collection = Collection.objects.create(name="Solstice", slug="solstice-edit", is_active=True)
+    withdrawn = ProductFactory(name="Withdrawn Piece", slug="withdrawn", is_active=False)
+    secret = ProductFactory(
+        name="Secret Piece", slug="secret-piece", category=CategoryFactory(slug="hidden", is_active=False)
+    )
+    for product in (withdrawn, secret):
+        ProductVariantFactory(product=product, sku=f"X-{product.slug}", metal=Metal.YELLOW_GOLD, ring_size="", stock=2)
+    collection.products.add(ring, withdrawn, secret)
+    html = client.get(collection.get_absolute_url()).content.decode()
+    assert "Solstice Ring" in html
+    assert "Withdrawn Piece" not in html
+    assert "Secret Piece" not in html
+    for query in ("withdrawn", "secret"):
+        found = client.get(SHOP, {"q": query}).content.decode()
+        assert "Withdrawn Piece" not in found
+        assert "Secret Piece" not in found
