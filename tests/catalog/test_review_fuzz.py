@@ -141,3 +141,10 @@ def test_collection_page_lists_only_pieces_for_sale(client, ring):
         found = client.get(SHOP, {"q": query}).content.decode()
         assert "Withdrawn Piece" not in found
         assert "Secret Piece" not in found
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "9" * 30, "9" * 5000, "1e9", "\x00", "١٢", "2.5"])
+def test_junk_page_and_variant_numbers_are_pages(client, ring, raw):
+    assert client.get(SHOP, {"page": raw}).status_code == 200
+    assert client.get(ring.get_absolute_url(), {"variant": raw}).status_code == 200
+    assert client.get(SHOP, {"q": "ring", "page": raw}).status_code == 200
