@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+from bench.card_orders import card_orders
 from bench.harness import Gunicorn, log, wrk
 
 
@@ -42,6 +43,7 @@ class Setting:
     variants: list[int]
     slices: int
     max_orders: int
+    localstripe: object = None  # loopback.localstripe.LocalStripe: the fake Stripe gunicorn talks to (issue #11)
 
 
 # --- Plain pages -------------------------------------------------------------------------------
@@ -278,5 +280,6 @@ def rows_build(s: Setting, pages: dict[str, str]) -> list[Row]:
         Row("detail-after-edit", lambda: detail_after_edit(s)),
         Row("add-to-cart", lambda: add_to_cart(s), judged=False, kind="post"),
         Row("order-place", lambda: orders(s), judged=False, kind="orders"),
+        Row("order-place-card", lambda: card_orders(s), judged=False, kind="orders"),
     ]
     return rows

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from bench.harness import RESULTS, Gunicorn, django_setup, forms_in, http_status, log, workdir, workdir_tidy
 from bench.rows import Setting, get_page, rows_build
+from loopback.localstripe import localstripe_running
 
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 50.0
@@ -345,7 +346,8 @@ def main(argv=None) -> int:
     connections.close_all()
     slices, seconds = slice_plan(args.seconds, args.repeats)
     measured: dict[str, dict] = {}
-    with Gunicorn(work, name="bench") as app:
+    # Card payments on, against localstripe on loopback (issue #11: the order-place-card row).
+    with localstripe_running() as localstripe, Gunicorn(work, name="bench", extra_env=localstripe.env()) as app:
         log(f"gunicorn on {app.url}, workers {app.worker_pids()}, log {app.log_path}")
         for path in pages.values():  # warm both workers (templates, connections, caches)
             for _ in range(4):
@@ -357,6 +359,7 @@ def main(argv=None) -> int:
             variants=variants,
             slices=slices,
             max_orders=args.max_orders,
+            localstripe=localstripe,
         )
         reference_run = get_page(setting, pages["reference"])
         rows = {row.name: row for row in rows_build(setting, pages) if not args.only or row.name in args.only}

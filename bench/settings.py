@@ -13,6 +13,12 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-never-used-out
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("DJANGO_EMAIL_HOST", "smtp.invalid")  # never contacted: see EMAIL_BACKEND below
+# Every bench shopper comes from 127.0.0.1: order rate limits and unpaid-order caps (issue #11) would measure
+# the 429 page instead of placement. Their cost (a few cache reads and one count) is still paid.
+os.environ.setdefault("DJANGO_SHOP_ORDER_RATE_PER_IP", "1000000/h")
+os.environ.setdefault("DJANGO_SHOP_ORDER_RATE_PER_SESSION", "1000000/h")
+os.environ.setdefault("DJANGO_SHOP_ORDER_RATE_PER_EMAIL", "1000000/h")
+os.environ.setdefault("DJANGO_SHOP_MAX_UNPAID_ORDERS", "1000000")
 
 from jewelry_site.settings.prod import *  # noqa: F403
 from jewelry_site.settings.prod import BASE_DIR, MIDDLEWARE, TEMPLATES, env

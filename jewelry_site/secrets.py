@@ -45,6 +45,10 @@ APP_CONFIG_KEYS = (
     "COGNITO_CLIENT_SECRET",
     "COGNITO_DOMAIN",
     "DEFAULT_FROM_EMAIL",
+    "STRIPE_ENABLED",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
 )
 # Values that may be shown (settings.APP_CONFIG, error reports); any other key's value is masked there.
 PUBLIC_APP_CONFIG_KEYS = frozenset(
@@ -62,6 +66,8 @@ PUBLIC_APP_CONFIG_KEYS = frozenset(
         "EMAIL_HOST",
         "EMAIL_PORT",
         "SHOP_SITE_URL",
+        "STRIPE_ENABLED",
+        "STRIPE_PUBLISHABLE_KEY",  # published in every payment page by design
     }
 )
 MASKED = "********"

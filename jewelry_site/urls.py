@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("cart/", include("cart.urls")),
     path("", include("orders.urls")),  # /checkout/ and /orders/ (orders/urls.py)
+    path("", include("payments.urls")),  # /checkout/pay/<number>/ and Stripe's webhook (issue #11)
     path("account/", include("accounts.urls")),
     # SEO and browser extras (storefront helper): sitemap, robots.txt, /favicon.ico
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="django.contrib.sitemaps.views.sitemap"),

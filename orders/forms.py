@@ -3,6 +3,7 @@
 import uuid
 
 from django import forms
+from django.conf import settings
 from django.core import signing
 from django.core.validators import RegexValidator
 
@@ -77,6 +78,10 @@ class CheckoutForm(forms.Form):
         self.fields["city"].widget.attrs["autocomplete"] = "address-level2"
         self.fields["postcode"].widget.attrs["autocomplete"] = "postal-code"
         self.fields["phone"].widget.attrs["autocomplete"] = "tel"
+        if not settings.STRIPE_ENABLED:  # card payments (issue #11) only once Stripe is configured
+            self.fields["payment_method"].choices = [
+                choice for choice in PaymentMethod.choices if choice[0] != PaymentMethod.CARD
+            ]
 
     def clean_checkout_token(self) -> uuid.UUID:
         try:

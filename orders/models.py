@@ -7,6 +7,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import PostalAddress
 from catalog.models import ProductVariant
@@ -40,6 +41,7 @@ class EventReason(models.TextChoices):
 class PaymentMethod(models.TextChoices):
     BANK_TRANSFER = "bank_transfer", "Bank transfer"
     ON_COLLECTION = "on_collection", "Pay on collection"
+    CARD = "card", "Card"  # offered only when card payments are configured (payments/, issue #11)
 
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -71,12 +73,22 @@ class Order(PostalAddress):
         blank=True,
         validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9 -]{3,39}$", "Letters, digits, spaces and dashes only.")],
     )
+    # Until when the pieces stay reserved for an unpaid order (issue #11); the expiry job cancels it after.
+    payment_deadline = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ("-created_at", "-pk")
+        indexes = [
+            # The expiry job's query: unpaid orders past their deadline.
+            models.Index(
+                fields=["payment_deadline"],
+                name="orders_unpaid_deadline_idx",
+                condition=Q(status="awaiting_payment"),
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="orders_order_total_not_negative"),
             models.CheckConstraint(condition=Q(shipping_cost__gte=0), name="orders_order_shipping_not_negative"),
@@ -95,6 +107,15 @@ class Order(PostalAddress):
     @property
     def tracking_url(self) -> str:
         return carrier_tracking_url(carrier=self.carrier, tracking_number=self.tracking_number)
+
+    @property
+    def is_payable_by_card(self) -> bool:
+        """Still open for a card payment: the payment page offers it, the expiry job has not ended it."""
+        return (
+            self.payment_method == PaymentMethod.CARD
+            and self.status == OrderStatus.AWAITING_PAYMENT
+            and (self.payment_deadline is None or self.payment_deadline > timezone.now())
+        )
 
     @property
     def is_cancellable(self) -> bool:

@@ -17,6 +17,12 @@ class PaymentInstructions:
 
 def payment_instructions(*, order: Order) -> PaymentInstructions:
     """What the shopper must do to pay (shown on the confirmation page and in the e-mail)."""
+    if order.payment_method == PaymentMethod.CARD:
+        return PaymentInstructions(
+            method=order.payment_method,
+            title="Pay by card",
+            text=f"Please pay £{order.total:,.2f} by card to complete order {order.number}.",
+        )
     if order.payment_method == PaymentMethod.ON_COLLECTION:
         return PaymentInstructions(
             method=order.payment_method,

@@ -12,7 +12,9 @@ import logging
 import secrets
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -20,6 +22,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
 
 from cart.cart import cart_summary
 from cart.models import Cart, CartLine
@@ -89,6 +93,14 @@ class OrderTransitionError(OrderError):
     pass
 
 
+class TooManyUnpaidOrdersError(OrderError):
+    def __init__(self) -> None:
+        super().__init__(
+            "You already have several orders waiting for payment. Please pay or let one of them lapse "
+            "before placing another."
+        )
+
+
 # --- Shipping and address -----------------------------------------------------------------------
 
 
@@ -138,14 +150,17 @@ def order_place(
     user: AbstractBaseUser | None,
     payment_method: str = PaymentMethod.BANK_TRANSFER,
     expected_goods_total: Decimal | None = None,
+    session_orders: Sequence[str] = (),
 ) -> Order:
     """Turn the cart into an order in one transaction; the same ``checkout_token`` always gives the same order.
 
-    Raises ``CartEmptyError``, ``OutOfStockError`` or ``PriceChangedError`` (nothing changed).
+    Raises ``CartEmptyError``, ``OutOfStockError``, ``PriceChangedError`` or ``TooManyUnpaidOrdersError``
+    (nothing changed). ``session_orders``: numbers this browser session placed, for the unpaid-order cap.
     """
     existing = Order.objects.filter(checkout_token=checkout_token).first()
     if existing is not None:
         return existing
+    order_unpaid_cap_check(email=email, session_orders=session_orders)
     try:
         with transaction.atomic():
             return _order_place_locked(
@@ -210,6 +225,7 @@ def _order_place_locked(
         engraving_total=summary.engraving_total,
         total=total,
         gift_message=gift_message,
+        payment_deadline=order_payment_deadline(payment_method=payment_method, placed_at=timezone.now()),
         **shipping_address.__dict__,
     )
     for variant_id, quantity in sorted(needed.items()):
@@ -221,6 +237,28 @@ def _order_place_locked(
     order_confirmation_queue(order=order)  # stored with the order; the worker sends it after commit
     logger.info("order_placed", extra={"event": "order_placed", "order_number": order.number})
     return order
+
+
+def order_payment_deadline(*, payment_method: str, placed_at: datetime) -> datetime:
+    """Until when an unpaid order keeps its pieces: minutes for a card, days for a transfer or a collection."""
+    if payment_method == PaymentMethod.CARD:
+        return placed_at + timedelta(minutes=settings.SHOP_CARD_PAYMENT_MINUTES)
+    if payment_method == PaymentMethod.ON_COLLECTION:
+        return placed_at + timedelta(days=settings.SHOP_COLLECTION_DAYS)
+    return placed_at + timedelta(days=settings.SHOP_BANK_TRANSFER_DAYS)
+
+
+def order_unpaid_cap_check(*, email: str, session_orders: Sequence[str]) -> None:
+    """Refuse a new order while this e-mail address or this session holds SHOP_MAX_UNPAID_ORDERS unpaid ones.
+
+    Without it, one visitor could reserve every one-of-a-kind piece with orders nobody pays.
+    """
+    cap = settings.SHOP_MAX_UNPAID_ORDERS
+    unpaid = Order.objects.filter(status=OrderStatus.AWAITING_PAYMENT)
+    if unpaid.filter(email__iexact=email).count() >= cap:
+        raise TooManyUnpaidOrdersError
+    if session_orders and unpaid.filter(number__in=list(session_orders)).count() >= cap:
+        raise TooManyUnpaidOrdersError
 
 
 def _variants_locked(variant_ids: list[int]) -> dict[int, ProductVariant]:
@@ -276,11 +314,15 @@ def _order_lines_create(*, order: Order, items) -> list[OrderLine]:
 def payment_start(*, order: Order) -> PaymentInstructions:
     """Begin payment for a just-placed order. Called once by the checkout view, after commit, outside any lock.
 
-    Today both methods are offline and staff record the payment in the admin. A card provider
-    would plug in here: create its payment for ``order.total`` and return its ``redirect_url``. A resubmitted
-    checkout calls this again for the same order, so the provider call must be idempotent on ``order.number``.
+    Bank transfer and pay on collection are offline: staff record the payment in the admin. A card
+    order goes to the payments app's page (named by URL only: ``orders`` never imports ``payments``),
+    which creates the PaymentIntent idempotently on the order, so a resubmitted checkout is harmless.
     """
-    return payment_instructions(order=order)
+    instructions = payment_instructions(order=order)
+    if order.payment_method == PaymentMethod.CARD and order.status == OrderStatus.AWAITING_PAYMENT:
+        url = reverse("payments:pay", kwargs={"number": order.number})
+        return PaymentInstructions(**{**instructions.__dict__, "redirect_url": url})
+    return instructions
 
 
 # --- Status workflow ----------------------------------------------------------------------------
@@ -393,6 +435,42 @@ def order_refund_record(
     )
     order_refund_mail_queue(order=order, event=event)
     return event
+
+
+def order_reinstate_paid(*, order: Order, note: str) -> bool:
+    """A cancelled order was paid after all (a card paid past its deadline): take its pieces again and mark it paid.
+
+    The caller holds the order's row lock. Returns False, changing nothing, when any piece is no longer
+    there: the caller then refunds. Never an order that is paid with no stock behind it.
+    """
+    if order.status != OrderStatus.CANCELLED:
+        raise OrderTransitionError(f"Order {order.number} is not cancelled.")
+    needed: dict[int, int] = defaultdict(int)
+    for variant_id, quantity in order.lines.filter(variant__isnull=False).values_list("variant_id", "quantity"):
+        needed[variant_id] += quantity
+    if order.lines.filter(variant__isnull=True).exists():
+        return False  # a withdrawn piece cannot be taken again
+    variants = _variants_locked(sorted(needed))
+    if any(variant_id not in variants or variants[variant_id].stock < qty for variant_id, qty in needed.items()):
+        return False
+    for variant_id, quantity in sorted(needed.items()):
+        ProductVariant.objects.filter(pk=variant_id).update(stock=F("stock") - quantity)
+    catalog_stock_changed(stock_deltas={variant_id: -quantity for variant_id, quantity in needed.items()})
+    order.status = OrderStatus.PAID
+    order.save(update_fields=["status", "updated_at"])
+    event = OrderEvent.objects.create(
+        order=order, from_status=OrderStatus.CANCELLED, to_status=OrderStatus.PAID, note=note[:500]
+    )
+    order_status_mail_queue(order=order, event=event)  # the shopper hears "paid", as through order_transition
+    logger.info("order_reinstated", extra={"event": "order_reinstated", "order_number": order.number})
+    return True
+
+
+def order_event_record(*, order: Order, note: str, actor: AbstractBaseUser | None = None) -> OrderEvent:
+    """An event that changes no status (a refund, a payment attempt): the order's history tells it."""
+    return OrderEvent.objects.create(
+        order=order, actor=actor, from_status=order.status, to_status=order.status, note=note[:500]
+    )
 
 
 def _stock_restore(*, order: Order) -> None:

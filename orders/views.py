@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
+from django_ratelimit.decorators import ratelimit
 
 from accounts.models import POSTAL_ADDRESS_FIELDS
 from accounts.selectors import address_checkout_initial
@@ -62,6 +63,14 @@ def _remember_order(request: HttpRequest, order: Order) -> None:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+# Order placement is rate-limited per client address, session and e-mail (issue #11; orders/ratelimits.py).
+@ratelimit(group="order-place", key="ip", rate="orders.ratelimits.rate_per_ip", method="POST")
+@ratelimit(
+    group="order-place", key="orders.ratelimits.session_key", rate="orders.ratelimits.rate_per_session", method="POST"
+)
+@ratelimit(
+    group="order-place", key="orders.ratelimits.email_key", rate="orders.ratelimits.rate_per_email", method="POST"
+)
 def checkout(request: HttpRequest) -> HttpResponse:
     """Show the checkout form with a server-side summary; on POST place the order (idempotently)."""
     cart = cart_for_request(request)
@@ -81,6 +90,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
                     gift_message=data["gift_message"],
                     user=request.user,
                     expected_goods_total=data["expected_goods_total"],
+                    session_orders=request.session.get(SESSION_PLACED, []),
                 )
             except OutOfStockError as error:
                 cart_reconcile(lines=cart_lines(cart))
@@ -97,6 +107,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
             except PriceChangedError as error:
                 messages.warning(request, str(error))
                 return redirect("orders:checkout")
+            except OrderError as error:  # e.g. too many unpaid orders (issue #11)
+                messages.error(request, str(error))
+                return redirect("cart:detail")
             _remember_order(request, order)
             payment = payment_start(order=order)
             if payment.redirect_url:

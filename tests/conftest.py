@@ -8,6 +8,9 @@ from loopback import moto_running
 # The test OpenID Connect provider (Node `oidc-provider`), shared by tests/accounts and tests/e2e (helper F).
 from tests.oidc_provider.fixtures import oidc_provider  # noqa: F401
 
+# localstripe, the fake Stripe server, for tests/payments and the payment journeys (issue #11).
+from tests.payments.fixtures import localstripe, stripe_settings  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):

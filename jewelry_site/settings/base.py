@@ -396,3 +396,34 @@ LOGGING = {
         **{name: {"level": "WARNING"} for name in ("boto3", "botocore", "s3transfer", "urllib3")},
     },
 }
+
+# --- Card payments (Stripe), reservation deadlines and order rate limits (issue #11, payments/) ---
+# Off by default: `make run` stays offline with bank transfer and pay on collection. DJANGO_STRIPE_ENABLED=1
+# plus the three keys switch card payments on (prod refuses to start with one missing). The API base and
+# the script URL point at localstripe in tests and local trials (README), at Stripe otherwise.
+STRIPE_ENABLED = env.bool("DJANGO_STRIPE_ENABLED", default=False)
+STRIPE_SECRET_KEY = env.str("DJANGO_STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("DJANGO_STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("DJANGO_STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("DJANGO_STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_JS_URL = env.str("DJANGO_STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+STRIPE_TIMEOUT_SECONDS = env.float("DJANGO_STRIPE_TIMEOUT_SECONDS", default=10.0)
+STRIPE_MAX_NETWORK_RETRIES = env.int("DJANGO_STRIPE_MAX_NETWORK_RETRIES", default=2)
+# How long an unpaid order keeps its pieces; `manage.py expire_unpaid_orders` (a timer) cancels it after.
+SHOP_CARD_PAYMENT_MINUTES = env.int("DJANGO_SHOP_CARD_PAYMENT_MINUTES", default=30)
+SHOP_BANK_TRANSFER_DAYS = env.int("DJANGO_SHOP_BANK_TRANSFER_DAYS", default=5)
+SHOP_COLLECTION_DAYS = env.int("DJANGO_SHOP_COLLECTION_DAYS", default=14)
+# Unpaid orders one e-mail address or one browser session may hold at once.
+SHOP_MAX_UNPAID_ORDERS = env.int("DJANGO_SHOP_MAX_UNPAID_ORDERS", default=3)
+# Order placement (POST /checkout/) per client address, session and e-mail (django-ratelimit, "N/period").
+SHOP_ORDER_RATE_PER_IP = env.str("DJANGO_SHOP_ORDER_RATE_PER_IP", default="30/h")
+SHOP_ORDER_RATE_PER_SESSION = env.str("DJANGO_SHOP_ORDER_RATE_PER_SESSION", default="10/h")
+SHOP_ORDER_RATE_PER_EMAIL = env.str("DJANGO_SHOP_ORDER_RATE_PER_EMAIL", default="10/h")
+# Card attempts (the payment page's charge call) per client address: slows card testing down.
+SHOP_CARD_ATTEMPTS_PER_IP = env.str("DJANGO_SHOP_CARD_ATTEMPTS_PER_IP", default="20/h")
+RATELIMIT_IP_META_KEY = "jewelry_site.client_address.client_ip"
+RATELIMIT_VIEW = "orders.ratelimits.rate_limited"
+INSTALLED_APPS += ["payments"]
+MIDDLEWARE += ["django_ratelimit.middleware.RatelimitMiddleware"]
+LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # its INFO lines name every request
+# --- end of card payments section ---------------------------------------------------------

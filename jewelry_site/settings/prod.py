@@ -115,3 +115,9 @@ if EMAIL_BACKEND == SMTP_BACKEND:
 # --- Cart, checkout and orders (helper C) ---------------------------------------------------
 # Absolute links in order e-mails: the public https origin (defaults to the first allowed host).
 SHOP_SITE_URL = env.str("DJANGO_SHOP_SITE_URL", default=f"https://{ALLOWED_HOSTS[0].lstrip('.')}")
+
+# --- Card payments (issue #11): on only when asked for, and then with every key ------------------
+if STRIPE_ENABLED:  # noqa: F405
+    STRIPE_SECRET_KEY = required("DJANGO_STRIPE_SECRET_KEY")
+    STRIPE_PUBLISHABLE_KEY = required("DJANGO_STRIPE_PUBLISHABLE_KEY")
+    STRIPE_WEBHOOK_SECRET = required("DJANGO_STRIPE_WEBHOOK_SECRET")

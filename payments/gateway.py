@@ -1,0 +1,135 @@
+"""The one module that talks to Stripe: client set-up, timeouts, retries and idempotency keys live here.
+
+Everything else calls these functions with plain values and gets plain values back. The API base
+comes from ``settings.STRIPE_API_BASE`` (localstripe in tests and local trials), never from code.
+Keys are read from settings at call time and never logged: errors are logged by class and code only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+import stripe
+from django.conf import settings
+
+# Currencies Stripe counts in whole units (no minor unit); every other one has two decimals here.
+ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "HUF", "TWD", "UGX", "XAF", "XOF"})
+
+
+class GatewayError(Exception):
+    """Stripe could not be reached or refused the request; ``str()`` is safe to show (no keys, no card data)."""
+
+
+class CardDeclinedError(GatewayError):
+    """The card was refused; the shopper may try another one."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: str
+    status: str
+    client_secret: str
+    amount_minor: int
+    currency: str
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """An amount in the currency's smallest unit, computed with Decimal (never float)."""
+    exponent = 0 if currency.upper() in ZERO_DECIMAL_CURRENCIES else 2
+    return int((amount * (10**exponent)).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+
+def from_minor(amount_minor: int, currency: str) -> Decimal:
+    exponent = 0 if currency.upper() in ZERO_DECIMAL_CURRENCIES else 2
+    return (Decimal(amount_minor) / (10**exponent)).quantize(Decimal("0.01"))
+
+
+def _client() -> stripe.StripeClient:
+    # Built per call: cheap, and tests that point settings at a fresh localstripe get a matching client.
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE},
+        # Network errors and 409/5xx are retried with the same idempotency key, so a retry cannot charge twice.
+        max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+    )
+
+
+def _intent(obj) -> Intent:
+    return Intent(
+        id=obj["id"],
+        status=obj["status"],
+        client_secret=obj["client_secret"] or "",
+        amount_minor=int(obj["amount"]),
+        currency=str(obj["currency"]).upper(),
+    )
+
+
+def setup_intent_create(*, order_number: str) -> str:
+    """A SetupIntent's client secret: the browser confirms the card against it inside Stripe's element."""
+    try:
+        intent = _client().v1.setup_intents.create(
+            params={"usage": "on_session", "payment_method_types": ["card"], "metadata": {"order_number": order_number}}
+        )
+    except stripe.StripeError as error:
+        raise GatewayError("Card payments are unavailable just now; please try again in a minute.") from error
+    return intent["client_secret"]
+
+
+def payment_intent_create(
+    *, order_number: str, amount_minor: int, currency: str, payment_method: str, idempotency_key: str
+) -> Intent:
+    """Create and confirm a PaymentIntent with the card the browser set up; raise CardDeclinedError if refused."""
+    try:
+        intent = _client().v1.payment_intents.create(
+            params={
+                "amount": amount_minor,
+                "currency": currency.lower(),
+                "payment_method": payment_method,
+                "payment_method_types": ["card"],
+                "confirm": True,
+                "metadata": {"order_number": order_number},
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.CardError as error:
+        message = getattr(error, "user_message", None) or "Your card was declined."
+        raise CardDeclinedError(f"{message} Please try another card.") from error
+    except stripe.StripeError as error:
+        raise GatewayError(
+            "We could not take the payment just now; you have not been charged. Please try again."
+        ) from (error)
+    return _intent(intent)
+
+
+def payment_intent_cancel(*, intent_id: str) -> str:
+    """Cancel a PaymentIntent so it can no longer be paid; returns its status (Stripe refuses a finished one)."""
+    client = _client()
+    try:
+        return client.v1.payment_intents.cancel(intent_id, options={"idempotency_key": f"cancel-{intent_id}"})["status"]
+    except stripe.InvalidRequestError:
+        # Already succeeded or cancelled: report what it is now.
+        return client.v1.payment_intents.retrieve(intent_id)["status"]
+    except stripe.StripeError as error:
+        raise GatewayError("Stripe did not answer the cancellation.") from error
+
+
+def refund_create(*, intent_id: str, amount_minor: int, idempotency_key: str) -> tuple[str, str]:
+    """Refund part or all of a PaymentIntent; returns (refund id, status)."""
+    try:
+        refund = _client().v1.refunds.create(
+            params={"payment_intent": intent_id, "amount": amount_minor},
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.StripeError as error:
+        raise GatewayError(f"Stripe refused the refund ({type(error).__name__}).") from error
+    return refund["id"], refund["status"]
+
+
+def event_construct(*, payload: bytes, signature: str):
+    """The webhook event, once its signature is checked against the webhook secret (raises ValueError if not)."""
+    try:
+        return stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+    except stripe.SignatureVerificationError as error:
+        raise ValueError("bad signature") from error

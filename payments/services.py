@@ -1,0 +1,390 @@
+"""Taking a card payment, acting on Stripe's webhooks, ending overdue reservations, refunding.
+
+Every path that changes an order takes the order's row lock first (then variants by pk, through
+``orders.services``), so the expiry job and a webhook for the same order queue up and one wins
+cleanly. Stripe is called before a lock is taken or after the transaction commits, never inside one.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from orders.models import Order, OrderStatus
+from orders.services import (
+    OrderError,
+    order_event_record,
+    order_reinstate_paid,
+    order_transition,
+)
+
+from . import gateway
+from .models import Payment, Refund, RefundSource, RefundStatus, StripeEvent
+
+logger = logging.getLogger("shop.payments")
+security_log = logging.getLogger("shop.security")
+
+OPEN_INTENT_STATUSES = ("requires_payment_method", "requires_confirmation", "requires_action", "processing")
+
+
+class PaymentError(Exception):
+    """A payment step the shop refuses; ``str()`` is safe to show. Nothing was charged by it."""
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    status: str  # "succeeded", "requires_action", "processing", "declined"
+    client_secret: str = ""
+    message: str = ""
+
+
+def payment_payable(*, order: Order) -> bool:
+    """A card order can still be paid on our page: awaiting payment and within its deadline."""
+    return order.is_payable_by_card
+
+
+def payment_setup_start(*, order: Order) -> str:
+    """The SetupIntent client secret the payment page's card element confirms against."""
+    if not payment_payable(order=order):
+        raise PaymentError("This order can no longer be paid by card.")
+    try:
+        return gateway.setup_intent_create(order_number=order.number)
+    except gateway.GatewayError as error:
+        raise PaymentError(str(error)) from error
+
+
+def payment_charge(*, order: Order, payment_method_id: str) -> ChargeResult:
+    """Charge the order's total (computed here, in minor units) to the card the browser set up.
+
+    Idempotent per order and card: a retried request with the same card returns the same PaymentIntent.
+    The order becomes paid only when Stripe's signed webhook says so (``payment_webhook_receive``).
+    """
+    if not payment_payable(order=order):
+        raise PaymentError("This order can no longer be paid by card.")
+    currency = settings.SHOP_CURRENCY
+    try:
+        intent = gateway.payment_intent_create(
+            order_number=order.number,
+            amount_minor=gateway.to_minor(order.total, currency),
+            currency=currency,
+            payment_method=payment_method_id,
+            idempotency_key=f"order-{order.number}-pm-{payment_method_id}",
+        )
+    except gateway.CardDeclinedError as error:
+        order_event_record(order=order, note="A card payment was declined")
+        logger.info("payment_declined", extra={"event": "payment_declined", "order_number": order.number})
+        return ChargeResult(status="declined", message=str(error))
+    except gateway.GatewayError as error:
+        raise PaymentError(str(error)) from error
+    Payment.objects.update_or_create(
+        intent_id=intent.id,
+        create_defaults={"order": order, "amount": order.total, "currency": currency, "status": intent.status},
+        defaults={"status": intent.status},
+    )
+    logger.info(
+        "payment_intent_created",
+        extra={"event": "payment_intent_created", "order_number": order.number, "status": intent.status},
+    )
+    secret = intent.client_secret if intent.status == "requires_action" else ""
+    return ChargeResult(status=intent.status, client_secret=secret)
+
+
+# --- Webhooks ---------------------------------------------------------------------------------
+
+
+class WebhookSignatureError(Exception):
+    pass
+
+
+def payment_webhook_receive(*, payload: bytes, signature: str) -> str:
+    """Verify and act on one Stripe event, once: the event id is recorded in the same transaction as its effect.
+
+    Returns the outcome (for the log and the tests). Raises WebhookSignatureError for a forged or garbled body.
+    """
+    try:
+        event = gateway.event_construct(payload=payload, signature=signature)
+    except ValueError as error:
+        security_log.warning("stripe_webhook_bad_signature", extra={"event": "stripe_webhook_bad_signature"})
+        raise WebhookSignatureError from error
+    handler = _HANDLERS.get(event["type"])
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = StripeEvent.objects.create(event_id=event["id"], type=event["type"], outcome="received")
+        except IntegrityError:
+            return "duplicate"
+        obj = event["data"]["object"]
+        obj = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+        try:
+            outcome = handler(obj) if handler else "ignored"
+        except (KeyError, TypeError, ValueError):
+            # Signed, so from Stripe, but not a shape we act on: undo any partial effect and change nothing.
+            security_log.warning("stripe_webhook_malformed", extra={"event": "stripe_webhook_malformed"})
+            transaction.set_rollback(True)
+            return "malformed"
+        record.outcome = outcome
+        record.save(update_fields=["outcome"])
+    logger.info("stripe_webhook", extra={"event": "stripe_webhook", "stripe_type": event["type"], "outcome": outcome})
+    return outcome
+
+
+def _order_for_intent(obj) -> tuple[Order | None, Payment | None]:
+    """The order an intent belongs to, row-locked, and its Payment row if we have one (read under the lock)."""
+    known = Payment.objects.filter(intent_id=obj["id"]).select_related("order").first()
+    number = known.order.number if known else (obj.get("metadata") or {}).get("order_number")
+    order = Order.objects.select_for_update().filter(number=number).first() if isinstance(number, str) else None
+    if order is None:
+        return None, None
+    payment = Payment.objects.filter(intent_id=obj["id"], order=order).first()
+    return order, payment
+
+
+def _amount_matches(*, order: Order, obj) -> bool:
+    currency = str(obj["currency"]).upper()
+    expected = gateway.to_minor(order.total, settings.SHOP_CURRENCY)
+    return currency == settings.SHOP_CURRENCY.upper() and int(obj["amount"]) == expected
+
+
+def _on_intent_succeeded(obj) -> str:
+    order, payment = _order_for_intent(obj)
+    if order is None:
+        security_log.warning("payment_unknown_order", extra={"event": "payment_unknown_order", "intent": obj["id"]})
+        return "unknown_order"
+    if not _amount_matches(order=order, obj=obj):
+        security_log.warning(
+            "payment_amount_mismatch",
+            extra={"event": "payment_amount_mismatch", "order_number": order.number, "intent": obj["id"]},
+        )
+        return "amount_mismatch"
+    if payment is None:  # the webhook beat the charge view's own write (or the charge view never wrote it)
+        payment, _ = Payment.objects.get_or_create(
+            intent_id=obj["id"],
+            defaults={"order": order, "amount": order.total, "currency": settings.SHOP_CURRENCY, "status": ""},
+        )
+    if payment.succeeded_at is not None:
+        return "already_recorded"
+    payment.status = "succeeded"
+    payment.succeeded_at = timezone.now()
+    payment.save(update_fields=["status", "succeeded_at", "updated_at"])
+    if order.status == OrderStatus.AWAITING_PAYMENT:
+        order_transition(order=order, to_status=OrderStatus.PAID, actor=None, note=f"Card payment {obj['id']}")
+        _on_commit_mail("paid", order.pk)
+        return "paid"
+    if order.status == OrderStatus.CANCELLED:
+        if order_reinstate_paid(order=order, note=f"Card payment {obj['id']} arrived after the deadline"):
+            _on_commit_mail("paid", order.pk)
+            return "paid_late_reinstated"
+        _refund_automatically(order=order, payment=payment, reason="paid after the order was cancelled")
+        _on_commit_mail("late_refund", order.pk)
+        return "paid_late_refunded"
+    # Already paid by another intent (two tabs, two cards): the second payment goes back.
+    _refund_automatically(order=order, payment=payment, reason="a second payment for a paid order")
+    return "duplicate_payment_refunded"
+
+
+def _on_intent_failed(obj) -> str:
+    order, payment = _order_for_intent(obj)
+    if order is None or payment is None:
+        return "unknown_order"
+    if payment.succeeded_at is None:  # a late "failed" never undoes a success (events arrive out of order)
+        payment.status = obj.get("status") or "requires_payment_method"
+        payment.save(update_fields=["status", "updated_at"])
+    return "failed_recorded"
+
+
+def _on_charge_refunded(obj) -> str:
+    """Reconcile refunds made in Stripe's dashboard: what Stripe refunded beyond what we recorded becomes a row."""
+    intent_id = obj.get("payment_intent")
+    payment = Payment.objects.filter(intent_id=intent_id).select_related("order").first() if intent_id else None
+    if payment is None:
+        return "unknown_order"
+    order = Order.objects.select_for_update().get(pk=payment.order_id)
+    refunded = gateway.from_minor(int(obj["amount_refunded"]), str(obj["currency"]))
+    recorded = _refunded_total(payment=payment, statuses=(RefundStatus.SUCCEEDED, RefundStatus.PENDING))
+    if refunded <= recorded:
+        return "refund_already_recorded"
+    amount = refunded - recorded
+    Refund.objects.create(
+        payment=payment,
+        amount=amount,
+        status=RefundStatus.SUCCEEDED,
+        source=RefundSource.STRIPE,
+        idempotency_key=f"stripe-{obj['id']}-{int(obj['amount_refunded'])}",
+    )
+    order_event_record(order=order, note=f"Refunded £{amount:,.2f} in Stripe's dashboard")
+    return "refund_recorded"
+
+
+_HANDLERS = {
+    "payment_intent.succeeded": _on_intent_succeeded,
+    "payment_intent.payment_failed": _on_intent_failed,
+    "charge.refunded": _on_charge_refunded,
+}
+
+
+def _on_commit_mail(kind: str, order_id: int) -> None:
+    from .emails import payment_mail_send
+
+    transaction.on_commit(partial(payment_mail_send, kind=kind, order_id=order_id), robust=True)
+
+
+# --- Refunds ----------------------------------------------------------------------------------
+
+
+class RefundError(Exception):
+    """A refund the shop refuses; ``str()`` is safe to show staff."""
+
+
+def _refunded_total(*, payment: Payment, statuses=(RefundStatus.SUCCEEDED, RefundStatus.PENDING)) -> Decimal:
+    total = payment.refunds.filter(status__in=statuses).aggregate(total=Sum("amount"))["total"]
+    return total or Decimal("0.00")
+
+
+def payment_refundable(*, payment: Payment) -> Decimal:
+    """Paid minus refunded (pending refunds count: they may still go through)."""
+    if payment.succeeded_at is None:
+        return Decimal("0.00")
+    return payment.amount - _refunded_total(payment=payment)
+
+
+def _refund_automatically(*, order: Order, payment: Payment, reason: str) -> Refund:
+    refund = Refund.objects.create(
+        payment=payment,
+        amount=payment.amount,
+        source=RefundSource.AUTOMATIC,
+        idempotency_key=f"auto-{payment.intent_id}",
+    )
+    order_event_record(order=order, note=f"Card payment {payment.intent_id} refunded in full: {reason}")
+    transaction.on_commit(partial(_refund_send, refund_id=refund.pk), robust=True)
+    return refund
+
+
+def payment_refund(
+    *, payment: Payment, amount: Decimal, actor: AbstractBaseUser | None, restock: bool, idempotency_key: str
+) -> Refund:
+    """Staff refund, full or partial, never above paid minus refunded; the same key never refunds twice."""
+    existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    amount = Decimal(amount).quantize(Decimal("0.01"))
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=payment.order_id)
+        payment = Payment.objects.get(pk=payment.pk)
+        if amount <= 0:
+            raise RefundError("Enter an amount above zero.")
+        remaining = payment_refundable(payment=payment)
+        if amount > remaining:
+            raise RefundError(f"At most £{remaining:,.2f} can still be refunded for this payment.")
+        full = amount == remaining and remaining == payment.amount
+        if restock and not full:
+            raise RefundError("Pieces go back on sale only with a full refund.")
+        if restock and order.status != OrderStatus.PAID:
+            raise RefundError("Only a paid order that has not shipped can put its pieces back on sale.")
+        try:
+            with transaction.atomic():
+                refund = Refund.objects.create(
+                    payment=payment,
+                    amount=amount,
+                    source=RefundSource.STAFF,
+                    idempotency_key=idempotency_key,
+                    restock=restock,
+                    actor=actor,
+                )
+        except IntegrityError:
+            return Refund.objects.get(idempotency_key=idempotency_key)
+    # Outside the lock: the pending row already counts against what may still be refunded.
+    _refund_send(refund_id=refund.pk)
+    refund.refresh_from_db()
+    if refund.status == RefundStatus.FAILED:
+        raise RefundError("Stripe did not accept the refund; nothing was refunded. Please try again.")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=payment.order_id)
+        note = f"Refunded £{amount:,.2f} by card" + (" in full; pieces back on sale" if restock else "")
+        if restock:
+            order_transition(order=order, to_status=OrderStatus.CANCELLED, actor=actor, note=note)
+        else:
+            order_event_record(order=order, note=note, actor=actor)
+    return refund
+
+
+def _refund_send(*, refund_id: int) -> None:
+    """Ask Stripe for a recorded refund (idempotent on the row's key) and store the answer."""
+    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    if refund.status != RefundStatus.PENDING:
+        return
+    try:
+        stripe_id, status = gateway.refund_create(
+            intent_id=refund.payment.intent_id,
+            amount_minor=gateway.to_minor(refund.amount, refund.payment.currency),
+            idempotency_key=f"refund-{refund.idempotency_key}",
+        )
+    except gateway.GatewayError as error:
+        Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.FAILED)
+        logger.error("refund_failed", extra={"event": "refund_failed", "refund": refund.pk, "error": str(error)})
+        return
+    new_status = RefundStatus.FAILED if status in ("failed", "canceled") else RefundStatus.SUCCEEDED
+    Refund.objects.filter(pk=refund.pk).update(stripe_refund_id=stripe_id, status=new_status)
+    logger.info("refund_sent", extra={"event": "refund_sent", "refund": refund.pk, "status": status})
+
+
+def refund_key_issue() -> str:
+    return uuid.uuid4().hex
+
+
+# --- Reservation expiry -----------------------------------------------------------------------
+
+
+def orders_expire_overdue(*, now=None) -> list[str]:
+    """Cancel unpaid orders past their deadline (stock back once) and cancel their open PaymentIntents."""
+    now = now or timezone.now()
+    candidates = list(
+        Order.objects.filter(status=OrderStatus.AWAITING_PAYMENT, payment_deadline__lt=now)
+        .order_by("payment_deadline", "pk")
+        .values_list("pk", flat=True)[:500]
+    )
+    expired = []
+    for order_id in candidates:
+        if order_expire(order_id=order_id, now=now):
+            expired.append(order_id)
+    return list(Order.objects.filter(pk__in=expired).values_list("number", flat=True))
+
+
+def order_expire(*, order_id: int, now=None) -> bool:
+    """Cancel one overdue unpaid order under its row lock; False if a payment (or anything else) got there first."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status != OrderStatus.AWAITING_PAYMENT or not order.payment_deadline or order.payment_deadline >= now:
+            return False
+        try:
+            order_transition(order=order, to_status=OrderStatus.CANCELLED, actor=None, note="Not paid by the deadline")
+        except OrderError:
+            return False
+        intents = list(
+            order.payments.filter(status__in=(*OPEN_INTENT_STATUSES, "")).values_list("intent_id", flat=True)
+        )
+        for intent_id in intents:
+            transaction.on_commit(partial(_intent_cancel, intent_id=intent_id), robust=True)
+    logger.info("order_expired", extra={"event": "order_expired", "order_number": order.number})
+    return True
+
+
+def _intent_cancel(*, intent_id: str) -> None:
+    try:
+        status = gateway.payment_intent_cancel(intent_id=intent_id)
+    except gateway.GatewayError:
+        # It stays payable at Stripe; if it is paid, the webhook takes the pieces again or refunds.
+        logger.error(
+            "payment_intent_cancel_failed", extra={"event": "payment_intent_cancel_failed", "intent": intent_id}
+        )
+        return
+    Payment.objects.filter(intent_id=intent_id).exclude(status="succeeded").update(status=status)

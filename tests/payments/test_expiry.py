@@ -1,0 +1,247 @@
+"""Every reservation ends: overdue unpaid orders are cancelled once, their stock returns once, their intents end;
+a payment that arrives afterwards takes the pieces again or is refunded."""
+
+import shlex
+import shutil
+import subprocess
+import threading
+from datetime import timedelta
+
+import pytest
+import requests
+from django.core import mail
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from catalog.models import ProductVariant
+from orders.models import Order, OrderStatus
+from payments.models import Payment, Refund, RefundSource
+from payments.services import PaymentError, order_expire, orders_expire_overdue, payment_charge, payment_setup_start
+from tests.deploy.test_maintenance import APP_PYTHON, HARDENING, unit
+from tests.e2e.conftest import PYTHON, REPO
+from tests.orders.conftest import cart_with, place
+from tests.payments.fixtures import SECRET_KEY
+from tests.payments.helpers import card_order, card_setup, intent_event, post_event
+
+DEPLOY = REPO / "deploy"
+SERVICE = DEPLOY / "jewelry-expire-orders.service"
+TIMER = DEPLOY / "jewelry-expire-orders.timer"
+
+
+def overdue(order: Order) -> None:
+    Order.objects.filter(pk=order.pk).update(payment_deadline=timezone.now() - timedelta(minutes=1))
+
+
+def stock(variant) -> int:
+    return ProductVariant.objects.get(pk=variant.pk).stock
+
+
+def intent_status(localstripe, intent_id: str) -> str:
+    answer = requests.get(f"{localstripe.url}/v1/payment_intents/{intent_id}", auth=(SECRET_KEY, ""), timeout=10)
+    return answer.json()["status"]
+
+
+@pytest.mark.django_db
+def test_deadlines_by_payment_method(settings):
+    before = timezone.now()
+    order, _ = card_order()
+    assert before + timedelta(minutes=29) < order.payment_deadline <= timezone.now() + timedelta(minutes=30)
+    variant = card_order()[1]
+    transfer = place(cart_with((variant, 1)), email="bob@example.com")
+    assert transfer.payment_deadline - transfer.created_at > timedelta(days=settings.SHOP_BANK_TRANSFER_DAYS - 1)
+
+
+@pytest.mark.django_db
+def test_expiry_cancels_overdue_orders_returns_stock_once_and_cancels_the_intent(
+    stripe_settings, django_capture_on_commit_callbacks
+):
+    order, variant = card_order(stock=1)
+    assert stock(variant) == 0
+    # A 3-D Secure card left half-way: the intent is open and could still be paid.
+    pm = card_setup(stripe_settings, setup_secret=payment_setup_start(order=order), number="4000002760003184")
+    assert payment_charge(order=order, payment_method_id=pm).status == "requires_action"
+    intent_id = Payment.objects.get(order=order).intent_id
+    fresh, _ = card_order(email="fresh@example.com")  # within its deadline: untouched
+    overdue(order)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert orders_expire_overdue() == [order.number]
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED
+    assert stock(variant) == 1
+    assert intent_status(stripe_settings, intent_id) == "canceled"
+    assert Payment.objects.get(intent_id=intent_id).status == "canceled"
+    assert Order.objects.get(pk=fresh.pk).status == OrderStatus.AWAITING_PAYMENT
+
+    call_command("expire_unpaid_orders")  # a second run finds nothing: stock came back exactly once
+    assert order_expire(order_id=order.pk) is False
+    assert stock(variant) == 1
+    assert order.events.filter(to_status=OrderStatus.CANCELLED).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_payment_page_refuses_an_expired_order(stripe_settings):
+    order, _ = card_order()
+    overdue(order)
+    order.refresh_from_db()
+    with pytest.raises(PaymentError):
+        payment_setup_start(order=order)
+
+
+def _paid_event(order: Order, intent_id: str) -> dict:
+    from payments import gateway
+
+    intent = {
+        "id": intent_id,
+        "object": "payment_intent",
+        "amount": gateway.to_minor(order.total, "GBP"),
+        "currency": "gbp",
+        "status": "succeeded",
+        "metadata": {"order_number": order.number},
+    }
+    return intent_event(intent)
+
+
+@pytest.mark.django_db
+def test_payment_after_expiry_takes_the_pieces_again_when_they_are_still_there(
+    stripe_settings, django_capture_on_commit_callbacks
+):
+    order, variant = card_order(stock=1)
+    pm = card_setup(stripe_settings, setup_secret=payment_setup_start(order=order))
+    payment_charge(order=order, payment_method_id=pm)  # paid at minute 29 ...
+    intent_id = Payment.objects.get(order=order).intent_id
+    overdue(order)
+    with django_capture_on_commit_callbacks(execute=True):
+        orders_expire_overdue()  # ... the job ran at minute 31, before the webhook arrived
+    assert stock(variant) == 1
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = post_event(_paid_event(order, intent_id)).json()["outcome"]
+    assert outcome == "paid_late_reinstated"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert stock(variant) == 0
+    assert not Refund.objects.exists()
+    assert "payment received" in mail.outbox[0].subject
+
+
+@pytest.mark.django_db
+def test_payment_after_expiry_is_refunded_when_the_piece_sold_again(
+    stripe_settings, django_capture_on_commit_callbacks
+):
+    order, variant = card_order(stock=1)
+    pm = card_setup(stripe_settings, setup_secret=payment_setup_start(order=order))
+    payment_charge(order=order, payment_method_id=pm)
+    intent_id = Payment.objects.get(order=order).intent_id
+    overdue(order)
+    with django_capture_on_commit_callbacks(execute=True):
+        orders_expire_overdue()
+    place(cart_with((variant, 1)), email="second@example.com")  # someone else bought it meanwhile
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = post_event(_paid_event(order, intent_id)).json()["outcome"]
+    assert outcome == "paid_late_refunded"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED  # never paid with no stock behind it
+    assert stock(variant) == 0
+    refund = Refund.objects.get()
+    assert (refund.source, refund.status, refund.amount) == (RefundSource.AUTOMATIC, "succeeded", order.total)
+    assert refund.stripe_refund_id.startswith("re_")
+    assert [m.to for m in mail.outbox] == [[order.email]]
+    assert "refunded" in mail.outbox[0].subject
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("attempt", range(3))
+def test_expiry_and_webhook_at_the_same_moment_one_wins_cleanly(stripe_settings, attempt):
+    order, variant = card_order(stock=1)
+    pm = card_setup(stripe_settings, setup_secret=payment_setup_start(order=order))
+    payment_charge(order=order, payment_method_id=pm)
+    intent_id = Payment.objects.get(order=order).intent_id
+    overdue(order)
+    event = _paid_event(order, intent_id)
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def run(name, call):
+        try:
+            barrier.wait(timeout=30)
+            results[name] = call()
+        except BaseException as error:  # asserted below
+            results[name] = error
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=("expire", lambda: order_expire(order_id=order.pk))),
+        threading.Thread(target=run, args=("webhook", lambda: post_event(event).json()["outcome"])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert results["expire"] in (True, False)
+    # Either the payment came first (paid, expiry finds nothing) or the expiry did (the late payment retakes it).
+    assert results["webhook"] == ("paid_late_reinstated" if results["expire"] else "paid")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert stock(variant) == 0
+
+
+# --- The timer and its service ------------------------------------------------------------------
+
+
+def test_service_runs_the_command_as_the_shop_runs():
+    shop = unit(DEPLOY / "jewelry.service")["Service"]
+    job = unit(SERVICE)["Service"]
+    assert job["Type"] == ["oneshot"]
+    for key in ("User", "Group", "WorkingDirectory", "EnvironmentFile", *HARDENING):
+        assert job.get(key) == shop[key], key
+    assert job["ExecStart"] == [f"{APP_PYTHON} manage.py expire_unpaid_orders"]
+    timer = unit(TIMER)
+    assert timer["Timer"]["Unit"] == [SERVICE.name]
+    assert timer["Timer"]["OnCalendar"] == ["*:0/5"]
+    assert timer["Install"]["WantedBy"] == ["timers.target"]
+
+
+def test_units_pass_systemd_analyze(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing (apt package systemd)"
+    (tmp_path / SERVICE.name).write_text(SERVICE.read_text().replace(APP_PYTHON, PYTHON))
+    shutil.copy(TIMER, tmp_path / TIMER.name)
+    verify = subprocess.run(
+        [analyze, "verify", str(tmp_path / SERVICE.name), str(tmp_path / TIMER.name)], capture_output=True, text=True
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stderr == "", verify.stderr
+    parsed = subprocess.run([analyze, "calendar", "*:0/5"], capture_output=True, text=True)
+    assert "Normalized form: *-*-* *:00/5:00" in parsed.stdout, parsed.stdout
+
+
+@pytest.mark.django_db(transaction=True)  # the subprocess must see committed rows
+def test_the_units_command_cancels_an_overdue_order(stripe_settings):
+    import os
+
+    order, variant = card_order(stock=1)
+    overdue(order)
+    (command,) = unit(SERVICE)["Service"]["ExecStart"]
+    argv = shlex.split(command)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="jewelry_site.settings.test",
+        DJANGO_DATABASE_URL=_database_url(),
+        **stripe_settings.env(),
+    )
+    done = subprocess.run([PYTHON, *argv[1:]], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Cancelled 1 unpaid order(s) past their deadline.\n  {order.number}" in done.stdout
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELLED
+    assert stock(variant) == 1
+
+
+def _database_url() -> str:
+    from tests.deploy.conftest import database_url
+
+    return database_url(connection.settings_dict["NAME"])
