@@ -23,6 +23,7 @@ from orders.models import Order, OrderStatus
 from orders.services import (
     OrderError,
     order_event_record,
+    order_refund_record,
     order_reinstate_paid,
     order_transition,
 )
@@ -176,15 +177,15 @@ def _on_intent_succeeded(obj) -> str:
     payment.succeeded_at = timezone.now()
     payment.save(update_fields=["status", "succeeded_at", "updated_at"])
     if order.status == OrderStatus.AWAITING_PAYMENT:
+        # order_transition queues the shopper's "payment received" e-mail (mailqueue), in this transaction.
         order_transition(order=order, to_status=OrderStatus.PAID, actor=None, note=f"Card payment {obj['id']}")
-        _on_commit_mail("paid", order.pk)
         return "paid"
     if order.status == OrderStatus.CANCELLED:
         if order_reinstate_paid(order=order, note=f"Card payment {obj['id']} arrived after the deadline"):
-            _on_commit_mail("paid", order.pk)
             return "paid_late_reinstated"
-        _refund_automatically(order=order, payment=payment, reason="paid after the order was cancelled")
-        _on_commit_mail("late_refund", order.pk)
+        _refund_automatically(
+            order=order, payment=payment, reason="paid after its reservation ended and the pieces were sold"
+        )
         return "paid_late_refunded"
     # Already paid by another intent (two tabs, two cards): the second payment goes back.
     _refund_automatically(order=order, payment=payment, reason="a second payment for a paid order")
@@ -220,7 +221,7 @@ def _on_charge_refunded(obj) -> str:
         source=RefundSource.STRIPE,
         idempotency_key=f"stripe-{obj['id']}-{int(obj['amount_refunded'])}",
     )
-    order_event_record(order=order, note=f"Refunded £{amount:,.2f} in Stripe's dashboard")
+    order_refund_record(order=order, amount=amount, note="Refunded in Stripe's dashboard")
     return "refund_recorded"
 
 
@@ -229,12 +230,6 @@ _HANDLERS = {
     "payment_intent.payment_failed": _on_intent_failed,
     "charge.refunded": _on_charge_refunded,
 }
-
-
-def _on_commit_mail(kind: str, order_id: int) -> None:
-    from .emails import payment_mail_send
-
-    transaction.on_commit(partial(payment_mail_send, kind=kind, order_id=order_id), robust=True)
 
 
 # --- Refunds ----------------------------------------------------------------------------------
@@ -263,7 +258,9 @@ def _refund_automatically(*, order: Order, payment: Payment, reason: str) -> Ref
         source=RefundSource.AUTOMATIC,
         idempotency_key=f"auto-{payment.intent_id}",
     )
-    order_event_record(order=order, note=f"Card payment {payment.intent_id} refunded in full: {reason}")
+    order_refund_record(
+        order=order, amount=payment.amount, note=f"Card payment {payment.intent_id} refunded in full: {reason}"
+    )
     transaction.on_commit(partial(_refund_send, refund_id=refund.pk), robust=True)
     return refund
 
@@ -308,11 +305,11 @@ def payment_refund(
         raise RefundError("Stripe did not accept the refund; nothing was refunded. Please try again.")
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=payment.order_id)
-        note = f"Refunded £{amount:,.2f} by card" + (" in full; pieces back on sale" if restock else "")
+        order_refund_record(order=order, amount=amount, actor=actor, note=f"Refunded £{amount:,.2f} by card")
         if restock:
-            order_transition(order=order, to_status=OrderStatus.CANCELLED, actor=actor, note=note)
-        else:
-            order_event_record(order=order, note=note, actor=actor)
+            order_transition(
+                order=order, to_status=OrderStatus.CANCELLED, actor=actor, note="Refunded in full; pieces back on sale"
+            )
     return refund
 
 

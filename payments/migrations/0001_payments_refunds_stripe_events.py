@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('orders', '0002_order_payment_deadline_card'),
+        ('orders', '0003_order_payment_deadline_card'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -8,6 +8,7 @@ import requests
 from django.urls import reverse
 
 from catalog.models import ProductVariant
+from mailqueue.models import Mail
 from orders.models import OrderStatus
 from payments import gateway
 from payments.models import Payment, Refund, RefundSource, RefundStatus
@@ -118,7 +119,8 @@ def test_charge_refunded_webhook_records_a_dashboard_refund_once(paid, stripe_se
     assert post_event({**event, "id": "evt_refund_again"}).json()["outcome"] == "refund_already_recorded"
     refund = Refund.objects.get()
     assert (refund.amount, refund.source) == (Decimal("25.00"), RefundSource.STRIPE)
-    assert payment.order.events.filter(note="Refunded £25.00 in Stripe's dashboard").count() == 1
+    assert payment.order.events.filter(note="Refunded in Stripe's dashboard", amount=Decimal("25.00")).count() == 1
+    assert Mail.objects.filter(kind="order_refunded", reference=payment.order.number).count() == 1
 
 
 @pytest.mark.django_db

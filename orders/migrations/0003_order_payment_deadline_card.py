@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0001_initial'),
+        ('orders', '0002_order_shipment_ready_status_event_reason'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
