@@ -1,12 +1,16 @@
 """Staff screens for the catalogue. Django's admin already limits every page here to active staff."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 
 from .admin_uploads import ProductImageAdmin  # product photos (helper E, issue #5)
-from .models import Category, Collection, Product, ProductImage, ProductVariant
+from .models import Category, Collection, Product, ProductImage, ProductVariant, StockAdjustment, StockReason
+from .services import StockAdjustmentError, variant_stock_adjust
 
 admin.site.site_header = "Maison Aurelia admin"
 admin.site.site_title = "Maison Aurelia admin"
@@ -105,9 +109,117 @@ class CollectionAdmin(admin.ModelAdmin):
         return obj._product_count
 
 
+# --- Stock in the admin (issue 15) --------------------------------------------------------------------
+# No admin form has a stock field: a value typed over the stock shown when the page was loaded would undo
+# every sale made since. Staff give a change ("+3 received", "-1 damaged"), applied by
+# catalog.services.variant_stock_adjust to the stock as it is when saving, and recorded.
+
+STOCK_CHANGE_LIMIT = 10_000
+
+
+class VariantAdminForm(forms.ModelForm):
+    """A variant without its stock field, plus a stock change and its reason; saves only changed columns."""
+
+    stock_change = forms.IntegerField(
+        required=False,
+        min_value=-STOCK_CHANGE_LIMIT,
+        max_value=STOCK_CHANGE_LIMIT,
+        label="Stock change",
+        help_text="Pieces to add (3) or take away (-1); applied to the stock as it is when you save.",
+        widget=forms.NumberInput(attrs={"class": "vIntegerField", "placeholder": "+/-"}),
+    )
+    stock_reason = forms.ChoiceField(choices=[("", "Reason…"), *StockReason.choices], required=False, label="Why")
+
+    class Meta:
+        model = ProductVariant
+        # Never "stock" (see above).
+        fields = ("product", "sku", "metal", "ring_size", "price", "low_stock_threshold", "is_active", "position")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        change, reason = cleaned.get("stock_change"), cleaned.get("stock_reason")
+        if change and not reason:
+            self.add_error("stock_reason", "Say why the stock changes.")
+        if change and change < 0 and self.instance.pk is None:
+            self.add_error("stock_change", "A new variant starts at 0: its opening stock cannot be negative.")
+        return cleaned
+
+    def save(self, commit: bool = True) -> ProductVariant:
+        variant = super().save(commit=False)
+        if commit:
+            variant_save_changed(variant=variant, form=self)
+        return variant
+
+
+def variant_save_changed(*, variant: ProductVariant, form: forms.ModelForm) -> None:
+    """Insert a new variant, or write only the columns this form changed (never stock) of an existing one."""
+    if variant._state.adding:
+        variant.save()
+        return
+    columns = {field.name for field in ProductVariant._meta.concrete_fields} - {"stock", "id"}
+    variant.save(update_fields=[name for name in form.changed_data if name in columns])
+
+
+def stock_changes_check(variant_forms) -> None:
+    """Lock the variants about to change (in pk order, like checkout) and refuse a change below zero.
+
+    Runs inside the admin's transaction, so the rows stay locked until the changes are written."""
+    wanted = {
+        form.instance.pk: form
+        for form in variant_forms
+        if form.instance.pk and getattr(form, "cleaned_data", None) and form.cleaned_data.get("stock_change")
+    }
+    if not wanted:
+        return
+    rows = ProductVariant.objects.select_for_update().filter(pk__in=sorted(wanted)).order_by("pk")
+    for pk, stock in rows.values_list("pk", "stock"):
+        change = wanted[pk].cleaned_data["stock_change"]
+        if stock + change < 0:
+            wanted[pk].add_error(
+                "stock_change",
+                f"Stock is now {stock} (it changed since the page was loaded?): {change:+d} would take it below zero.",
+            )
+
+
+def stock_changes_apply(request: HttpRequest, variant_forms) -> None:
+    """Apply each form's stock change through the service, in pk order, and say what happened."""
+    changes = sorted(
+        (form.instance.pk, form.cleaned_data["stock_change"], form.cleaned_data["stock_reason"], form.instance.sku)
+        for form in variant_forms
+        if form.cleaned_data.get("stock_change") and not form.cleaned_data.get("DELETE")
+    )
+    for pk, change, reason, sku in changes:
+        try:
+            adjustment = variant_stock_adjust(variant_id=pk, change=change, reason=reason, actor=request.user)
+        except StockAdjustmentError as error:  # checked under the lock already; kept for a clear message
+            messages.error(request, f"{sku}: {error}")
+            raise
+        messages.info(request, f"{sku}: stock {adjustment.stock_before} → {adjustment.stock_after} ({change:+d}).")
+
+
+class VariantInlineFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        stock_changes_check(form for form in self.forms if not self._should_delete_form(form))
+
+
 class ProductVariantInline(admin.TabularInline):
     model = ProductVariant
-    fields = ("sku", "metal", "ring_size", "price", "stock", "low_stock_threshold", "is_active", "position")
+    form = VariantAdminForm
+    formset = VariantInlineFormSet
+    fields = (
+        "sku",
+        "metal",
+        "ring_size",
+        "price",
+        "stock",
+        "stock_change",
+        "stock_reason",
+        "low_stock_threshold",
+        "is_active",
+        "position",
+    )
+    readonly_fields = ("stock",)
     extra = 1
 
 
@@ -175,6 +287,11 @@ class ProductAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ("css/admin-catalog.css",)}  # narrower inputs so the variant table fits the page
 
+    def save_formset(self, request, form, formset, change) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is ProductVariant:
+            stock_changes_apply(request, formset.forms)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
         # Aggregated in SQL so the changelist costs the same at 1 and at 1,000 products.
         active = Q(variants__is_active=True)
@@ -207,18 +324,92 @@ class ProductAdmin(admin.ModelAdmin):
         return obj.is_active
 
 
+class StockAdjustmentInline(admin.TabularInline):
+    """The variant's stock history, newest first (read-only: adjustments are made with the fields above)."""
+
+    model = StockAdjustment
+    fields = ("created_at", "change", "stock_before", "stock_after", "reason", "note", "actor")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = "stock history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(ProductVariant)
 class ProductVariantAdmin(admin.ModelAdmin):
-    list_display = ("sku", "product", "metal", "ring_size", "price", "stock", "low_stock_threshold", "is_active")
+    form = VariantAdminForm
+    list_display = ("sku", "product", "metal", "ring_size", "price", "stock", "adjust", "is_active")
     list_display_links = ("sku",)
-    list_editable = ("price", "stock")
+    # Price only: stock changes by recorded adjustments on the variant's page ("Adjust stock").
+    list_editable = ("price",)
     list_filter = ("metal", "is_active")
     list_select_related = ("product",)
     search_fields = ("sku", "product__name")
     autocomplete_fields = ("product",)
+    readonly_fields = ("stock",)
+    fieldsets = (
+        (None, {"fields": ("product", "sku", "metal", "ring_size", "price", "is_active", "position")}),
+        ("Stock", {"fields": ("stock", "stock_change", "stock_reason", "low_stock_threshold")}),
+    )
+    inlines = (StockAdjustmentInline,)
 
     class Media:
         css = {"all": ("css/admin-catalog.css",)}  # compact price and stock inputs in the list
+
+    @admin.display(description="Stock change")
+    def adjust(self, obj: ProductVariant) -> str:
+        return format_html(
+            '<a href="{}">Adjust stock</a>', reverse("admin:catalog_productvariant_change", args=[obj.pk])
+        )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class LockedStockForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                stock_changes_check([self])
+                return cleaned
+
+        return LockedStockForm
+
+    def save_model(self, request, obj, form, change) -> None:
+        if form is None or not hasattr(form, "changed_data"):
+            super().save_model(request, obj, form, change)
+            return
+        variant_save_changed(variant=obj, form=form)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        if "stock_change" in form.fields:
+            stock_changes_apply(request, [form])
+
+
+@admin.register(StockAdjustment)
+class StockAdjustmentAdmin(admin.ModelAdmin):
+    """Every stock change made by staff: who, when, why, before and after. Read-only."""
+
+    list_display = ("created_at", "variant", "change", "stock_before", "stock_after", "reason", "actor")
+    list_filter = ("reason", "created_at")
+    list_select_related = ("variant__product", "actor")
+    search_fields = ("variant__sku", "variant__product__name", "note")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 # --- Product photos (helper E, issue #5): adding one goes through the checked upload form ------------

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q, Sum
@@ -65,9 +66,19 @@ class Collection(models.Model):
         return reverse("catalog:collection-detail", kwargs={"slug": self.slug})
 
 
+def sellable_product_q(prefix: str = "") -> Q:
+    """The product half of the one "sellable" rule: the product and its category are switched on.
+
+    ``prefix`` reaches the product from another model (``"product__"`` from a variant). A shopper can
+    neither see nor buy (nor learn the name of) a product that fails it; pages, the bag's add form and
+    checkout's stock check all use this rule (``ProductQuerySet.active``, ``ProductVariantQuerySet.sellable``,
+    ``ProductVariant.is_sellable``)."""
+    return Q(**{f"{prefix}is_active": True, f"{prefix}category__is_active": True})
+
+
 class ProductQuerySet(models.QuerySet):
     def active(self) -> "ProductQuerySet":
-        return self.filter(is_active=True, category__is_active=True)
+        return self.filter(sellable_product_q())
 
     def for_listing(self) -> "ProductQuerySet":
         """Active products with an active variant, with what a product card shows, in a constant number of queries.
@@ -135,6 +146,14 @@ class Product(models.Model):
         return reverse("catalog:product-detail", kwargs={"slug": self.slug})
 
 
+class ProductVariantQuerySet(models.QuerySet):
+    def sellable(self) -> "ProductVariantQuerySet":
+        """Variants a shopper may see and buy: the variant, its product and the product's category are active.
+
+        Stock is not part of the rule: a sold-out piece is still shown (as sold out), it just cannot be had."""
+        return self.filter(sellable_product_q("product__"), is_active=True)
+
+
 class ProductVariant(models.Model):
     """The sellable unit: one SKU in one metal (and ring size, for rings), with its own price and stock."""
 
@@ -147,6 +166,8 @@ class ProductVariant(models.Model):
     low_stock_threshold = models.PositiveIntegerField(default=1)
     is_active = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=0)
+
+    objects = ProductVariantQuerySet.as_manager()
 
     class Meta:
         ordering = ("position", "pk")
@@ -166,12 +187,59 @@ class ProductVariant(models.Model):
         return ", ".join(parts)
 
     @property
+    def is_sellable(self) -> bool:
+        """``ProductVariantQuerySet.sellable`` for a loaded row (select_related("product__category") first)."""
+        product = self.product
+        return self.is_active and product.is_active and product.category.is_active
+
+    @property
     def is_available(self) -> bool:
         return self.is_active and self.stock > 0
 
     @property
     def is_low_stock(self) -> bool:
         return 0 < self.stock <= self.low_stock_threshold
+
+
+class StockReason(models.TextChoices):
+    RECEIVED = "received", "Received (new pieces)"
+    RETURNED = "returned", "Returned to stock"
+    DAMAGED = "damaged", "Damaged"
+    LOST = "lost", "Lost or stolen"
+    RECOUNT = "recount", "Stock count correction"
+    OPENING = "opening", "Opening stock"
+
+
+class StockAdjustment(models.Model):
+    """One staff change of a variant's stock: who, when, why, by how much, before and after.
+
+    Written only by ``catalog.services.variant_stock_adjust``, which applies the change with F() under
+    the variant's row lock, so a sale between loading a page and saving it is never overwritten.
+    """
+
+    variant = models.ForeignKey(ProductVariant, on_delete=models.CASCADE, related_name="stock_adjustments")
+    change = models.IntegerField(help_text="Pieces added (+) or taken away (-).")
+    stock_before = models.IntegerField()
+    stock_after = models.IntegerField()
+    reason = models.CharField(max_length=20, choices=StockReason.choices)
+    note = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        constraints = [
+            models.CheckConstraint(condition=~Q(change=0), name="catalog_stockadjustment_change_not_zero"),
+            models.CheckConstraint(
+                condition=Q(stock_after=models.F("stock_before") + models.F("change")) & Q(stock_after__gte=0),
+                name="catalog_stockadjustment_adds_up",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.change:+d} {self.get_reason_display().lower()} ({self.stock_before} → {self.stock_after})"
 
 
 # A card says "Only N left" at or below this many pieces in stock across its variants (and "Sold out"

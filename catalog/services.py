@@ -16,11 +16,21 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import F, Max, Min, OuterRef, Q, Subquery, Sum
 
 from .cache import catalog_changed, catalog_version_bump, product_stock_bump
 from .images import ImageRejectedError, ProcessedImage, image_check_size, image_process, renditions_from_master
-from .models import LOW_STOCK_CARD, Category, Gemstone, Metal, Product, ProductImage, ProductVariant
+from .models import (
+    LOW_STOCK_CARD,
+    Category,
+    Gemstone,
+    Metal,
+    Product,
+    ProductImage,
+    ProductVariant,
+    StockAdjustment,
+    StockReason,
+)
 from .storage import object_read, objects_delete, objects_save, upload_delete, upload_read
 
 IMPORT_REQUIRED_COLUMNS = ("sku", "product_slug", "metal", "price", "stock")
@@ -470,6 +480,45 @@ def catalog_stock_changed(*, stock_deltas: Mapping[int, int], using: str = DEFAU
         transaction.on_commit(catalog_version_bump, using=using, robust=True)
     elif slugs:
         transaction.on_commit(partial(product_stock_bump, slugs=sorted(slugs)), using=using, robust=True)
+
+
+# --- Staff stock adjustments (issue 15): the one way staff change stock --------------------------------
+
+
+class StockAdjustmentError(Exception):
+    """A stock change the shop refuses; ``str(error)`` is safe to show staff. Nothing was changed."""
+
+
+def variant_stock_adjust(
+    *, variant_id: int, change: int, reason: str, actor=None, note: str = "", using: str = DEFAULT_DB_ALIAS
+) -> StockAdjustment:
+    """Add ``change`` pieces (negative: take away) to a variant's stock under its row lock, and record it.
+
+    The change is applied with F() to the stock as it is at that moment, never to a value read when a
+    page was loaded, so a sale in between is kept. Raises ``StockAdjustmentError`` below zero."""
+    if not change:
+        raise StockAdjustmentError("A stock change of 0 changes nothing.")
+    if reason not in StockReason.values:
+        raise StockAdjustmentError("Please say why the stock changes.")
+    with transaction.atomic(using=using):
+        variants = ProductVariant.objects.using(using)
+        before = variants.select_for_update().filter(pk=variant_id).values_list("stock", flat=True).first()
+        if before is None:
+            raise StockAdjustmentError("This variant no longer exists.")
+        if before + change < 0:
+            raise StockAdjustmentError(f"Stock is now {before}: a change of {change:+d} would take it below zero.")
+        variants.filter(pk=variant_id).update(stock=F("stock") + change)
+        adjustment = StockAdjustment.objects.using(using).create(
+            variant_id=variant_id,
+            change=change,
+            stock_before=before,
+            stock_after=before + change,
+            reason=reason,
+            note=note[:200],
+            actor=actor if actor is not None and actor.is_authenticated else None,
+        )
+        catalog_stock_changed(stock_deltas={variant_id: change}, using=using)
+    return adjustment
 
 
 # =====================================================================================================

@@ -53,7 +53,8 @@ def add_form_data(category, **overrides) -> dict[str, str]:
         "variants-0-metal": Metal.YELLOW_GOLD,
         "variants-0-ring_size": "L",
         "variants-0-price": "1850.00",
-        "variants-0-stock": "3",
+        "variants-0-stock_change": "3",
+        "variants-0-stock_reason": "opening",
         "variants-0-low_stock_threshold": "1",
         "variants-0-is_active": "on",
         "variants-0-position": "0",
@@ -61,7 +62,8 @@ def add_form_data(category, **overrides) -> dict[str, str]:
         "variants-1-metal": Metal.PLATINUM,
         "variants-1-ring_size": "N",
         "variants-1-price": "2300.00",
-        "variants-1-stock": "0",
+        "variants-1-stock_change": "",
+        "variants-1-stock_reason": "",
         "variants-1-low_stock_threshold": "1",
         "variants-1-is_active": "on",
         "variants-1-position": "1",
@@ -88,10 +90,10 @@ def test_staff_adds_a_product_with_variants_through_the_admin_form(staff_client)
 
 
 def test_negative_stock_in_the_admin_is_a_form_error_not_a_crash(staff_client):
-    response = staff_client.post(ADD, add_form_data(CategoryFactory(), **{"variants-0-stock": "-1"}))
+    response = staff_client.post(ADD, add_form_data(CategoryFactory(), **{"variants-0-stock_change": "-1"}))
 
     assert response.status_code == 200
-    assert "Ensure this value is greater than or equal to 0." in response.content.decode()
+    assert "opening stock cannot be negative" in response.content.decode()
     assert not Product.objects.exists()
 
 
@@ -218,7 +220,8 @@ def test_bulk_delete_action_works_on_the_annotated_changelist(staff_client):
     assert list(Product.objects.all()) == [keep.product]
 
 
-def test_variant_changelist_edits_price_and_stock_in_place(staff_client):
+def test_variant_changelist_edits_price_in_place_but_never_stock(staff_client):
+    """Stock is read-only in the list (issue 15): a typed-in value is ignored; adjustments are on the variant page."""
     variant = ProductVariantFactory(sku="EDIT-1", price=Decimal("100.00"), stock=1)
     url = reverse("admin:catalog_productvariant_changelist")
     data = {
@@ -231,7 +234,7 @@ def test_variant_changelist_edits_price_and_stock_in_place(staff_client):
     response = staff_client.post(url, data)
     assert response.status_code == 302
     variant.refresh_from_db()
-    assert (variant.price, variant.stock) == (Decimal("120.00"), 7)
+    assert (variant.price, variant.stock) == (Decimal("120.00"), 1)
 
 
 def test_variant_admin_searches_by_sku(staff_client):
