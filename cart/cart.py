@@ -57,7 +57,7 @@ def cart_get_or_create_for_request(request: HttpRequest) -> Cart:
 
 def max_quantity_for(variant: ProductVariant) -> int:
     """How many of a variant one line may hold: the stock, capped by SHOP_CART_MAX_QUANTITY."""
-    if not (variant.is_active and variant.product.is_active):
+    if not variant.is_sellable:
         return 0
     return max(0, min(variant.stock, settings.SHOP_CART_MAX_QUANTITY))
 
@@ -125,7 +125,9 @@ def cart_lines(cart: Cart | None) -> list[CartLine]:
     photos = Prefetch(
         "variant__product__images", queryset=ProductImage.objects.select_related("variant").order_by("position", "pk")
     )
-    return list(cart.lines.select_related("variant__product").prefetch_related(photos).order_by("created_at", "pk"))
+    # The category too: max_quantity_for applies the one "sellable" rule (catalog.models).
+    lines = cart.lines.select_related("variant__product__category").prefetch_related(photos)
+    return list(lines.order_by("created_at", "pk"))
 
 
 def _line_image(line: CartLine) -> ProductImage | None:

@@ -50,9 +50,11 @@ class AddToCartForm(forms.Form):
         pk = self.cleaned_data.get("variant")
         if pk is None:
             return None
+        # The shop's one "sellable" rule: a piece the pages hide cannot be added, nor its name learned.
         variant = (
-            ProductVariant.objects.select_related("product")
-            .filter(pk=pk, is_active=True, product__is_active=True, product__category__is_active=True)
+            ProductVariant.objects.sellable()
+            .select_related("product__category")
+            .filter(pk=pk)
             .first()
         )
         if variant is None:
@@ -98,8 +100,9 @@ class AddToCartForm(forms.Form):
             self.add_error("variant", "Please choose a piece.")
             return None
         variants = list(
-            ProductVariant.objects.select_related("product")
-            .filter(product_id=product_id, is_active=True, product__is_active=True, product__category__is_active=True)
+            ProductVariant.objects.sellable()  # the one rule again: a hidden product is "not available"
+            .select_related("product__category")
+            .filter(product_id=product_id)
             .order_by("position", "pk")
         )
         if not variants:

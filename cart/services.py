@@ -142,7 +142,7 @@ def cart_merge(*, source: Cart, target: Cart) -> list[str]:
         if source.pk not in locked or target.pk not in locked:
             return []  # the source was merged (and deleted) by a concurrent request
         existing = {(line.variant_id, line.engraving): line for line in target.lines.all()}
-        for line in source.lines.select_related("variant__product"):
+        for line in source.lines.select_related("variant__product__category"):
             variant = line.variant
             label = f"{variant.product.name} ({variant.options_label})"
             limit = max_quantity_for(variant)

@@ -104,7 +104,7 @@ def _own_line(request: HttpRequest, line_id: int) -> CartLine:
     cart = cart_for_request(request)
     if cart is None:
         raise Http404("No cart")
-    return get_object_or_404(CartLine.objects.select_related("variant__product"), pk=line_id, cart=cart)
+    return get_object_or_404(CartLine.objects.select_related("variant__product__category"), pk=line_id, cart=cart)
 
 
 @require_POST

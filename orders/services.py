@@ -265,7 +265,7 @@ def _variants_locked(variant_ids: list[int]) -> dict[int, ProductVariant]:
     # ORDER BY pk puts the row locks in a fixed order across all checkouts: no deadlock.
     rows = (
         ProductVariant.objects.select_for_update(of=("self",))
-        .select_related("product")
+        .select_related("product__category")
         .filter(pk__in=variant_ids)
         .order_by("pk")
     )
@@ -280,7 +280,7 @@ def _stock_check(*, lines: list[CartLine], variants: dict[int, ProductVariant]) 
     short = []
     for variant_id, quantity in needed.items():
         variant = variants.get(variant_id)
-        sellable = variant is not None and variant.is_active and variant.product.is_active
+        sellable = variant is not None and variant.is_sellable  # the shop's one rule (catalog.models)
         available = variant.stock if sellable else 0
         if quantity > available:
             label = f"{variant.product.name} ({variant.options_label})" if variant else "A withdrawn piece"
