@@ -4,6 +4,7 @@ import csv
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
+from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -65,6 +66,8 @@ class OrderEventInline(admin.TabularInline):
 
 def _transition_action(to_status: str):
     def action(modeladmin, request, queryset):
+        if not modeladmin.has_change_permission(request):  # also refused by allowed_permissions; never run
+            raise PermissionDenied
         done, refused = 0, []
         for order in queryset:
             try:
@@ -80,52 +83,79 @@ def _transition_action(to_status: str):
             )
 
     action.__name__ = f"mark_{to_status}"
-    action.short_description = f"{TRANSITION_LABELS[to_status]} for selected orders"
-    return action
+    return admin.action(permissions=["change"], description=f"{TRANSITION_LABELS[to_status]} for selected orders")(
+        action
+    )
 
 
-@admin.action(description="Export selected orders as CSV")
+# One row per order line, so each piece's engraving sits beside it; the order's address repeats.
+SHIPPING_EXPORT_COLUMNS = (
+    "number",
+    "created_at",
+    "status",
+    "payment_method",
+    "shipping_method",
+    "full_name",
+    "email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "postcode",
+    "country",
+    "gift_message",
+    "sku",
+    "product",
+    "options",
+    "quantity",
+    "engraving",
+    "order_total",
+)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "|", "%")
+
+
+def formula_safe(value):
+    """A cell a spreadsheet will show as text: a leading = + - @ (or tab, CR, |, %) gets a quote before it."""
+    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS):
+        return f"'{value}"
+    return value
+
+
+@admin.action(permissions=["export"], description="Export selected orders for shipping (CSV)")
 def export_csv(modeladmin, request, queryset):
+    if not modeladmin.has_export_permission(request):  # also refused by allowed_permissions; never run
+        raise PermissionDenied
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
     writer = csv.writer(response)
-    writer.writerow(
-        [
-            "number",
-            "created_at",
-            "status",
-            "email",
-            "full_name",
-            "postcode",
-            "country",
-            "shipping_method",
-            "subtotal",
-            "engraving_total",
-            "shipping_cost",
-            "total",
-            "items",
-        ]
-    )
-    for order in queryset.prefetch_related("lines").order_by("created_at"):
-        items = "; ".join(f"{line.quantity} x {line.sku}" for line in order.lines.all())
-        row = [
-            order.number,
-            order.created_at.isoformat(),
-            order.status,
-            order.email,
-            order.full_name,
-            order.postcode,
-            order.country,
-            order.shipping_method,
-            order.subtotal,
-            order.engraving_total,
-            order.shipping_cost,
-            order.total,
-            items,
-        ]
-        # Cells starting with = + - @ would run as formulas in a spreadsheet: neutralise them.
-        writer.writerow([f"'{v}" if isinstance(v, str) and v[:1] in "=+-@\t\r" else v for v in row])
+    writer.writerow(SHIPPING_EXPORT_COLUMNS)
+    for order in queryset.prefetch_related("lines").order_by("created_at", "pk"):
+        for line in order.lines.all():
+            row = [
+                order.number,
+                timezone.localtime(order.created_at).isoformat(timespec="minutes"),
+                order.get_status_display(),
+                order.get_payment_method_display(),
+                order.get_shipping_method_display(),
+                order.full_name,
+                order.email,
+                order.phone,
+                order.address_line1,
+                order.address_line2,
+                order.city,
+                order.postcode,
+                order.country,
+                order.gift_message,
+                line.sku,
+                line.product_name,
+                line.options_label,
+                line.quantity,
+                line.engraving,
+                order.total,
+            ]
+            writer.writerow([formula_safe(value) for value in row])
     return response
 
 
@@ -161,6 +191,35 @@ class OrderAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Every field shown is read-only: an order changes only through the workflow buttons.
         return [name for name in flatten_fieldsets(self.fieldsets) if name not in self.SHIPMENT_FIELDS]
+
+    def get_fieldsets(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return self.fieldsets
+        # View-only staff: the same page without the workflow buttons.
+        (title, options), *rest = self.fieldsets
+        fields = tuple(name for name in options["fields"] if name != "workflow")
+        return ((title, {**options, "fields": fields}), *rest)
+
+    def has_export_permission(self, request) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.export_order")
+
+    def changelist_view(self, request, extra_context=None):
+        # Django answers an action this user may not run with "No action selected"; a forged POST
+        # deserves a plain refusal.
+        action = request.POST.get("action", "") if request.method == "POST" else ""
+        if action and action not in self.get_actions(request):
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Nothing on the page is editable: no Save buttons (the workflow buttons do the changing).
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request) -> bool:
         return False  # orders come from the checkout, with its stock checks
@@ -203,8 +262,10 @@ class OrderAdmin(admin.ModelAdmin):
         """POST-only: apply one workflow step through ``order_transition`` (CSRF-checked by the admin)."""
         order = get_object_or_404(Order, pk=pk)
         change_url = reverse("admin:orders_order_change", args=[order.pk])
-        if request.method != "POST" or not self.has_change_permission(request, order):
+        if request.method != "POST":
             return HttpResponseRedirect(change_url)
+        if not self.has_change_permission(request, order):
+            raise PermissionDenied
         to_status = request.POST.get("to_status", "")
         try:
             order_transition(

@@ -89,6 +89,8 @@ class Order(PostalAddress):
                 condition=Q(status="awaiting_payment"),
             ),
         ]
+        # The shipping export holds every selected customer's name, address and phone: its own permission.
+        permissions = [("export_order", "Can export orders for shipping (names, addresses, phones)")]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="orders_order_total_not_negative"),
             models.CheckConstraint(condition=Q(shipping_cost__gte=0), name="orders_order_shipping_not_negative"),
