@@ -64,50 +64,90 @@ def user_sync_from_oidc(*, claims: Mapping[str, Any], staff_group: str, groups_c
     """Find (by ``sub``) or create the user for verified provider claims and bring it up to date.
 
     E-mail is taken only when the provider says it is verified (an unverified one leaves the stored
-    address alone). Staff status follows membership of ``staff_group`` at every sign-in, so removal
-    from the group revokes admin access the next time the person signs in. Membership is mirrored in
-    the Django group of the same name, whose permissions are what staff may do in the admin.
+    address alone). Staff status follows membership of ``staff_group`` or of a role group
+    (``STAFF_ROLES``) at every sign-in, so removal from the groups revokes admin access the next time
+    the person signs in. Membership is mirrored in the Django groups of the same names, whose
+    permissions are what staff may do in the admin. Superuser status is never given here: only by hand.
     """
     user, created = _user_for_sub(sub=claims["sub"])
     email = str(claims.get("email") or "")
     if _verified(claims.get("email_verified")) and email and len(email) <= 254:
         user.email = email
     user.first_name, user.last_name = _names(claims)
-    is_staff = staff_group in _groups(claims, groups_claim)
+    provider_groups = _groups(claims, groups_claim)
+    staff_groups = staff_groups_for(provider_groups=provider_groups, staff_group=staff_group)
+    is_staff = bool(staff_groups)
     staff_changed = not created and user.is_staff != is_staff
     user.is_staff = is_staff
     user.save()
 
-    if is_staff:
-        user.groups.add(staff_group_ensure(name=staff_group))
-    else:
-        user.groups.remove(*Group.objects.filter(name=staff_group))
+    managed = {staff_group, *STAFF_ROLES}
+    user.groups.add(*(staff_group_ensure(name=name, staff_group=staff_group) for name in sorted(staff_groups)))
+    user.groups.remove(*Group.objects.filter(name__in=managed - staff_groups))
 
     if created:
         security_log.info("oidc_user_created", extra={"event": "oidc_user_created", "user_id": user.pk})
     if staff_changed or (created and is_staff):
         event = "oidc_staff_granted" if is_staff else "oidc_staff_revoked"
-        security_log.warning(event, extra={"event": event, "user_id": user.pk, "group": staff_group})
+        security_log.warning(
+            event, extra={"event": event, "user_id": user.pk, "group": staff_group, "roles": sorted(staff_groups)}
+        )
     return user
 
 
-# What a new staff group may do: run the shop (catalogue, orders), look up customers. Managing users
-# and groups stays with superusers: who is staff is decided in Cognito, not in the admin.
-STAFF_GROUP_DEFAULT_APPS = ("catalog", "orders", "cart")
-STAFF_GROUP_DEFAULT_EXTRA = (("accounts", "view_user"), ("accounts", "view_address"))
+# --- Staff roles (issue 15: least privilege) ------------------------------------------------------
+# Each provider group below makes its members staff with just what that job needs; the provider's
+# ``staff_group`` (Cognito "staff", kept for existing pools) is both roles together. Nobody gets the
+# cart, user or group admin, or may delete orders or stock history: those stay with superusers, who
+# are made only by hand (``createsuperuser`` / the break-glass runbook), never from a provider claim.
+# Permissions are (app_label, codename); accounts names them without importing the shop's apps.
+CATALOGUE_EDITORS = "catalogue-editors"
+ORDER_HANDLERS = "order-handlers"
+_CATALOGUE_MODELS = ("category", "collection", "product", "productvariant", "productimage")
+STAFF_ROLES: dict[str, frozenset[tuple[str, str]]] = {
+    CATALOGUE_EDITORS: frozenset(
+        {("catalog", f"{verb}_{model}") for model in _CATALOGUE_MODELS for verb in ("add", "change", "delete", "view")}
+        | {("catalog", "view_stockadjustment"), ("orders", "view_lowstockvariant")}
+    ),
+    ORDER_HANDLERS: frozenset(
+        {
+            ("orders", "view_order"),
+            ("orders", "change_order"),  # the status workflow and bulk status actions
+            ("orders", "export_order"),  # the shipping CSV: names, addresses, phones
+            ("orders", "view_orderline"),
+            ("orders", "view_orderevent"),
+            ("orders", "view_lowstockvariant"),
+            ("catalog", "view_product"),
+            ("catalog", "view_productvariant"),
+            ("catalog", "view_stockadjustment"),
+        }
+    ),
+}
 
 
-def staff_group_ensure(*, name: str) -> Group:
-    """The Django group mirroring the provider's staff group; created with default permissions once,
-    after which a superuser may change them in the admin (they are never reset)."""
+def staff_groups_for(*, provider_groups: set[str], staff_group: str) -> set[str]:
+    """The staff-making groups among a person's provider groups (exact names; none: not staff)."""
+    return provider_groups & {staff_group, *STAFF_ROLES}
+
+
+def staff_role_permissions(*, name: str, staff_group: str) -> frozenset[tuple[str, str]]:
+    """What members of this group may do: a role's own set; the plain staff group gets every role's."""
+    if name in STAFF_ROLES:
+        return STAFF_ROLES[name]
+    if name == staff_group:
+        return frozenset().union(*STAFF_ROLES.values())
+    return frozenset()
+
+
+def staff_group_ensure(*, name: str, staff_group: str = "staff") -> Group:
+    """The Django group mirroring a provider group; created with its role's permissions once, after which
+    a superuser may change them in the admin (they are never reset)."""
     group, created = Group.objects.get_or_create(name=name)
     if created:
-        extra = Q()
-        for app_label, codename in STAFF_GROUP_DEFAULT_EXTRA:
-            extra |= Q(content_type__app_label=app_label, codename=codename)
-        group.permissions.set(
-            Permission.objects.filter(Q(content_type__app_label__in=STAFF_GROUP_DEFAULT_APPS) | extra)
-        )
+        wanted = Q(pk__in=[])
+        for app_label, codename in staff_role_permissions(name=name, staff_group=staff_group):
+            wanted |= Q(content_type__app_label=app_label, codename=codename)
+        group.permissions.set(Permission.objects.filter(wanted))
     return group
 
 
