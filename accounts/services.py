@@ -179,11 +179,17 @@ def address_create(*, user, data: Mapping[str, Any], make_default: bool = False)
 @transaction.atomic
 def address_update(*, address: Address, data: Mapping[str, Any], make_default: bool = False) -> Address:
     """Change a saved address (the caller has checked ownership)."""
+    _lock_user(address.user_id)  # first, like every address write: see address_delete
+    # is_default as it is now, not as loaded: another tab may have moved the default (or deleted this).
+    current = Address.objects.filter(pk=address.pk).values_list("is_default", flat=True).first()
+    if current is None:
+        raise Address.DoesNotExist("That address has just been removed.")
+    address.is_default = current
     for field in ADDRESS_FIELDS:
         if field in data:
             setattr(address, field, data[field])
     address.full_clean()
-    address.save()
+    address.save(update_fields=list(ADDRESS_FIELDS))
     if make_default and not address.is_default:
         address_set_default(address=address)
     return address
@@ -191,19 +197,29 @@ def address_update(*, address: Address, data: Mapping[str, Any], make_default: b
 
 @transaction.atomic
 def address_set_default(*, address: Address) -> Address:
-    """Make ``address`` its owner's default, unsetting the previous one."""
+    """Make ``address`` its owner's default, unsetting the previous one.
+
+    Raises ``Address.DoesNotExist`` if another tab deleted it meanwhile (nothing is changed then)."""
     _lock_user(address.user_id)
+    if not Address.objects.filter(pk=address.pk).exists():
+        raise Address.DoesNotExist("That address has just been removed.")
     Address.objects.filter(user_id=address.user_id, is_default=True).exclude(pk=address.pk).update(is_default=False)
+    Address.objects.filter(pk=address.pk).update(is_default=True)
     address.is_default = True
-    address.save(update_fields=["is_default"])
     return address
 
 
 @transaction.atomic
 def address_delete(*, address: Address) -> None:
-    """Delete an address; if it was the default, the newest remaining one takes over."""
-    user_id, was_default = address.user_id, address.is_default
-    address.delete()
+    """Delete an address; if it was the default, the newest remaining one takes over.
+
+    The owner's row is locked before any address row, as in ``address_set_default``: taking them the
+    other way round (delete, then lock the user) deadlocked against a second tab setting a default."""
+    user_id = address.user_id
+    _lock_user(user_id)
+    # Read under the lock: another tab may have moved the default since this address was loaded.
+    was_default = Address.objects.filter(pk=address.pk, is_default=True).exists()
+    Address.objects.filter(pk=address.pk).delete()
     if was_default:
         successor = Address.objects.filter(user_id=user_id).order_by("-created_at", "-pk").first()
         if successor is not None:

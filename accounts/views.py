@@ -63,8 +63,14 @@ def address_update(request: HttpRequest, pk: int) -> HttpResponse:
     address = _own_address(request, pk)
     form = AddressForm(request.POST or None, instance=address, initial={"make_default": address.is_default})
     if request.method == "POST" and form.is_valid():
-        services.address_update(address=address, data=form.cleaned_data, make_default=form.cleaned_data["make_default"])
-        messages.success(request, "Address updated.")
+        try:
+            services.address_update(
+                address=address, data=form.cleaned_data, make_default=form.cleaned_data["make_default"]
+            )
+        except Address.DoesNotExist:  # removed in another tab meanwhile
+            messages.error(request, "That address has just been removed.")
+        else:
+            messages.success(request, "Address updated.")
         return redirect("accounts:address-list")
     return render(request, "accounts/address_form.html", {"form": form, "address": address, "creating": False})
 
@@ -83,6 +89,10 @@ def address_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def address_make_default(request: HttpRequest, pk: int) -> HttpResponse:
-    services.address_set_default(address=_own_address(request, pk))
-    messages.success(request, "Default address changed.")
+    try:
+        services.address_set_default(address=_own_address(request, pk))
+    except Address.DoesNotExist:  # removed in another tab between the lookup and the change
+        messages.error(request, "That address has just been removed.")
+    else:
+        messages.success(request, "Default address changed.")
     return redirect("accounts:address-list")

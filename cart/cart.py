@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 
 from catalog.models import ProductImage, ProductVariant
 
 from .models import Cart, CartLine
 
 SESSION_KEY = "cart_token"
+FIRST_CART_SALT = "cart.first-cart-token"
 
 
 def session_cart_token(request: HttpRequest) -> uuid.UUID | None:
@@ -48,11 +51,34 @@ def cart_get_or_create_for_request(request: HttpRequest) -> Cart:
     if cart is not None:
         return cart
     if request.user.is_authenticated:
-        cart, _ = Cart.objects.get_or_create(user=request.user)
+        cart, _ = Cart.objects.get_or_create(user=request.user)  # one per user (unique): a twin request finds it
         return cart
-    cart = Cart.objects.create()
+    token = first_cart_token(request)
+    try:
+        with transaction.atomic():
+            cart = Cart.objects.create(token=token)
+    except IntegrityError:
+        # The browser's other tab created this cart a moment ago: both adds land in it. (A token that
+        # belongs to a signed-in user's cart is never shared: then a fresh random cart.)
+        cart = Cart.objects.filter(token=token, user__isnull=True).first() or Cart.objects.create()
     request.session[SESSION_KEY] = str(cart.token)
     return cart
+
+
+def first_cart_token(request: HttpRequest) -> uuid.UUID:
+    """The token for a browser's first anonymous cart, the same in every tab of that browser.
+
+    Two tabs adding at once have no cart and, often, no session yet (each request starts its own and
+    the browser keeps one cookie), so the session cannot name their shared cart. What both tabs
+    already send is the CSRF cookie (set when the product page rendered the add form): the token is an
+    HMAC of its secret under SECRET_KEY, so both requests name the same cart and the database's unique
+    token lets only one create it. The secret changes at sign-in, and in production the cookie is
+    ``__Host-`` prefixed (no other host can plant one). A request without one gets a random token.
+    """
+    secret = request.META.get("CSRF_COOKIE")
+    if not secret:
+        return uuid.uuid4()
+    return uuid.UUID(bytes=salted_hmac(FIRST_CART_SALT, secret, algorithm="sha256").digest()[:16])
 
 
 def max_quantity_for(variant: ProductVariant) -> int:

@@ -131,6 +131,28 @@ def shipping_cost(*, method: str, subtotal: Decimal) -> Decimal:
 # --- Placement --------------------------------------------------------------------------------
 
 
+ORDER_NUMBER_ATTEMPTS = 5
+
+
+def _order_create_numbered(**fields) -> Order:
+    """Insert the order under a fresh number, drawing again if a concurrent checkout took it first.
+
+    ``order_number_generate`` checks a number is free, but two checkouts can draw the same one and
+    both see it free; the unique constraint then refuses the second insert. Each try runs in its own
+    savepoint, so a clash costs one more draw, not the checkout (which holds its locks meanwhile)."""
+    for attempt in range(ORDER_NUMBER_ATTEMPTS):
+        number = order_number_generate()
+        try:
+            with transaction.atomic():
+                return Order.objects.create(number=number, **fields)
+        except IntegrityError:
+            clash = Order.objects.filter(number=number).exists()
+            if not clash or attempt == ORDER_NUMBER_ATTEMPTS - 1:
+                raise  # another constraint (the checkout token: handled by order_place), or no luck at all
+            logger.warning("order_number_clash", extra={"event": "order_number_clash", "attempt": attempt + 1})
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def order_number_generate() -> str:
     """A short, unguessable number for people ("MA-" + 8 digits); the unique constraint is the final word."""
     while True:
@@ -213,8 +235,7 @@ def _order_place_locked(
     if expected_goods_total is not None and expected_goods_total != summary.total:
         raise PriceChangedError(summary.total)
 
-    order = Order.objects.create(
-        number=order_number_generate(),
+    order = _order_create_numbered(
         checkout_token=checkout_token,
         user=user if user is not None and user.is_authenticated else None,
         email=email,
