@@ -9,6 +9,7 @@ from django.urls import include, path
 from accounts import auth_views as accounts_auth_views  # sign-in (helper F)
 from catalog.sitemaps import SITEMAPS
 from catalog.views import RobotsTxtView, favicon
+from jewelry_site import admin_dashboard
 
 urlpatterns = [
     # Sign-in (helper F): the admin signs in and out the way the shop does (Cognito when it is on),
@@ -16,6 +17,8 @@ urlpatterns = [
     path("admin/login/", accounts_auth_views.admin_login, name="admin-login"),
     path("admin/logout/", accounts_auth_views.logout, name="admin-logout"),
     path("oidc/", include("accounts.oidc_urls")),  # mozilla-django-oidc: /oidc/authenticate/, /oidc/callback/
+    # The admin home with the shop's dashboard (issue 16); everything else under admin/ is Django's.
+    path("admin/", admin_dashboard.admin_index, name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("cart/", include("cart.urls")),
     path("", include("orders.urls")),  # /checkout/ and /orders/ (orders/urls.py)
