@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import POSTAL_ADDRESS_FIELDS
@@ -161,7 +162,7 @@ def export_csv(modeladmin, request, queryset):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ("number", "created_at", "email", "status", "total", "shipping_method", "payment_method")
+    list_display = ("number", "placed", "email", "status", "total", "shipping_method", "payment_method")
     list_filter = ("status", "created_at", "shipping_method", "payment_method")
     search_fields = ("number", "email", "full_name")
     date_hierarchy = "created_at"
@@ -187,6 +188,13 @@ class OrderAdmin(admin.ModelAdmin):
         ("Shipment", {"fields": ("carrier", "tracking_number")}),
     )
     SHIPMENT_FIELDS = ("carrier", "tracking_number")
+
+    class Media:
+        css = {"all": ("css/admin-orders.css",)}  # one-line numbers and dates: the list fits 1280 px
+
+    @admin.display(description="Placed", ordering="created_at")
+    def placed(self, obj: Order) -> str:
+        return date_format(timezone.localtime(obj.created_at), "j M Y, H:i")
 
     def get_readonly_fields(self, request, obj=None):
         # Every field shown is read-only: an order changes only through the workflow buttons.
