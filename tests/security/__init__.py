@@ -1,0 +1,58 @@
+"""Security matrix for issue 15 ("Staff and shop safety"): every case, and the test that proves it.
+
+One row per (case, proving test). ``tests/security/test_matrix.py`` checks that every test named here
+exists, so a renamed or deleted test breaks the suite instead of leaving the table stale. A row reading
+``pending: <helper>`` is filled in by the coordinator when that helper's branch is merged.
+
+| ID  | Section            | Case                                                                  | Proved by                                                                                              |
+|-----|--------------------|-----------------------------------------------------------------------|--------------------------------------------------------------------------------------------------------|
+| S1  | Stock and orders   | Stale product page (variant inline) never writes stock                | tests/security/test_admin_stock.py::test_price_saved_from_a_stale_product_page_keeps_the_sold_stock  |
+| S1  | Stock and orders   | Stale variant list never writes stock                                 | tests/security/test_admin_stock.py::test_price_saved_from_a_stale_variant_list_keeps_the_sold_stock  |
+| S1  | Stock and orders   | Stale variant page never writes stock                                 | tests/security/test_admin_stock.py::test_price_saved_from_a_stale_variant_page_keeps_the_sold_stock  |
+| S1  | Stock and orders   | Stock changes are F() adjustments on the current stock, recorded      | tests/security/test_admin_stock.py::test_stock_adjustment_is_applied_to_the_current_stock_and_recorded |
+| S1  | Stock and orders   | A stale write-off below zero is refused with a clear message          | tests/security/test_admin_stock.py::test_a_stale_write_off_below_zero_is_refused_with_a_clear_message |
+| S1  | Stock and orders   | A stock change needs a reason                                         | tests/security/test_admin_stock.py::test_a_stock_change_needs_a_reason                                |
+| S1  | Stock and orders   | Guard: no admin form offers stock as a field                          | tests/security/test_admin_stock.py::test_no_admin_form_for_variants_offers_stock_as_a_field          |
+| S2  | Stock and orders   | View-only staff see no bulk actions or export                         | tests/security/test_order_admin.py::test_view_only_staff_see_no_actions                              |
+| S2  | Stock and orders   | Forged bulk action / export / delete from view-only staff is 403      | tests/security/test_order_admin.py::test_view_only_staff_get_403_for_a_forged_action                 |
+| S2  | Stock and orders   | Export needs its own permission (orders.export_order)                 | tests/security/test_order_admin.py::test_order_handlers_without_the_export_permission_cannot_export  |
+| S2  | Stock and orders   | Change permission runs the bulk actions                               | tests/security/test_order_admin.py::test_order_handlers_can_mark_paid                                 |
+| S2  | Stock and orders   | View-only staff: no workflow buttons, forged transition is 403        | tests/security/test_order_admin.py::test_view_only_staff_see_no_workflow_buttons_and_get_403_on_a_forged_transition |
+| S2  | Stock and orders   | Export is formula-safe (covered before too)                           | tests/orders/test_admin.py::test_csv_export_of_selected_orders_neutralises_formulas                   |
+| S3  | Stock and orders   | The staff group no longer gets every permission                       | tests/security/test_staff_roles.py::test_the_staff_group_no_longer_gets_every_permission              |
+| S3  | Stock and orders   | Catalogue editors: catalogue only, no orders                          | tests/security/test_staff_roles.py::test_catalogue_editors_edit_the_catalogue_and_cannot_see_orders   |
+| S3  | Stock and orders   | Order handlers: orders, catalogue read-only                           | tests/security/test_staff_roles.py::test_order_handlers_run_orders_and_only_look_at_the_catalogue     |
+| S3  | Stock and orders   | Leaving a group removes its role; no claim makes a superuser          | tests/security/test_staff_roles.py::test_leaving_a_role_group_takes_its_permissions_away_and_no_claim_makes_a_superuser |
+| S3  | Stock and orders   | An existing all-powerful staff group is narrowed by migration         | tests/security/test_staff_roles.py::test_the_migration_narrows_an_existing_all_powerful_staff_group   |
+| S3  | Stock and orders   | Non-staff never reach the admin (covered before)                      | tests/catalog/test_admin.py::test_signed_in_shoppers_who_are_not_staff_cannot_use_the_admin           |
+| S4  | Stock and orders   | One "sellable" rule: variant, product and category active             | tests/security/test_sellable.py::test_sellable_rule_excludes_each_switched_off_level                  |
+| S4  | Stock and orders   | Posting a hidden piece's id adds nothing and names nothing            | tests/security/test_sellable.py::test_posting_the_id_of_a_piece_in_a_switched_off_category_adds_nothing_and_names_nothing |
+| S4  | Stock and orders   | Checkout refuses a piece whose category was switched off              | tests/security/test_sellable.py::test_checkout_refuses_a_piece_whose_category_was_switched_off_after_it_was_bagged |
+| S4  | Stock and orders   | The bag drops it                                                      | tests/security/test_sellable.py::test_the_bag_drops_a_line_whose_category_was_switched_off            |
+| S5  | Stock and orders   | Two first adds from two tabs keep both lines                          | tests/security/test_races.py::test_two_first_adds_from_two_tabs_keep_both_lines                       |
+| S5  | Stock and orders   | An order-number clash is retried, not a 500                           | tests/security/test_races.py::test_an_order_number_clash_is_retried_not_a_500                          |
+| S5  | Stock and orders   | Delete default vs. set default in two tabs: no deadlock, no 500       | tests/security/test_races.py::test_deleting_the_default_while_another_tab_sets_a_default_neither_deadlocks_nor_500s |
+| S5  | Stock and orders   | Set default on a just-deleted address: a message, not a 500           | tests/security/test_races.py::test_making_a_just_deleted_address_the_default_is_a_message_not_a_500   |
+| S5  | Stock and orders   | Saving an address form loaded before the default moved: no 500        | tests/security/test_races.py::test_saving_an_address_form_loaded_before_another_tab_moved_the_default_is_not_a_500 |
+| S5  | Stock and orders   | Last unit bought by 20 shoppers at once: one order (covered before)   | tests/orders/test_concurrency.py::test_twenty_shoppers_buy_the_last_unit_over_http_one_wins           |
+| S5  | Stock and orders   | Opposite-order carts do not deadlock (covered before)                 | tests/orders/test_concurrency.py::test_two_carts_with_the_same_variants_in_opposite_order_do_not_deadlock |
+| S5  | Stock and orders   | The same checkout submitted 10 times: one order (covered before)      | tests/orders/test_concurrency.py::test_the_same_checkout_submitted_ten_times_at_once_gives_one_order  |
+| S6  | Sign-in, sessions  | django-axes per client address and normalised username, atomic counts | pending: signin                                                                                        |
+| S6  | Sign-in, sessions  | Lockout uses the one client-address helper; break-glass not locked    | pending: signin                                                                                        |
+| S7  | Sign-in, sessions  | Removal from the Cognito staff group ends admin access within a bound | pending: signin                                                                                        |
+| S8  | Sign-in, sessions  | OIDC state entries expire                                             | pending: signin                                                                                        |
+| S8  | Sign-in, sessions  | Login POST with code/state when both paths are on: clear error        | pending: signin                                                                                        |
+| S8  | Sign-in, sessions  | Replayed or foreign state is refused (covered before)                 | tests/accounts/test_oidc_tokens.py::test_replayed_state_is_refused                                    |
+| S9  | Sign-in, sessions  | Failed-login usernames are not logged as typed                        | pending: signin                                                                                        |
+| S9  | Sign-in, sessions  | Database error text holding an address is redacted                    | pending: signin                                                                                        |
+| S9  | Sign-in, sessions  | Failed sign-in logs no password (covered before)                      | tests/deploy/test_logging.py::test_failed_sign_in_is_a_security_event_without_the_password            |
+| S10 | Personal data      | Guest order tokens never reach a log; shorter life; staff can revoke  | pending: checkout                                                                                      |
+| S10 | Personal data      | A tampered guest link is 404 (covered before)                         | tests/orders/test_views.py::test_tampered_guest_link_is_404                                           |
+| S11 | Personal data      | Every page with personal data sends Cache-Control: no-store           | pending: checkout                                                                                      |
+| S12 | Personal data      | Saved addresses pass checkout's text rules                            | pending: checkout                                                                                      |
+| S13 | Personal data      | Money settings validated at start; prod refuses placeholder bank text | pending: checkout                                                                                      |
+| S14 | Owner-only access  | Other users and staff get 404 on an order page (covered before)       | tests/orders/test_views.py::test_other_users_and_staff_get_404_and_the_attempt_is_logged              |
+| S14 | Owner-only access  | Another shopper's bag line is 404 (covered before)                    | tests/cart/test_views.py::test_another_shoppers_line_is_404_and_untouched                             |
+| S15 | CSRF               | Checkout and every bag form refuse a POST without a token (before)    | tests/orders/test_views.py::test_checkout_without_csrf_token_is_403                                   |
+| S15 | CSRF               | (bag forms)                                                           | tests/cart/test_views.py::test_csrf_is_enforced_on_every_cart_form                                    |
+"""
