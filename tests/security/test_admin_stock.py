@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from catalog.models import ProductVariant, StockAdjustment
+from catalog.services import variant_stock_adjust
 from orders.models import Order
 from tests.factories import ProductFactory, ProductVariantFactory, StaffUserFactory
 from tests.orders.conftest import CHECKOUT_POST
@@ -159,3 +160,14 @@ def test_no_admin_form_for_variants_offers_stock_as_a_field(rf):
             assert "stock" not in (candidate.list_editable if hasattr(candidate, "list_editable") else ())
             checked.append(type(candidate).__name__)
     assert {"ProductVariantAdmin", "ProductVariantInline"} <= set(checked)
+
+
+@pytest.mark.parametrize("count", [1, 30])
+def test_stock_lists_cost_the_same_at_1_and_30_rows(staff_client, count, django_assert_max_num_queries):
+    editor = StaffUserFactory(username="counter")
+    for index in range(count):
+        variant = ProductVariantFactory(sku=f"COUNT-{index}", stock=2)
+        variant_stock_adjust(variant_id=variant.pk, change=1, reason="received", actor=editor)
+    for name in ("admin:catalog_stockadjustment_changelist", "admin:catalog_productvariant_changelist"):
+        with django_assert_max_num_queries(12):
+            assert staff_client.get(reverse(name)).status_code == 200
