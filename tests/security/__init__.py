@@ -34,7 +34,7 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S5  | Stock and orders   | Delete default vs. set default in two tabs: no deadlock, no 500       | tests/security/test_races.py::test_deleting_the_default_while_another_tab_sets_a_default_neither_deadlocks_nor_500s |
 | S5  | Stock and orders   | Set default on a just-deleted address: a message, not a 500           | tests/security/test_races.py::test_making_a_just_deleted_address_the_default_is_a_message_not_a_500   |
 | S5  | Stock and orders   | Saving an address form loaded before the default moved: no 500        | tests/security/test_races.py::test_saving_an_address_form_loaded_before_another_tab_moved_the_default_is_not_a_500 |
-| S5  | Stock and orders   | Last unit bought by 20 shoppers at once: one order (covered before)   | tests/orders/test_concurrency.py::test_twenty_shoppers_buy_the_last_unit_over_http_one_wins           |
+| S5  | Stock and orders   | Last unit bought by 20 shoppers at once: one order (covered before)   | tests/orders/test_concurrency.py::test_twenty_shoppers_buy_the_last_unit_through_the_in_process_client_one_wins |
 | S5  | Stock and orders   | Opposite-order carts do not deadlock (covered before)                 | tests/orders/test_concurrency.py::test_two_carts_with_the_same_variants_in_opposite_order_do_not_deadlock |
 | S5  | Stock and orders   | The same checkout submitted 10 times: one order (covered before)      | tests/orders/test_concurrency.py::test_the_same_checkout_submitted_ten_times_at_once_gives_one_order  |
 | S6  | Sign-in, sessions  | django-axes per client address and normalised username, atomic counts | pending: signin                                                                                        |
