@@ -154,11 +154,15 @@ def _order_create_numbered(**fields) -> Order:
 
 
 def order_number_generate() -> str:
-    """A short, unguessable number for people ("MA-" + 8 digits); the unique constraint is the final word."""
-    while True:
+    """A short, unguessable number for people ("MA-" + 8 digits); the unique constraint is the final word.
+
+    Bounded: after a few taken numbers the last draw is returned anyway, and the insert's retry
+    (``_order_create_numbered``) deals with a clash."""
+    for _ in range(ORDER_NUMBER_ATTEMPTS):
         number = f"MA-{secrets.randbelow(90_000_000) + 10_000_000}"
         if not Order.objects.filter(number=number).exists():
             return number
+    return number
 
 
 def order_place(
