@@ -51,12 +51,7 @@ class AddToCartForm(forms.Form):
         if pk is None:
             return None
         # The shop's one "sellable" rule: a piece the pages hide cannot be added, nor its name learned.
-        variant = (
-            ProductVariant.objects.sellable()
-            .select_related("product__category")
-            .filter(pk=pk)
-            .first()
-        )
+        variant = ProductVariant.objects.sellable().select_related("product__category").filter(pk=pk).first()
         if variant is None:
             raise forms.ValidationError(self.error_messages["unavailable"], code="unavailable")
         return variant

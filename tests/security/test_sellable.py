@@ -73,3 +73,15 @@ def test_the_bag_drops_a_line_whose_category_was_switched_off(client):
     response = client.get(reverse("cart:detail"))
 
     assert response.context["summary"].count == 0
+
+
+def test_choosing_a_hidden_piece_by_product_and_metal_names_nothing_either(client, hidden_piece):
+    response = client.post(
+        reverse("cart:add"), {"product": hidden_piece.product.pk, "metal": "platinum", "quantity": 1}
+    )
+
+    assert response.status_code in (200, 302)
+    body = response.content.decode() if response.status_code == 200 else ""
+    notes = " ".join(str(m) for m in get_messages(response.wsgi_request))
+    assert "Tiara" not in body + notes
+    assert client.get(reverse("cart:detail")).context["summary"].count == 0

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0004_product_listing_summary'),
+        ('catalog', '0005_search_trigram_and_shop_words'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
