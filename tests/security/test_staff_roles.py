@@ -85,7 +85,7 @@ def test_leaving_a_role_group_takes_its_permissions_away_and_no_claim_makes_a_su
 def test_the_migration_narrows_an_existing_all_powerful_staff_group():
     group = Group.objects.create(name="staff")
     group.permissions.set(Permission.objects.filter(content_type__app_label__in=("catalog", "orders", "cart")))
-    migration = import_module("accounts.migrations.0003_staff_group_least_privilege")
+    migration = import_module("accounts.migrations.0004_staff_group_least_privilege")
 
     migration.narrow(apps, None)
 
