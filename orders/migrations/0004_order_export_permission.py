@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0002_order_shipment_ready_status_event_reason'),
+        ('orders', '0003_order_payment_deadline_card'),
     ]
 
     operations = [
