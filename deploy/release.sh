@@ -1,94 +1,209 @@
 #!/usr/bin/env bash
 # Deploys a git ref on the instance, or rolls back to the previous release. Run as root.
 #
-#   sudo deploy/release.sh v1.4.0        # build, check, migrate, switch, restart, wait for /readyz
+#   sudo deploy/release.sh main          # the remote's main as fetched now (origin/main), never a stale local branch
+#   sudo deploy/release.sh v1.4.0        # a tag, or a commit sha
 #   sudo deploy/release.sh --rollback    # switch back to the release that ran before, restart
 #
-# Layout: /srv/jewelry/repo (git clone), /srv/jewelry/releases/<sha>/ (code + .venv + staticfiles),
-# /srv/jewelry/current -> the live release, /srv/jewelry/previous -> the one before.
-# A failed /readyz after the switch rolls back by itself. Migrations are NOT reversed: they must be
-# backwards compatible with the previous release (deploy/runbooks/deploy-and-rollback.md).
+# Layout: /srv/jewelry/repo (git clone), /srv/jewelry/releases/<sha>/ (code, REVISION, staticfiles,
+# .venv -> ../../venvs/<hash of requirements.txt>, a virtualenv built in place and shared by releases
+# with the same pins), /srv/jewelry/current -> the live release, /srv/jewelry/previous -> the one
+# before (never the live one, never one that failed).
+# Steps: fetch, resolve, build (once per commit), check --deploy, collectstatic, createcachetable,
+# migrate; any failure stops here and the live release is untouched. Then install the release's
+# systemd units, switch `current`, restart, and wait for /readyz to name the new commit; if it does
+# not, switch back by itself (and `previous` keeps naming what it named). Migrations are NOT
+# reversed: they must be backwards compatible with the previous release (runbooks/deploy-and-rollback.md).
+#
+# JEWELRY_PREFIX (empty on an instance) puts every path under another root folder: the release
+# rehearsal (tests/deploy/test_release_rehearsal.py) runs this script against a throwaway one.
+# JEWELRY_SYSTEMCTL (default systemctl), JEWELRY_PIP_OPTIONS (e.g. --no-index --find-links DIR),
+# JEWELRY_USER (jewelry), JEWELRY_READY_SECONDS (60), JEWELRY_KEEP_RELEASES (5).
 set -euo pipefail
+shopt -s nullglob
 
-ROOT=${JEWELRY_ROOT:-/srv/jewelry}
-SOCKET=${JEWELRY_SOCKET:-/run/jewelry/gunicorn.sock}
+PREFIX=${JEWELRY_PREFIX:+$(realpath -m "$JEWELRY_PREFIX")}
+ROOT=$PREFIX/srv/jewelry
+ETC=$PREFIX/etc/jewelry
+UNIT_DIR=$PREFIX/etc/systemd/system
+LOG_DIR=$PREFIX/var/log/jewelry
+SOCKET=$PREFIX/run/jewelry/gunicorn.sock
+APP_USER=${JEWELRY_USER:-jewelry}
 KEEP=${JEWELRY_KEEP_RELEASES:-5}
+READY_SECONDS=${JEWELRY_READY_SECONDS:-60}
+read -r -a SYSTEMCTL <<<"${JEWELRY_SYSTEMCTL:-systemctl}"
+read -r -a PIP_OPTIONS <<<"${JEWELRY_PIP_OPTIONS:-}"
 say() { echo "release: $*"; }
+die() { echo "release: $*" >&2; exit 1; }
+
+# One release at a time: a second run waits for nothing and changes nothing.
+mkdir -p "$ROOT/releases"
+exec 9>"$ROOT/.release.lock"
+flock -n 9 || die "another release.sh is running (lock $ROOT/.release.lock): nothing changed"
 
 as_app() {
   # The app's environment (settings module, secret ids, AWS key) for manage.py, run as the app user.
-  (set -a; . /etc/jewelry/jewelry.env; . /etc/jewelry/aws.env; set +a
-   cd "$1" && shift && runuser -u jewelry --preserve-environment -- "$@")
+  # A missing env file stops the command (manage.py then has no settings module and refuses too).
+  (set -a && . "$ETC/jewelry.env" && . "$ETC/aws.env" && set +a &&
+    cd "$1" && shift && runuser -u "$APP_USER" --preserve-environment -- "$@")
 }
 
 wait_ready() {
-  for _ in $(seq 1 60); do
-    if curl -fsS --max-time 3 --unix-socket "$SOCKET" http://localhost/readyz >/dev/null 2>&1; then return 0; fi
+  # /readyz must answer 200 *from the release just started* (its REVISION), not from a process that
+  # survived the restart. Bounded: READY_SECONDS tries, each at most 3 s.
+  local expected body
+  expected=$(cat "$1/REVISION" 2>/dev/null || true)
+  for _ in $(seq 1 "$READY_SECONDS"); do
+    if body=$(curl -fsS --max-time 3 --unix-socket "$SOCKET" http://localhost/readyz 2>/dev/null) &&
+      { [ -z "$expected" ] || [[ $body == *"\"release\": \"$expected\""* ]]; }; then
+      return 0
+    fi
     sleep 1
   done
   return 1
 }
 
-install_maintenance() {
-  # Daily housekeeping (prune_carts, clearsessions): the units come from the release just made live,
-  # so every deploy brings them up to date. A rollback leaves them as they are.
-  [ -f "$1/deploy/jewelry-maintenance.timer" ] || { say "no maintenance timer in this release: left as it is"; return 0; }
-  install -m 0644 "$1/deploy/jewelry-maintenance.service" "$1/deploy/jewelry-maintenance.timer" /etc/systemd/system/
-  systemctl daemon-reload
-  systemctl enable --now jewelry-maintenance.timer
+unit_files() { # every systemd unit a release ships, by name
+  find "$1/deploy" -maxdepth 1 -type f \( -name '*.service' -o -name '*.socket' -o -name '*.timer' \) -printf '%f\n' | sort
+}
+
+install_units() {
+  # The units in force always come from the live release: every deploy and rollback installs that
+  # release's deploy/*.service|*.socket|*.timer, enables what has an [Install] section (timers and
+  # sockets started at once), and removes units an earlier release installed that this one no longer ships.
+  local release=$1 name
+  local manifest="$ROOT/units.installed"
+  mkdir -p "$UNIT_DIR"
+  unit_files "$release" >"$ROOT/units.new"
+  if [ -f "$manifest" ]; then
+    comm -23 "$manifest" "$ROOT/units.new" | while read -r name; do
+      say "removing unit $name (not in this release)"
+      "${SYSTEMCTL[@]}" disable --now "$name" || true
+      rm -f "$UNIT_DIR/$name"
+    done
+  fi
+  while read -r name; do
+    # With a prefix, the paths the units name move under it too (identity on an instance).
+    sed -E "s#/(srv|etc|var/log|run)/jewelry#$PREFIX&#g" "$release/deploy/$name" >"$UNIT_DIR/$name.new"
+    chmod 0644 "$UNIT_DIR/$name.new" && mv -f "$UNIT_DIR/$name.new" "$UNIT_DIR/$name"
+  done <"$ROOT/units.new"
+  "${SYSTEMCTL[@]}" daemon-reload
+  while read -r name; do
+    grep -q '^\[Install\]' "$UNIT_DIR/$name" || continue
+    case $name in
+      *.timer | *.socket) "${SYSTEMCTL[@]}" enable --now "$name" ;;
+      *) "${SYSTEMCTL[@]}" enable "$name" ;;
+    esac
+  done <"$ROOT/units.new"
+  mv -f "$ROOT/units.new" "$manifest"
 }
 
 switch_to() {
-  local target=$1 current
-  current=$(readlink -f "$ROOT/current" || true)
-  [ -n "$current" ] && [ "$current" != "$target" ] && ln -sfn "$current" "$ROOT/previous"
-  ln -sfn "$target" "$ROOT/current.new" && mv -T "$ROOT/current.new" "$ROOT/current"
-  systemctl restart jewelry.service
+  # current -> $1 atomically, its units installed, the shop restarted; `previous` is not touched here.
+  install_units "$1"
+  ln -sfn "$1" "$ROOT/current.new" && mv -T "$ROOT/current.new" "$ROOT/current"
+  "${SYSTEMCTL[@]}" restart jewelry.service
 }
 
+point_previous() { # previous -> $1, or no previous at all
+  if [ -n "$1" ]; then ln -sfn "$1" "$ROOT/previous.new" && mv -T "$ROOT/previous.new" "$ROOT/previous"; else rm -f "$ROOT/previous"; fi
+}
+
+live=$(readlink -e "$ROOT/current" || true)
+previous=$(readlink -e "$ROOT/previous" || true)
+install -d -o "$APP_USER" -g "$APP_USER" -m 0750 "$LOG_DIR"
+
 if [ "${1:-}" = "--rollback" ]; then
-  previous=$(readlink -f "$ROOT/previous" || true)
-  [ -d "$previous" ] || { say "no previous release to roll back to"; exit 1; }
-  say "rolling back to $(basename "$previous")"
+  [ -n "$previous" ] && [ "$previous" != "$live" ] || die "no previous release to roll back to"
+  say "rolling back from $(basename "${live:-none}") to $(basename "$previous")"
   switch_to "$previous"
-  wait_ready && say "rolled back; /readyz is OK" || { say "rolled back but /readyz fails: see alarms runbook"; exit 1; }
+  # The release we left is suspect: no pointer names it. Going forward again is `release.sh <its sha>`.
+  point_previous ""
+  wait_ready "$previous" && say "rolled back; /readyz is OK" || die "rolled back but /readyz fails: see alarms runbook"
   exit 0
 fi
 
-ref=${1:?usage: release.sh GIT_REF | --rollback}
-git -C "$ROOT/repo" fetch --quiet --tags origin
-sha=$(git -C "$ROOT/repo" rev-parse --verify "$ref^{commit}")
+ref=${1:?usage: release.sh BRANCH|TAG|SHA | --rollback}
+repo=$ROOT/repo
+git -C "$repo" fetch --quiet --prune --tags --force origin
+# The remote's branch as just fetched, else a tag, else a commit sha; a local branch (which fetch
+# never moves) is never used.
+sha=""
+for candidate in "refs/remotes/origin/$ref" "refs/tags/$ref"; do
+  sha=$(git -C "$repo" rev-parse -q --verify "$candidate^{commit}" || true)
+  [ -n "$sha" ] && break
+done
+if [ -z "$sha" ] && [[ $ref =~ ^[0-9a-f]{7,40}$ ]]; then
+  sha=$(git -C "$repo" rev-parse -q --verify "$ref^{commit}" || true)
+fi
+[ -n "$sha" ] || die "$ref is neither a branch of origin, a tag nor a commit: nothing changed"
 release="$ROOT/releases/$sha"
 say "building $ref ($sha)"
-if [ ! -d "$release" ]; then
-  mkdir -p "$release.tmp"
-  git -C "$ROOT/repo" archive "$sha" | tar -x -C "$release.tmp"
-  python3 -m venv "$release.tmp/.venv"
-  "$release.tmp/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$release.tmp/requirements.txt"
-  chown -R jewelry:jewelry "$release.tmp"
-  mv "$release.tmp" "$release"
+
+build_venv() {
+  # One virtualenv per requirements.txt (and Python), shared by the releases that pin the same
+  # packages, so a code-only deploy or rollback installs nothing. Built where it will run and never
+  # moved: its scripts (gunicorn's too) name its own python in their shebang. A half-built one (no
+  # .complete) is started over. Owned by root: the app user can run it but not change it.
+  local venv=$1
+  [ -f "$venv/.complete" ] && return 0
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${PIP_OPTIONS[@]}" -r "$2/requirements.txt"
+  touch "$venv/.complete"
+}
+
+if [ ! -f "$release/.complete" ]; then
+  # Code as the commit has it plus REVISION (the sha /readyz reports); root-owned, read-only to the
+  # app, which writes only staticfiles/ (collectstatic) here.
+  rm -rf "$release"
+  mkdir -p "$release"
+  git -C "$repo" archive "$sha" | tar -x --no-same-owner -C "$release"
+  echo "$sha" >"$release/REVISION"
+  key=$( { cat "$release/requirements.txt"; python3 -VV; } | sha256sum | cut -c1-16)
+  mkdir -p "$ROOT/venvs"
+  build_venv "$ROOT/venvs/$key" "$release"
+  ln -s "../../venvs/$key" "$release/.venv"
+  install -d -o "$APP_USER" -g "$APP_USER" -m 0755 "$release/staticfiles"
+  touch "$release/.complete"
 fi
 
-# Fails here, before anything changes, on bad settings or an unreadable secret.
-as_app "$release" .venv/bin/python manage.py check --deploy --fail-level WARNING
-as_app "$release" .venv/bin/python manage.py collectstatic --noinput -v0
-as_app "$release" .venv/bin/python manage.py createcachetable
-as_app "$release" .venv/bin/python manage.py migrate --noinput
+# Fails here, before anything changes, on bad settings, an unreadable secret or a failing migration.
+as_app "$release" .venv/bin/python manage.py check --deploy --fail-level WARNING || die "check --deploy failed: $sha refused, live release untouched"
+as_app "$release" .venv/bin/python manage.py collectstatic --noinput -v0 || die "collectstatic failed: $sha refused, live release untouched"
+as_app "$release" .venv/bin/python manage.py createcachetable || die "createcachetable failed: $sha refused, live release untouched"
+as_app "$release" .venv/bin/python manage.py migrate --noinput || die "migrate failed: $sha refused, live release untouched"
+
+if [ "$release" = "$live" ]; then
+  say "$sha is already live: restarting it"
+  switch_to "$release"
+  wait_ready "$release" || die "$sha restarted but /readyz fails: see alarms runbook"
+  exit 0
+fi
 
 say "switching to $sha"
 switch_to "$release"
-if ! wait_ready; then
-  say "/readyz did not pass within 60 s: rolling back"
-  previous=$(readlink -f "$ROOT/previous" || true)
-  if [ -d "$previous" ]; then switch_to "$previous"; wait_ready || true; fi
-  exit 1
+if ! wait_ready "$release"; then
+  if [ -n "$live" ]; then
+    say "/readyz did not name $sha within $READY_SECONDS s: switching back to $(basename "$live")"
+    switch_to "$live"
+    wait_ready "$live" || say "the release before does not answer /readyz either: see alarms runbook"
+  fi
+  # `previous` still names what it named before this run: never the broken release, never the live one.
+  die "$sha refused: it did not become ready"
 fi
+point_previous "$live"
 say "live: $sha; /readyz is OK"
-install_maintenance "$release"
 
-# Keep the newest $KEEP releases (never the live or previous one).
-live=$(readlink -f "$ROOT/current"); prev=$(readlink -f "$ROOT/previous" || true)
-ls -1dt "$ROOT"/releases/*/ | tail -n +"$((KEEP + 1))" | while read -r old; do
-  old=${old%/}
-  [ "$old" = "$live" ] || [ "$old" = "$prev" ] || rm -rf "$old"
+# Keep the newest $KEEP releases (never the live or previous one), and the venvs they use.
+live=$release
+previous=$(readlink -e "$ROOT/previous" || true)
+find "$ROOT/releases" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -rn | tail -n +"$((KEEP + 1))" |
+  while read -r _ old; do
+    [ "$old" = "$live" ] || [ "$old" = "$previous" ] || rm -rf "$old"
+  done
+used=$(for link in "$ROOT"/releases/*/.venv; do readlink -e "$link" || true; done)
+for venv in "$ROOT"/venvs/*/; do
+  venv=${venv%/}
+  grep -qxF "$venv" <<<"$used" || rm -rf "$venv"
 done

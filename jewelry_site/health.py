@@ -2,13 +2,17 @@
 
 ``/healthz``: the process is up and serving (never touches the database), so a slow database
 does not make the balancer kill healthy workers. ``/readyz``: the database answers within a short
-statement timeout and every migration is applied; a deploy waits for it before taking traffic.
+statement timeout and every migration is applied; a deploy waits for it before taking traffic. Its
+answer names the release (the commit deploy/release.sh wrote to ``REVISION``), so a deploy or a
+rollback can tell which code is serving.
 Both are answered by ``HealthCheckMiddleware`` ahead of the HTTPS redirect and the Host check.
 """
 
+import functools
 import logging
 import threading
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -21,6 +25,16 @@ logger = logging.getLogger("shop.health")
 MIGRATION_CHECK_TTL_SECONDS = 30.0
 _migration_cache: dict[str, tuple[float, list[str]]] = {}
 _migration_lock = threading.Lock()
+
+
+@functools.cache
+def release_revision() -> str:
+    """The commit this process serves: the REVISION file of a release, or "checkout" in a source tree."""
+    try:
+        revision = (Path(settings.BASE_DIR) / "REVISION").read_text().strip()
+    except OSError:
+        return "checkout"
+    return revision[:40] or "checkout"
 
 
 def _no_store(response: JsonResponse) -> JsonResponse:
@@ -81,4 +95,4 @@ def readyz(request: HttpRequest) -> JsonResponse:
         return _no_store(
             JsonResponse({"status": "unavailable", "database": "ok", "pending_migrations": len(pending)}, status=503)
         )
-    return _no_store(JsonResponse({"status": "ok", "database": "ok", "duration_ms": duration_ms}))
+    return _no_store(JsonResponse({"status": "ok", "database": "ok", "duration_ms": duration_ms, "release": release_revision()}))

@@ -30,6 +30,11 @@ if [ "$target" = test ] || [ "$target" = bench ]; then
   need_deb nodejs /usr/bin/node
   need_deb systemd /usr/bin/systemd-analyze  # tests verify the deploy/ units with it
   command -v npm >/dev/null || need_deb npm /usr/bin/npm
+  # The release rehearsal (tests/deploy/test_release_rehearsal.py): the web server in front of
+  # gunicorn, and systemd-analyze to verify every unit (the package's services are not started here).
+  need_deb nginx /usr/sbin/nginx
+  need_deb systemd /usr/bin/systemd-analyze
+  need_deb curl /usr/bin/curl
 fi
 if [ "$target" = bench ]; then
   need_deb wrk /usr/bin/wrk
@@ -67,6 +72,25 @@ if [ "$target" != run ] && [ ! -e "$tools_stamp" ]; then
 fi
 
 if [ "$target" != run ]; then
+  # The release rehearsal runs deploy/release.sh and the units as on an instance, so it needs the
+  # app's system user (an instance's UserData makes the same one) and the runtime wheels at hand, so
+  # its virtualenv installs offline (pip install --no-index --find-links).
+  if ! id jewelry >/dev/null 2>&1; then
+    echo "install: system user jewelry (release rehearsal)"
+    sudo_cmd=""
+    [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    $sudo_cmd useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin jewelry
+  fi
+  wheels="$VENV/release-wheels"
+  wheel_stamp="$wheels/.downloaded-$(sha256sum requirements.txt | cut -c1-16)"
+  if [ ! -e "$wheel_stamp" ]; then
+    echo "install: runtime wheels for the release rehearsal into $wheels"
+    rm -rf "$wheels"
+    "$VENV/bin/python" -m pip download -q --disable-pip-version-check --only-binary=:all: -r requirements.txt -d "$wheels" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+    [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+    touch "$wheel_stamp"
+  fi
+
   # npm packages from lock files: the OIDC test provider for tests; Lighthouse only for the benchmark.
   npm_dirs=(tests/oidc_provider)
   [ "$target" = bench ] && npm_dirs+=(bench)

@@ -66,3 +66,16 @@ def test_probes_skip_host_check_and_https_redirect(client, settings):
     redirect = client.get("/", HTTP_HOST="shop.example.com")
     assert redirect.status_code == 301
     assert redirect["Location"] == "https://shop.example.com/"
+
+
+@pytest.mark.django_db
+def test_readyz_names_the_release_it_serves(client, settings, tmp_path):
+    health.release_revision.cache_clear()
+    try:
+        assert client.get("/readyz").json()["release"] == "checkout"  # a source tree has no REVISION
+        health.release_revision.cache_clear()
+        settings.BASE_DIR = tmp_path
+        (tmp_path / "REVISION").write_text("0123456789abcdef0123456789abcdef01234567\n")
+        assert client.get("/readyz").json()["release"] == "0123456789abcdef0123456789abcdef01234567"
+    finally:
+        health.release_revision.cache_clear()
