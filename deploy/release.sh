@@ -18,7 +18,7 @@
 # JEWELRY_PREFIX (empty on an instance) puts every path under another root folder: the release
 # rehearsal (tests/deploy/test_release_rehearsal.py) runs this script against a throwaway one.
 # JEWELRY_SYSTEMCTL (default systemctl), JEWELRY_PIP_OPTIONS (e.g. --no-index --find-links DIR),
-# JEWELRY_USER (jewelry), JEWELRY_READY_SECONDS (60), JEWELRY_KEEP_RELEASES (5).
+# JEWELRY_USER (jewelry), JEWELRY_PYTHON (/usr/bin/python3), JEWELRY_READY_SECONDS (60), JEWELRY_KEEP_RELEASES (5).
 set -euo pipefail
 shopt -s nullglob
 
@@ -31,9 +31,13 @@ SOCKET=$PREFIX/run/jewelry/gunicorn.sock
 APP_USER=${JEWELRY_USER:-jewelry}
 KEEP=${JEWELRY_KEEP_RELEASES:-5}
 READY_SECONDS=${JEWELRY_READY_SECONDS:-60}
+# Debian's interpreter (python3-venv), the one the instance has, not whatever python3 a PATH finds.
+PYTHON=${JEWELRY_PYTHON:-/usr/bin/python3}
 read -r -a SYSTEMCTL <<<"${JEWELRY_SYSTEMCTL:-systemctl}"
 read -r -a PIP_OPTIONS <<<"${JEWELRY_PIP_OPTIONS:-}"
 say() { echo "release: $*"; }
+# The lock's descriptor (9) is closed for systemctl: a service it starts must not inherit and hold it.
+sysctl() { "${SYSTEMCTL[@]}" "$@" 9>&-; }
 die() { echo "release: $*" >&2; exit 1; }
 
 # One release at a time: a second run waits for nothing and changes nothing.
@@ -50,13 +54,18 @@ as_app() {
 
 wait_ready() {
   # /readyz must answer 200 *from the release just started* (its REVISION), not from a process that
-  # survived the restart. Bounded: READY_SECONDS tries, each at most 3 s.
-  local expected body
+  # survived the restart. Bounded: READY_SECONDS tries, each at most 3 s; a service seen not running
+  # five times (gunicorn exits at once on a broken config) fails sooner.
+  local expected body down=0
   expected=$(cat "$1/REVISION" 2>/dev/null || true)
   for _ in $(seq 1 "$READY_SECONDS"); do
     if body=$(curl -fsS --max-time 3 --unix-socket "$SOCKET" http://localhost/readyz 2>/dev/null) &&
       { [ -z "$expected" ] || [[ $body == *"\"release\": \"$expected\""* ]]; }; then
       return 0
+    fi
+    if ! sysctl is-active --quiet jewelry.service >/dev/null 2>&1; then
+      down=$((down + 1))
+      [ "$down" -lt 5 ] || return 1
     fi
     sleep 1
   done
@@ -78,7 +87,7 @@ install_units() {
   if [ -f "$manifest" ]; then
     comm -23 "$manifest" "$ROOT/units.new" | while read -r name; do
       say "removing unit $name (not in this release)"
-      "${SYSTEMCTL[@]}" disable --now "$name" || true
+      sysctl disable --now "$name" || true
       rm -f "$UNIT_DIR/$name"
     done
   fi
@@ -87,12 +96,12 @@ install_units() {
     sed -E "s#/(srv|etc|var/log|run)/jewelry#$PREFIX&#g" "$release/deploy/$name" >"$UNIT_DIR/$name.new"
     chmod 0644 "$UNIT_DIR/$name.new" && mv -f "$UNIT_DIR/$name.new" "$UNIT_DIR/$name"
   done <"$ROOT/units.new"
-  "${SYSTEMCTL[@]}" daemon-reload
+  sysctl daemon-reload
   while read -r name; do
     grep -q '^\[Install\]' "$UNIT_DIR/$name" || continue
     case $name in
-      *.timer | *.socket) "${SYSTEMCTL[@]}" enable --now "$name" ;;
-      *) "${SYSTEMCTL[@]}" enable "$name" ;;
+      *.timer | *.socket) sysctl enable --now "$name" ;;
+      *) sysctl enable "$name" ;;
     esac
   done <"$ROOT/units.new"
   mv -f "$ROOT/units.new" "$manifest"
@@ -102,7 +111,8 @@ switch_to() {
   # current -> $1 atomically, its units installed, the shop restarted; `previous` is not touched here.
   install_units "$1"
   ln -sfn "$1" "$ROOT/current.new" && mv -T "$ROOT/current.new" "$ROOT/current"
-  "${SYSTEMCTL[@]}" restart jewelry.service
+  # Its exit status is not the verdict (a service may die just after starting): /readyz is.
+  sysctl restart jewelry.service || say "systemctl restart jewelry.service failed"
 }
 
 point_previous() { # previous -> $1, or no previous at all
@@ -148,7 +158,7 @@ build_venv() {
   local venv=$1
   [ -f "$venv/.complete" ] && return 0
   rm -rf "$venv"
-  python3 -m venv "$venv"
+  "$PYTHON" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${PIP_OPTIONS[@]}" -r "$2/requirements.txt"
   touch "$venv/.complete"
 }
@@ -160,7 +170,7 @@ if [ ! -f "$release/.complete" ]; then
   mkdir -p "$release"
   git -C "$repo" archive "$sha" | tar -x --no-same-owner -C "$release"
   echo "$sha" >"$release/REVISION"
-  key=$( { cat "$release/requirements.txt"; python3 -VV; } | sha256sum | cut -c1-16)
+  key=$( { cat "$release/requirements.txt"; "$PYTHON" -VV; } | sha256sum | cut -c1-16)
   mkdir -p "$ROOT/venvs"
   build_venv "$ROOT/venvs/$key" "$release"
   ln -s "../../venvs/$key" "$release/.venv"

@@ -95,4 +95,5 @@ def readyz(request: HttpRequest) -> JsonResponse:
         return _no_store(
             JsonResponse({"status": "unavailable", "database": "ok", "pending_migrations": len(pending)}, status=503)
         )
-    return _no_store(JsonResponse({"status": "ok", "database": "ok", "duration_ms": duration_ms, "release": release_revision()}))
+    body = {"status": "ok", "database": "ok", "duration_ms": duration_ms, "release": release_revision()}
+    return _no_store(JsonResponse(body))

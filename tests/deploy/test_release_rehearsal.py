@@ -1,0 +1,420 @@
+"""Release rehearsal: deploy/release.sh run as root, as on an instance, against a throwaway root folder.
+
+What is real: release.sh itself (JEWELRY_PREFIX puts /srv/jewelry, /etc/jewelry, /etc/systemd/system,
+/var/log/jewelry and /run/jewelry under the throwaway folder); a bare git remote holding commits of
+this work tree (A, B, a commit C that fails `check --deploy`, a commit D whose gunicorn cannot start,
+a commit E whose migration fails);
+the virtualenv release.sh builds (python3 -m venv, pip install of requirements.txt from the wheels
+scripts/install.sh downloaded, offline; pip compiles them as on an instance; built once and shared
+by the commits, which pin the same packages); the unit files the release installs, run by
+docker-systemctl-replacement's systemctl3.py (--root: Environment, EnvironmentFile, User,
+WorkingDirectory, ExecStart, StandardOutput), so gunicorn starts from the released path as the
+`jewelry` user; `systemd-analyze verify` on every installed unit; Debian's nginx with the shipped
+site and proxy config on a free loopback port; the throwaway Postgres.
+
+What it leaves out: socket activation (systemctl3 knows no socket units: gunicorn binds the same
+socket path itself, as deploy/gunicorn.conf.py does without systemd, so a restart here drops the
+requests that arrive meanwhile, which the real jewelry.socket queues); the sandboxing directives
+(ProtectSystem, CapabilityBoundingSet...: only `systemd-analyze verify` reads them); timers firing
+(systemctl3 enables them but does not run timers; test_maintenance.py runs the commands); the load
+balancer, CloudFront and TLS in front of nginx; Secrets Manager (the secret key is in jewelry.env here).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.deploy.conftest import PROD_HOST, REPO, database_url, pg_env, strong_secret_key
+from tests.servers import free_port, port_open, stop, wait_until
+
+PGBIN = Path(os.environ.get("PGBIN") or "/usr/lib/postgresql/15/bin")
+VENV = Path(os.environ.get("VIRTUAL_ENV") or REPO / ".venv")
+WHEELS = REPO / ".venv" / "release-wheels"
+SYSTEMCTL3 = VENV / "bin" / "systemctl3.py"
+NGINX = Path("/usr/sbin/nginx")
+SYSTEMD_ANALYZE = Path("/usr/bin/systemd-analyze")
+APP_USER = "jewelry"
+# What a release needs; the tests and benchmarks stay out of the copy to keep it small.
+LEFT_OUT = ("tests/", "bench/", ".ci/")
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "rehearsal",
+        "GIT_AUTHOR_EMAIL": "rehearsal@example.com",
+        "GIT_COMMITTER_NAME": "rehearsal",
+        "GIT_COMMITTER_EMAIL": "rehearsal@example.com",
+    }
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def source_files() -> list[str]:
+    """This work tree's files as they are now (tracked and new, not ignored): what the test is about."""
+    listed = git("ls-files", "-co", "--exclude-standard", "-z", cwd=REPO).split("\0")
+    return [name for name in listed if name and not name.startswith(LEFT_OUT) and (REPO / name).is_file()]
+
+
+class Rehearsal:
+    """The throwaway instance: root folder, remote, nginx port; runs release.sh and probes through nginx."""
+
+    def __init__(self, base: Path, database: str):
+        self.base = base
+        self.root = base / "root"  # JEWELRY_PREFIX
+        self.srv = self.root / "srv" / "jewelry"
+        self.remote = base / "remote.git"
+        self.work = base / "work"
+        self.port = free_port()
+        self.database = database
+        self.timings: list[tuple[str, float]] = []
+
+    # --- git: the commits the remote holds ---------------------------------------------------
+    def make_source(self) -> None:
+        self.work.mkdir()
+        for name in source_files():
+            target = self.work / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, target)
+        git("init", "-q", "-b", "main", cwd=self.work)
+        git("add", "-A", cwd=self.work)
+        git("commit", "-q", "-m", "A", cwd=self.work)
+        git("init", "-q", "--bare", "-b", "main", str(self.remote), cwd=self.base)
+        git("remote", "add", "origin", str(self.remote), cwd=self.work)
+
+    def commit(self, message: str, path: str, text: str, *, parent: str | None = None) -> str:
+        """A commit on top of ``parent`` (default: HEAD) changing one file; returns its sha."""
+        if parent:
+            git("checkout", "-q", "--detach", parent, cwd=self.work)
+        target = self.work / path
+        target.write_text(text)
+        git("add", path, cwd=self.work)
+        git("commit", "-q", "-m", message, cwd=self.work)
+        return git("rev-parse", "HEAD", cwd=self.work)
+
+    def push(self, sha: str, branch: str) -> None:
+        git("push", "-q", "--force", "origin", f"{sha}:refs/heads/{branch}", cwd=self.work)
+
+    # --- the instance -------------------------------------------------------------------------
+    def provision(self) -> None:
+        """What the instance's first boot does: folders, env files, a clone of the repository."""
+        etc = self.root / "etc" / "jewelry"
+        etc.mkdir(parents=True)
+        run = self.root / "run" / "jewelry"
+        run.mkdir(parents=True)
+        shutil.chown(run, APP_USER, APP_USER)
+        self.srv.mkdir(parents=True)
+        env = {
+            "DJANGO_SETTINGS_MODULE": "jewelry_site.settings.prod",
+            "DJANGO_DATABASE_URL": database_url(self.database),
+            "DJANGO_SECRET_KEY": strong_secret_key(),
+            "DJANGO_ALLOWED_HOSTS": PROD_HOST,
+            "DJANGO_EMAIL_HOST": "smtp.invalid",  # nothing is mailed in the rehearsal
+            "DJANGO_TRUSTED_PROXY_HOPS": "1",
+            # Without jewelry.socket (see the docstring) gunicorn binds the socket path itself.
+            "GUNICORN_BIND": f"unix:{run / 'gunicorn.sock'}",
+            "GUNICORN_WORKERS": "2",
+        }
+        (etc / "jewelry.env").write_text("".join(f"{key}={value}\n" for key, value in env.items()))
+        (etc / "aws.env").write_text("# no AWS key: the secret key is in jewelry.env in the rehearsal\n")
+        (etc / "aws.env").chmod(0o600)
+        git("clone", "-q", str(self.remote), str(self.srv / "repo"), cwd=self.base)
+
+    def release(self, *args: str) -> subprocess.CompletedProcess:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GUNICORN_"))},
+            "JEWELRY_PREFIX": str(self.root),
+            "JEWELRY_SYSTEMCTL": f"{VENV / 'bin' / 'python'} {SYSTEMCTL3} --root={self.root}",
+            "JEWELRY_PIP_OPTIONS": f"--no-index --find-links={WHEELS}",
+            "JEWELRY_READY_SECONDS": "20",
+        }
+        return subprocess.run(
+            ["bash", str(REPO / "deploy" / "release.sh"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def systemctl(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(VENV / "bin" / "python"), str(SYSTEMCTL3), f"--root={self.root}", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def link(self, name: str) -> str | None:
+        path = self.srv / name
+        return path.resolve().name if path.is_symlink() else None
+
+    # --- nginx --------------------------------------------------------------------------------
+    def nginx_config(self) -> Path:
+        """The shipped site and proxy files, with the rehearsal's paths and port (nothing else changed)."""
+        etc = self.root / "etc" / "nginx"
+        logs = self.root / "var" / "log" / "nginx"
+        for folder in (etc, logs, self.base / "nginx-temp"):
+            folder.mkdir(parents=True, exist_ok=True)
+        proxy = etc / "jewelry_proxy.conf"
+        shutil.copy(REPO / "deploy" / "jewelry_proxy.conf", proxy)
+        site = (REPO / "deploy" / "nginx.conf").read_text()
+        for real in ("/srv/jewelry", "/run/jewelry"):
+            site = site.replace(real, f"{self.root}{real}")
+        site = site.replace("/etc/nginx/jewelry_proxy.conf", str(proxy))
+        site = site.replace("/var/log/nginx/", f"{logs}/")
+        site = site.replace("listen [::]:80 default_server;", "").replace("listen [::]:80;", "")
+        site = site.replace("listen 80 default_server;", f"listen 127.0.0.1:{self.port} default_server;")
+        site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
+        (etc / "jewelry").write_text(site)
+        temp = self.base / "nginx-temp"
+        main = etc / "nginx.conf"
+        main.write_text(
+            f"""user www-data;
+worker_processes 1;
+pid {self.base / "nginx.pid"};
+error_log {logs / "error.log"} warn;
+events {{ worker_connections 64; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log off;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    include {etc / "jewelry"};
+}}
+"""
+        )
+        return main
+
+    def get(self, path: str, *, host: str = PROD_HOST, **headers: str) -> requests.Response:
+        return requests.get(
+            f"http://127.0.0.1:{self.port}{path}",
+            headers={"Host": host, "X-Forwarded-Proto": "https", **headers},
+            allow_redirects=False,
+            timeout=10,
+        )
+
+    def assert_serving(self, sha: str) -> None:
+        """/readyz through nginx answers 200 from ``sha``, and a shop page is served."""
+        ready = self.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["release"] == sha
+        assert self.link("current") == sha
+        home = self.get("/")
+        assert home.status_code == 200, home.status_code
+        assert "Maison Aurelia" in home.text
+
+    def step(self, name: str, started: float) -> None:
+        self.timings.append((name, time.monotonic() - started))
+
+
+@pytest.fixture
+def rehearsal():
+    for tool in (NGINX, SYSTEMD_ANALYZE, SYSTEMCTL3, PGBIN / "createdb"):
+        assert tool.exists(), f"{tool} is missing: run scripts/install.sh test"
+    assert os.geteuid() == 0, "the rehearsal runs release.sh as root, as on an instance"
+    subprocess.run(["id", APP_USER], check=True, capture_output=True)  # scripts/install.sh makes it
+    assert any(WHEELS.glob("[Dd]jango-*.whl")), f"no wheels in {WHEELS}: run scripts/install.sh test"
+    database = f"rehearsal_{uuid.uuid4().hex[:8]}"
+    subprocess.run([str(PGBIN / "createdb"), database], check=True, env=pg_env())
+    # Its own folder, not pytest's (private to root): the app user and nginx's workers must reach it.
+    base = Path(tempfile.mkdtemp(prefix="jewelry-rehearsal-", dir="/tmp"))
+    base.chmod(0o755)
+    box = Rehearsal(base, database)
+    try:
+        yield box
+    finally:
+        box.systemctl("stop", "jewelry.service")
+        subprocess.run([str(PGBIN / "dropdb"), "--force", "--if-exists", database], env=pg_env(), check=False)
+        shutil.rmtree(base)
+
+
+def test_deploy_roll_back_and_refuse_broken_releases(rehearsal, capsys):
+    box = rehearsal
+    started = time.monotonic()
+    box.make_source()
+    a = git("rev-parse", "HEAD", cwd=box.work)
+    b = box.commit("B", "deploy/rehearsal.txt", "B\n")
+    # C: a setting `check --deploy` warns about (session cookie over plain HTTP).
+    prod = (box.work / "jewelry_site/settings/prod.py").read_text()
+    c = box.commit("C", "jewelry_site/settings/prod.py", prod + "\nSESSION_COOKIE_SECURE = False\n", parent=b)
+    # D: passes every check but its gunicorn never starts (a broken gunicorn.conf.py).
+    conf = (box.work / "deploy/gunicorn.conf.py").read_text()
+    d = box.commit("D", "deploy/gunicorn.conf.py", conf + '\nraise SystemExit("rehearsal: broken start")\n', parent=b)
+    # E: a migration that fails (inside its transaction, so nothing of it stays).
+    latest = max(p.stem for p in (box.work / "catalog/migrations").glob("0*.py"))
+    migration = (
+        "from django.db import migrations\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        f"    dependencies = [('catalog', '{latest}')]\n"
+        "    operations = [migrations.RunSQL('SELECT 1 / 0')]\n"
+    )
+    e = box.commit("E", "catalog/migrations/9999_rehearsal_fails.py", migration, parent=b)
+    box.push(a, "main")
+    box.push(c, "broken-check")
+    box.push(d, "broken-start")
+    box.push(e, "broken-migration")
+    box.provision()
+    box.step("remote with A, B, C, D; instance provisioned", started)
+
+    nginx_conf = box.nginx_config()
+    checked = subprocess.run([str(NGINX), "-t", "-c", str(nginx_conf)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    nginx = subprocess.Popen(
+        [str(NGINX), "-c", str(nginx_conf), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        wait_until(port_open(box.port), timeout=20, what="nginx", process=nginx)
+        run_steps(box, a=a, b=b, c=c, d=d, e=e)
+    finally:
+        stop(nginx)
+        with capsys.disabled():
+            print("\nrelease rehearsal (seconds):")
+            for name, seconds in box.timings:
+                print(f"  {seconds:6.1f}  {name}")
+            print(f"  {time.monotonic() - started:6.1f}  total")
+
+
+def run_steps(box: Rehearsal, *, a: str, b: str, c: str, d: str, e: str) -> None:
+    # 1. Deploy A: the remote's main.
+    started = time.monotonic()
+    result = box.release("main")
+    assert result.returncode == 0, result.stdout + result.stderr
+    box.assert_serving(a)
+    assert box.link("previous") is None
+    box.step("deploy A (venv built, first migrate)", started)
+    assert_released_venv(box, a)
+    started = time.monotonic()
+    verify_units(box)
+    box.step("systemd-analyze verify on every unit", started)
+
+    # Maintenance: the flag file stops all traffic but the probes, at once and without a reload.
+    started = time.monotonic()
+    flag = box.srv / "MAINTENANCE"
+    flag.touch()
+    try:
+        closed = box.get("/")
+        assert closed.status_code == 503
+        assert "back shortly" in closed.text
+        assert closed.headers["Retry-After"] == "600"
+        assert closed.headers["Cache-Control"] == "no-store"
+        assert box.get("/cart/").status_code == 503
+        assert box.get("/readyz").status_code == 200
+        assert box.get("/healthz").status_code == 200
+        assert box.get("/readyz", host="172.26.9.10").status_code == 200  # the balancer's probe by IP
+    finally:
+        flag.unlink()
+    assert box.get("/").status_code == 200
+    box.step("maintenance on and off through nginx", started)
+
+    # 2. Deploy B: the remote's main moved; the clone's local main did not, and must not be used.
+    box.push(b, "main")
+    started = time.monotonic()
+    result = box.release("main")
+    assert result.returncode == 0, result.stdout + result.stderr
+    box.assert_serving(b)
+    assert box.link("previous") == a
+    assert git("rev-parse", "main", cwd=box.srv / "repo") == a  # the clone's own branch: stale, unused
+    box.step("deploy B (remote's main moved)", started)
+
+    # 3. D passes the checks but never becomes ready: switched back to B by itself; previous stays A.
+    started = time.monotonic()
+    result = box.release("broken-start")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{d} refused: it did not become ready" in result.stderr
+    box.assert_serving(b)
+    assert box.link("previous") == a
+    box.step("refuse D (not ready: automatic switch back)", started)
+
+    # 4. Roll back to A; no pointer names the release left behind.
+    started = time.monotonic()
+    result = box.release("--rollback")
+    assert result.returncode == 0, result.stdout + result.stderr
+    box.assert_serving(a)
+    assert box.link("previous") is None
+    again = box.release("--rollback")
+    assert again.returncode == 1
+    assert "no previous release" in again.stderr
+    box.step("roll back to A", started)
+
+    # 5. C fails `check --deploy`: refused before anything changes, A keeps serving untouched.
+    unit_before = (box.root / "etc/systemd/system/jewelry.service").read_text()
+    started = time.monotonic()
+    result = box.release("broken-check")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "security.W012" in result.stdout + result.stderr
+    assert f"check --deploy failed: {c} refused, live release untouched" in result.stderr
+    box.assert_serving(a)
+    assert box.link("previous") is None
+    assert (box.root / "etc/systemd/system/jewelry.service").read_text() == unit_before
+    box.step("refuse C (check --deploy)", started)
+
+    # 6. E's migration fails: refused, A keeps serving, no trace of E's migration in the database.
+    started = time.monotonic()
+    result = box.release("broken-migration")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "division by zero" in result.stdout + result.stderr
+    assert f"migrate failed: {e} refused, live release untouched" in result.stderr
+    box.assert_serving(a)
+    recorded = subprocess.run(
+        [
+            str(PGBIN / "psql"),
+            "-X",
+            "-At",
+            "-d",
+            box.database,
+            "-c",
+            "SELECT count(*) FROM django_migrations WHERE name = '9999_rehearsal_fails'",
+        ],
+        env=pg_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert recorded.stdout.strip() == "0"
+    box.step("refuse E (failing migration)", started)
+
+    # A name that is neither a branch, a tag nor a commit changes nothing either.
+    unknown = box.release("no-such-branch")
+    assert unknown.returncode == 1
+    assert "nothing changed" in unknown.stderr
+    box.assert_serving(a)
+
+
+def assert_released_venv(box: Rehearsal, sha: str) -> None:
+    """gunicorn's shebang names the python of a venv that stays where it was built."""
+    gunicorn = box.srv / "current" / ".venv" / "bin" / "gunicorn"
+    shebang = gunicorn.read_text().splitlines()[0]
+    interpreter = Path(shebang.removeprefix("#!"))
+    assert interpreter.is_file(), shebang
+    assert interpreter.parent.parent == (box.srv / "releases" / sha / ".venv").resolve()
+    assert interpreter.is_relative_to(box.srv / "venvs")
+    # Root owns the code and the venv: the app user can run them but not change them.
+    assert (box.srv / "releases" / sha / "manage.py").stat().st_uid == 0
+    assert interpreter.parent.stat().st_uid == 0
+    assert (box.srv / "releases" / sha / "staticfiles").owner() == APP_USER
+
+
+def verify_units(box: Rehearsal) -> None:
+    """`systemd-analyze verify` on every unit release.sh installed (the paths exist now)."""
+    unit_dir = box.root / "etc" / "systemd" / "system"
+    units = sorted(p for p in unit_dir.iterdir() if p.suffix in {".service", ".socket", ".timer"})
+    shipped = sorted(p.name for p in (REPO / "deploy").iterdir() if p.suffix in {".service", ".socket", ".timer"})
+    assert [p.name for p in units] == shipped
+    result = subprocess.run(
+        [str(SYSTEMD_ANALYZE), "verify", *map(str, units)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr  # unknown keys and bad values are only warned about
+    status = box.systemctl("status", "jewelry.service")
+    assert "active (running)" in status.stdout, status.stdout + status.stderr
+    assert json.loads(box.get("/readyz").text)["status"] == "ok"
