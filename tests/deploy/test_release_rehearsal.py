@@ -33,13 +33,13 @@ import pytest
 import requests
 
 from tests.deploy.conftest import PROD_HOST, REPO, database_url, pg_env, strong_secret_key
+from tests.deploy.nginx_site import NGINX, nginx_site
 from tests.servers import free_port, port_open, stop, wait_until
 
 PGBIN = Path(os.environ.get("PGBIN") or "/usr/lib/postgresql/15/bin")
 VENV = Path(os.environ.get("VIRTUAL_ENV") or REPO / ".venv")
 WHEELS = REPO / ".venv" / "release-wheels"
 SYSTEMCTL3 = VENV / "bin" / "systemctl3.py"
-NGINX = Path("/usr/sbin/nginx")
 SYSTEMD_ANALYZE = Path("/usr/bin/systemd-analyze")
 APP_USER = "jewelry"
 # What a release needs; the tests and benchmarks stay out of the copy to keep it small.
@@ -157,43 +157,7 @@ class Rehearsal:
 
     # --- nginx --------------------------------------------------------------------------------
     def nginx_config(self) -> Path:
-        """The shipped site and proxy files, with the rehearsal's paths and port (nothing else changed)."""
-        etc = self.root / "etc" / "nginx"
-        logs = self.root / "var" / "log" / "nginx"
-        for folder in (etc, logs, self.base / "nginx-temp"):
-            folder.mkdir(parents=True, exist_ok=True)
-        proxy = etc / "jewelry_proxy.conf"
-        shutil.copy(REPO / "deploy" / "jewelry_proxy.conf", proxy)
-        site = (REPO / "deploy" / "nginx.conf").read_text()
-        for real in ("/srv/jewelry", "/run/jewelry"):
-            site = site.replace(real, f"{self.root}{real}")
-        site = site.replace("/etc/nginx/jewelry_proxy.conf", str(proxy))
-        site = site.replace("/var/log/nginx/", f"{logs}/")
-        site = site.replace("listen [::]:80 default_server;", "").replace("listen [::]:80;", "")
-        site = site.replace("listen 80 default_server;", f"listen 127.0.0.1:{self.port} default_server;")
-        site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
-        (etc / "jewelry").write_text(site)
-        temp = self.base / "nginx-temp"
-        main = etc / "nginx.conf"
-        main.write_text(
-            f"""user www-data;
-worker_processes 1;
-pid {self.base / "nginx.pid"};
-error_log {logs / "error.log"} warn;
-events {{ worker_connections 64; }}
-http {{
-    include /etc/nginx/mime.types;
-    access_log off;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    include {etc / "jewelry"};
-}}
-"""
-        )
-        return main
+        return nginx_site(root=self.root, port=self.port, work=self.base)
 
     def get(self, path: str, *, host: str = PROD_HOST, **headers: str) -> requests.Response:
         return requests.get(
