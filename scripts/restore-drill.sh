@@ -3,10 +3,12 @@
 #
 #   scripts/restore-drill.sh [SOURCE_DB]        # default: $PGDATABASE
 #
-#   1. pg_dump -Fc SOURCE_DB                 (the same command as the nightly backup)
-#   2. createdb a new database and pg_restore the dump into it
-#   3. manage.py migrate --check against the restored database (schema is complete and current)
-#   4. row counts of every table, source vs restored, must match
+#   1. a REPEATABLE READ transaction on SOURCE_DB exports its snapshot and counts every table's rows in it
+#   2. pg_dump -Fc --snapshot=<that snapshot> SOURCE_DB: the dump holds exactly what was counted, however
+#      busy the live shop is meanwhile (the counts are never compared with a database that moved on)
+#   3. createdb a second database and pg_restore the dump into it
+#   4. manage.py migrate --check against the restored database (schema is complete and current)
+#   5. row counts of every table, snapshot vs restored, must match
 # Prints the figures (tables, rows, bytes, seconds) and ends with one machine-readable line:
 #   restore-drill: OK tables=N rows=N dump_bytes=N dump_s=S restore_s=S check_s=S total_s=S
 #
@@ -46,24 +48,39 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# "schema.table<TAB>rows" for every table, sorted: one query built from the catalogue.
-row_counts() {
-  local db=$1 tables query=""
-  tables=$("${psql[@]}" -d "$db" -c "SELECT format('%I.%I', table_schema, table_name)
-      FROM information_schema.tables WHERE table_type = 'BASE TABLE'
-      AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")
-  for table in $tables; do
-    query+="${query:+ UNION ALL }SELECT '$table', count(*) FROM $table"
-  done
-  [ -n "$query" ] || return 0
-  "${psql[@]}" -F $'\t' -d "$db" -c "$query ORDER BY 1"
-}
+# "schema.table<TAB>rows" for every table, sorted, in ONE statement (so in one snapshot): query_to_xml
+# runs each table's count(*) inside the statement's transaction.
+COUNTS_SQL="SELECT format('%I.%I', table_schema, table_name),
+    (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', table_schema, table_name),
+      false, true, '')))[1]::text::bigint
+  FROM information_schema.tables WHERE table_type = 'BASE TABLE'
+  AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
+END_MARK="-- restore-drill end --"
 
 started=$(now)
-"$PGBIN/pg_dump" -Fc -d "$source_db" -f "$dump"
+# The snapshot holder: a psql session kept open (coproc) until pg_dump has taken the snapshot over.
+coproc SNAPSHOT { "${psql[@]}" -F $'\t' -d "$source_db"; }
+holder_in=${SNAPSHOT[1]}
+holder_out=${SNAPSHOT[0]}
+holder_pid=$SNAPSHOT_PID
+echo "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot();" >&"$holder_in"
+read -t 60 -r snapshot <&"$holder_out" || { say "FAILED: no snapshot from $source_db"; exit 1; }
+echo "$COUNTS_SQL; SELECT '$END_MARK';" >&"$holder_in"
+: >"$workdir/source.tsv"
+while IFS= read -t 600 -r line <&"$holder_out"; do
+  [ "$line" = "$END_MARK" ] && break
+  echo "$line" >>"$workdir/source.tsv"
+done
+[ "$line" = "$END_MARK" ] || { say "FAILED: counting rows in the snapshot did not finish"; exit 1; }
+say "snapshot $snapshot: counted $(wc -l <"$workdir/source.tsv" | tr -d ' ') tables"
+
+"$PGBIN/pg_dump" -Fc --snapshot="$snapshot" -d "$source_db" -f "$dump"
+echo "COMMIT;" >&"$holder_in"
+exec {holder_in}>&-
+wait "$holder_pid" 2>/dev/null || true
 dumped=$(now)
 dump_bytes=$(wc -c <"$dump" | tr -d ' ')
-say "dumped $source_db: $dump_bytes bytes in $(secs "$started" "$dumped") s"
+say "dumped $source_db at that snapshot: $dump_bytes bytes in $(secs "$started" "$dumped") s"
 
 "$PGBIN/createdb" "$target_db"
 # --no-owner/--no-privileges: the restore may run as another user than the one that owned the tables.
@@ -78,17 +95,16 @@ if ! DJANGO_DATABASE_URL=$db_url DJANGO_SETTINGS_MODULE=$DRILL_SETTINGS "$PYTHON
 fi
 say "migrate --check: no unapplied migrations"
 
-row_counts "$source_db" >"$workdir/source.tsv"
-row_counts "$target_db" >"$workdir/restored.tsv"
+"${psql[@]}" -F $'\t' -d "$target_db" -c "$COUNTS_SQL" >"$workdir/restored.tsv"
 checked=$(now)
 tables=$(wc -l <"$workdir/source.tsv" | tr -d ' ')
 rows=$(awk -F '\t' '{ n += $2 } END { print n + 0 }' "$workdir/source.tsv")
 if ! diff -u "$workdir/source.tsv" "$workdir/restored.tsv" >"$workdir/diff.txt"; then
-  say "FAILED: row counts differ (source vs restored):"
+  say "FAILED: row counts differ (snapshot vs restored):"
   cat "$workdir/diff.txt"
   exit 1
 fi
 awk -F '\t' '$2 > 0 { printf "  %-40s %8d\n", $1, $2 }' "$workdir/source.tsv"
-say "row counts match: $rows rows in $tables tables"
+say "row counts match the dump's snapshot: $rows rows in $tables tables"
 say "OK tables=$tables rows=$rows dump_bytes=$dump_bytes dump_s=$(secs "$started" "$dumped")" \
   "restore_s=$(secs "$dumped" "$restored") check_s=$(secs "$restored" "$checked") total_s=$(secs "$started" "$checked")"

@@ -1,11 +1,15 @@
-"""scripts/restore-drill.sh against the throwaway Postgres: dump, restore, migrate --check, row counts."""
+"""scripts/restore-drill.sh against the throwaway Postgres: snapshot, counts, dump, restore into a
+second database, migrate --check, row counts compared with the ones taken inside the dump's snapshot."""
 
 import os
 import re
 import subprocess
+import threading
+import time
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.deploy.conftest import PYTHON, REPO, database_url, pg_env
@@ -82,3 +86,41 @@ def test_drill_fails_on_a_database_without_the_schema():
         subprocess.run([str(PGBIN / "dropdb"), "--if-exists", name], check=True, env=pg_env())
     assert result.returncode == 1
     assert "FAILED: the restored database has unapplied migrations" in result.stdout
+
+
+def test_drill_compares_with_the_dumps_snapshot_while_the_shop_keeps_writing(source_db):
+    """Rows keep arriving in the source during the whole drill (a checkout-like writer): the counts
+    come from the dump's own snapshot, so the drill passes, and it saw neither the first nor the last row."""
+    conninfo = database_url(source_db).replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(conninfo, autocommit=True) as setup:
+        setup.execute("CREATE TABLE drill_traffic (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())")
+    done = threading.Event()
+    written = []
+
+    def writer() -> None:
+        # Bounded: at most 200,000 rows or 5 minutes, and it stops as soon as the drill has finished.
+        deadline = time.monotonic() + 300
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            while not done.is_set() and len(written) < 200_000 and time.monotonic() < deadline:
+                conn.execute("INSERT INTO drill_traffic DEFAULT VALUES")
+                written.append(1)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        # The drill starts once the writer has written (the table is not empty in the snapshot).
+        deadline = time.monotonic() + 30
+        while not written and time.monotonic() < deadline:
+            time.sleep(0.01)
+        result = run_drill(source_db)
+    finally:
+        done.set()
+        thread.join(timeout=30)
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    counted = re.search(r"public\.drill_traffic\s+(\d+)$", result.stdout, re.MULTILINE)
+    assert counted, result.stdout
+    with psycopg.connect(conninfo) as conn:
+        final = conn.execute("SELECT count(*) FROM drill_traffic").fetchone()[0]
+    # Writes landed before the snapshot and after it: the source moved on, the comparison did not.
+    assert 0 < int(counted[1]) < final == len(written)
