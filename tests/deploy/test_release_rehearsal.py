@@ -127,17 +127,19 @@ class Rehearsal:
         (etc / "aws.env").chmod(0o600)
         git("clone", "-q", str(self.remote), str(self.srv / "repo"), cwd=self.base)
 
-    def release(self, *args: str) -> subprocess.CompletedProcess:
-        env = {
+    def release_env(self) -> dict[str, str]:
+        return {
             **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GUNICORN_"))},
             "JEWELRY_PREFIX": str(self.root),
             "JEWELRY_SYSTEMCTL": f"{VENV / 'bin' / 'python'} {SYSTEMCTL3} --root={self.root}",
             "JEWELRY_PIP_OPTIONS": f"--no-index --find-links={WHEELS}",
             "JEWELRY_READY_SECONDS": "20",
         }
+
+    def release(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             ["bash", str(REPO / "deploy" / "release.sh"), *args],
-            env=env,
+            env=self.release_env(),
             capture_output=True,
             text=True,
             timeout=300,
@@ -309,6 +311,19 @@ def run_steps(box: Rehearsal, *, a: str, b: str, c: str, d: str, e: str) -> None
     assert again.returncode == 1
     assert "no previous release" in again.stderr
     box.step("roll back to A", started)
+
+    # deploy/check-live.sh (run before a restart after a secret or database change) passes on A.
+    started = time.monotonic()
+    live = subprocess.run(
+        ["bash", str(REPO / "deploy" / "check-live.sh")],
+        env=box.release_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert live.returncode == 0, live.stdout + live.stderr
+    assert f"check-live: OK ({a}" in live.stdout
+    box.step("check-live.sh on A", started)
 
     # 5. C fails `check --deploy`: refused before anything changes, A keeps serving untouched.
     unit_before = (box.root / "etc/systemd/system/jewelry.service").read_text()
