@@ -164,6 +164,7 @@ build_venv() {
 }
 
 if [ ! -f "$release/.complete" ]; then
+  built=$SECONDS
   # Code as the commit has it plus REVISION (the sha /readyz reports); root-owned, read-only to the
   # app, which writes only staticfiles/ (collectstatic) here.
   rm -rf "$release"
@@ -176,13 +177,20 @@ if [ ! -f "$release/.complete" ]; then
   ln -s "../../venvs/$key" "$release/.venv"
   install -d -o "$APP_USER" -g "$APP_USER" -m 0755 "$release/staticfiles"
   touch "$release/.complete"
+  say "built $release ($((SECONDS - built)) s)"
 fi
 
 # Fails here, before anything changes, on bad settings, an unreadable secret or a failing migration.
-as_app "$release" .venv/bin/python manage.py check --deploy --fail-level WARNING || die "check --deploy failed: $sha refused, live release untouched"
-as_app "$release" .venv/bin/python manage.py collectstatic --noinput -v0 || die "collectstatic failed: $sha refused, live release untouched"
-as_app "$release" .venv/bin/python manage.py createcachetable || die "createcachetable failed: $sha refused, live release untouched"
-as_app "$release" .venv/bin/python manage.py migrate --noinput || die "migrate failed: $sha refused, live release untouched"
+step() { # step NAME COMMAND...: one manage.py command as the app user, timed; a failure refuses the release
+  local name=$1 started=$SECONDS
+  shift
+  as_app "$release" .venv/bin/python manage.py "$@" || die "$name failed: $sha refused, live release untouched"
+  say "$name: OK ($((SECONDS - started)) s)"
+}
+step "check --deploy" check --deploy --fail-level WARNING
+step collectstatic collectstatic --noinput -v0
+step createcachetable createcachetable
+step migrate migrate --noinput
 
 if [ "$release" = "$live" ]; then
   say "$sha is already live: restarting it"
@@ -192,6 +200,7 @@ if [ "$release" = "$live" ]; then
 fi
 
 say "switching to $sha"
+switched=$SECONDS
 switch_to "$release"
 if ! wait_ready "$release"; then
   if [ -n "$live" ]; then
@@ -203,7 +212,7 @@ if ! wait_ready "$release"; then
   die "$sha refused: it did not become ready"
 fi
 point_previous "$live"
-say "live: $sha; /readyz is OK"
+say "live: $sha; /readyz is OK ($((SECONDS - switched)) s after the switch)"
 
 # Keep the newest $KEEP releases (never the live or previous one), and the venvs they use.
 live=$release
