@@ -20,6 +20,7 @@ requests that arrive meanwhile, which the real jewelry.socket queues); the sandb
 balancer, CloudFront and TLS in front of nginx; Secrets Manager (the secret key is in jewelry.env here).
 """
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -372,6 +373,14 @@ def run_steps(box: Rehearsal, *, a: str, b: str, c: str, d: str, e: str) -> None
     )
     assert recorded.stdout.strip() == "0"
     box.step("refuse E (failing migration)", started)
+
+    # A second release.sh while one runs (here: while its lock is held) refuses and changes nothing.
+    with (box.srv / ".release.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        blocked = box.release("main")
+    assert blocked.returncode == 1
+    assert "another release.sh is running" in blocked.stderr
+    box.assert_serving(a)
 
     # A name that is neither a branch, a tag nor a commit changes nothing either.
     unknown = box.release("no-such-branch")
