@@ -47,7 +47,7 @@ SYSTEMCTL = [str(VENV / "bin" / "python"), "-m", "systemctl2"]
 SYSTEMD_ANALYZE = Path("/usr/bin/systemd-analyze")
 APP_USER = "jewelry"
 # What a release needs; the tests and benchmarks stay out of the copy to keep it small.
-LEFT_OUT = ("tests/", "bench/", ".ci/")
+LEFT_OUT = ("tests/", "tests_sqlite/", "bench/", ".ci/")
 
 
 def git(*args: str, cwd: Path) -> str:
