@@ -40,8 +40,10 @@ say() { echo "release: $*"; }
 sysctl() { "${SYSTEMCTL[@]}" "$@" 9>&-; }
 die() { echo "release: $*" >&2; exit 1; }
 
+# Root's, readable by all: the app user runs releases but cannot swap `current` or edit code, and
+# nginx (www-data) must reach MAINTENANCE and current/deploy/maintenance.html.
+install -d -o root -g root -m 0755 "$ROOT" "$ROOT/releases"
 # One release at a time: a second run waits for nothing and changes nothing.
-mkdir -p "$ROOT/releases"
 exec 9>"$ROOT/.release.lock"
 flock -n 9 || die "another release.sh is running (lock $ROOT/.release.lock): nothing changed"
 

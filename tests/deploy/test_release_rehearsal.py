@@ -78,6 +78,7 @@ class Rehearsal:
         self.work = base / "work"
         self.port = free_port()
         self.database = database
+        self.origin_secret = strong_secret_key()
         self.timings: list[tuple[str, float]] = []
         self.details: list[str] = []
 
@@ -123,6 +124,8 @@ class Rehearsal:
             "DJANGO_ALLOWED_HOSTS": PROD_HOST,
             "DJANGO_EMAIL_HOST": "smtp.invalid",  # nothing is mailed in the rehearsal
             "DJANGO_TRUSTED_PROXY_HOPS": "1",
+            # What CloudFront adds to every request (jewelry_site/origin_verify.py); nginx passes it on.
+            "DJANGO_ORIGIN_VERIFY_SECRET": self.origin_secret,
             # Without jewelry.socket (see the docstring) gunicorn binds the socket path itself.
             "GUNICORN_BIND": f"unix:{run / 'gunicorn.sock'}",
             "GUNICORN_WORKERS": "2",
@@ -169,10 +172,11 @@ class Rehearsal:
     def nginx_config(self) -> Path:
         return nginx_site(root=self.root, port=self.port, work=self.base)
 
-    def get(self, path: str, *, host: str = PROD_HOST, **headers: str) -> requests.Response:
+    def get(self, path: str, *, host: str = PROD_HOST, **headers: str | None) -> requests.Response:
+        sent = {"Host": host, "X-Forwarded-Proto": "https", "X-Origin-Verify": self.origin_secret, **headers}
         return requests.get(
             f"http://127.0.0.1:{self.port}{path}",
-            headers={"Host": host, "X-Forwarded-Proto": "https", **headers},
+            headers={name: value for name, value in sent.items() if value is not None},
             allow_redirects=False,
             timeout=10,
         )
@@ -274,6 +278,11 @@ def run_steps(box: Rehearsal, *, a: str, b: str, c: str, d: str, e: str) -> None
     started = time.monotonic()
     verify_units(box)
     box.step("systemd-analyze verify on every unit", started)
+
+    # The origin secret crosses nginx unchanged and the app checks it: without it, or wrong, 403.
+    assert box.get("/", **{"X-Origin-Verify": None}).status_code == 403
+    assert box.get("/", **{"X-Origin-Verify": box.origin_secret + "x"}).status_code == 403
+    assert box.get("/readyz", **{"X-Origin-Verify": None}).status_code == 200  # probes carry no secret
 
     # Maintenance: the flag file stops all traffic but the probes, at once and without a reload.
     started = time.monotonic()
