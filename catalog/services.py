@@ -19,6 +19,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import F, Max, Min, OuterRef, Q, Subquery, Sum
 
 from .cache import catalog_changed, catalog_version_bump, product_stock_bump
+from .events import variant_stock_changed
 from .images import ImageRejectedError, ProcessedImage, image_check_size, image_process, renditions_from_master
 from .models import (
     LOW_STOCK_CARD,
@@ -480,6 +481,8 @@ def catalog_stock_changed(*, stock_deltas: Mapping[int, int], using: str = DEFAU
         transaction.on_commit(catalog_version_bump, using=using, robust=True)
     elif slugs:
         transaction.on_commit(partial(product_stock_bump, slugs=sorted(slugs)), using=using, robust=True)
+    # Apps above catalog (back-in-stock alerts) hear of every stock change here and from catalog.signals.
+    variant_stock_changed.send(sender=ProductVariant, variant_ids=sorted(stock_deltas), using=using)
 
 
 # --- Staff stock adjustments (issue 15): the one way staff change stock --------------------------------

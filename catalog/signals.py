@@ -10,6 +10,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from .cache import catalog_changed
+from .events import variant_stock_changed
 from .models import Category, Collection, Product, ProductImage, ProductVariant
 from .services import product_image_files_delete, product_listing_refresh
 
@@ -20,6 +21,8 @@ LISTING_FIELDS = {"price_from", "price_to"}
 @receiver(post_delete, sender=ProductVariant, dispatch_uid="catalog-variant-deleted")
 def variant_changed(sender, instance: ProductVariant, using: str, **kwargs) -> None:
     product_listing_refresh(product_ids=[instance.product_id], using=using)
+    if kwargs.get("signal") is post_save:  # a saved variant may have new stock (admin, CSV import)
+        variant_stock_changed.send(sender=ProductVariant, variant_ids=[instance.pk], using=using)
 
 
 @receiver(post_save, sender=Product, dispatch_uid="catalog-product-saved")

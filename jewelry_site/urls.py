@@ -10,6 +10,7 @@ from accounts import auth_views as accounts_auth_views  # sign-in (helper F)
 from catalog.sitemaps import SITEMAPS
 from catalog.views import RobotsTxtView, favicon
 from jewelry_site import admin_dashboard
+from pages.sitemaps import PageSitemap
 
 urlpatterns = [
     # Sign-in (helper F): the admin signs in and out the way the shop does (Cognito when it is on),
@@ -24,8 +25,17 @@ urlpatterns = [
     path("", include("orders.urls")),  # /checkout/ and /orders/ (orders/urls.py)
     path("", include("payments.urls")),  # /checkout/pay/<number>/ and Stripe's webhook (issue #11)
     path("account/", include("accounts.urls")),
+    # Issue #14 (helper content): content pages, back-in-stock sign-ups, wishlists.
+    path("info/", include("pages.urls")),
+    path("back-in-stock/", include("restock.urls")),
+    path("wishlist/", include("wishlist.urls")),
     # SEO and browser extras (storefront helper): sitemap, robots.txt, /favicon.ico
-    path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="django.contrib.sitemaps.views.sitemap"),
+    path(
+        "sitemap.xml",
+        sitemap,
+        {"sitemaps": {**SITEMAPS, "pages": PageSitemap}},
+        name="django.contrib.sitemaps.views.sitemap",
+    ),
     path("robots.txt", RobotsTxtView.as_view(), name="robots-txt"),
     path("favicon.ico", favicon, name="favicon"),
     path("", include("catalog.urls")),

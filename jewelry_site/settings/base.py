@@ -46,6 +46,9 @@ INSTALLED_APPS = [
     # Failed password sign-ins counted in the database (issue #15); before jewelry_site so its
     # counts are on the request when the security-event receiver logs the failure.
     "axes",
+    "pages",  # content pages (issue #14)
+    "restock",  # back-in-stock alerts, above catalog (issue #14)
+    "wishlist",  # above catalog; the user by AUTH_USER_MODEL (issue #14)
     # Operations (issue #6): security-event signal receivers; django-csp checks.
     "jewelry_site.apps.JewelrySiteConfig",
     "csp",
@@ -427,3 +430,11 @@ INSTALLED_APPS += ["payments"]
 MIDDLEWARE += ["django_ratelimit.middleware.RatelimitMiddleware"]
 LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # its INFO lines name every request
 # --- end of card payments section ---------------------------------------------------------
+
+# --- Content pages, back in stock, wishlist (issue #14, helper content) -------------------
+# The ring size choice on product pages links here (catalog.choices.size_guide_url reads it).
+SHOP_SIZE_GUIDE_URL = env.str("DJANGO_SHOP_SIZE_GUIDE_URL", default="pages:size-guide")
+# Back-in-stock sign-ups per client address (django-ratelimit "N/period"; the address from the one helper).
+SHOP_RESTOCK_SIGNUP_RATE = env.str("DJANGO_SHOP_RESTOCK_SIGNUP_RATE", default="10/h")
+RATELIMIT_IP_META_KEY = "jewelry_site.client_address.client_ip"
+# --- end of content pages, back in stock, wishlist section --------------------------------
