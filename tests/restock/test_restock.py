@@ -1,0 +1,260 @@
+"""Back-in-stock sign-ups: one e-mail per sign-up when stock goes from 0 to more, whatever path moves
+the stock; after commit only; duplicates, forged unsubscribe tokens, rate limits, CSRF and races."""
+
+import io
+import re
+import threading
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import F
+from django.test import Client
+from django.urls import reverse
+
+from catalog.models import ProductVariant
+from catalog.services import catalog_stock_changed, product_import_csv
+from restock.models import RestockSignup
+from restock.services import RestockError, restock_notify, restock_signup_create
+from restock.tokens import restock_unsubscribe_token
+from tests.factories import ProductVariantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sold_out():
+    return ProductVariantFactory(stock=0, sku="RING-SOLD-L", ring_size="L")
+
+
+def sign_up(client, variant, email="fan@example.com", **extra):
+    return client.post(reverse("restock:signup"), {"variant": variant.pk, "email": email}, **extra)
+
+
+def test_signup_then_restock_sends_one_email_with_an_unsubscribe_link(
+    client, sold_out, mailoutbox, django_capture_on_commit_callbacks
+):
+    response = sign_up(client, sold_out, email="  Fan@Example.com ")
+    assert response.status_code == 302 and response["Location"] == sold_out.product.get_absolute_url()
+    assert RestockSignup.objects.get().email == "fan@example.com"
+    with django_capture_on_commit_callbacks(execute=True):
+        sold_out.stock = 2
+        sold_out.save()  # the admin and the CSV import save variants
+    assert len(mailoutbox) == 1
+    mail = mailoutbox[0]
+    assert mail.to == ["fan@example.com"] and "back in stock" in mail.subject
+    assert sold_out.product.get_absolute_url() in mail.body
+    assert "/back-in-stock/unsubscribe/" in mail.body and mail.extra_headers["List-Unsubscribe"]
+    assert RestockSignup.objects.get().notified_at is not None
+    # More stock, or stock sold and back again: the sign-up was used, no second e-mail.
+    with django_capture_on_commit_callbacks(execute=True):
+        ProductVariant.objects.filter(pk=sold_out.pk).update(stock=F("stock") + 3)
+        catalog_stock_changed(stock_deltas={sold_out.pk: 3})
+    assert len(mailoutbox) == 1
+
+
+def test_orders_returning_stock_notifies(sold_out, mailoutbox, django_capture_on_commit_callbacks):
+    """The orders path: update() then catalog_stock_changed (what _stock_restore does on a cancellation)."""
+    restock_signup_create(variant_id=sold_out.pk, email="a@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        ProductVariant.objects.filter(pk=sold_out.pk).update(stock=F("stock") + 1)
+        catalog_stock_changed(stock_deltas={sold_out.pk: 1})
+    assert [m.to for m in mailoutbox] == [["a@example.com"]]
+
+
+def test_csv_import_restock_notifies(sold_out, mailoutbox, django_capture_on_commit_callbacks):
+    restock_signup_create(variant_id=sold_out.pk, email="b@example.com")
+    csv_text = f"sku,product_slug,metal,price,stock,ring_size\n{sold_out.sku},{sold_out.product.slug},{sold_out.metal},250.00,4,L\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        result = product_import_csv(file=io.StringIO(csv_text))
+    assert result.ok, result.errors
+    assert [m.to for m in mailoutbox] == [["b@example.com"]]
+
+
+def test_a_rolled_back_restock_sends_nothing(sold_out, mailoutbox, django_capture_on_commit_callbacks):
+    restock_signup_create(variant_id=sold_out.pk, email="c@example.com")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        try:
+            with transaction.atomic():
+                sold_out.stock = 5
+                sold_out.save()
+                raise RuntimeError("admin save failed later")
+        except RuntimeError:
+            pass
+    assert callbacks == [] and mailoutbox == []
+    assert RestockSignup.objects.get().notified_at is None
+
+
+def test_a_stock_change_that_stays_at_zero_sends_nothing(sold_out, mailoutbox, django_capture_on_commit_callbacks):
+    restock_signup_create(variant_id=sold_out.pk, email="d@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        sold_out.price = 300
+        sold_out.save()
+    assert mailoutbox == []
+
+
+def test_duplicate_signup_makes_one_email(client, sold_out, mailoutbox, django_capture_on_commit_callbacks):
+    for email in ("fan@example.com", "FAN@example.com", "fan@example.com"):
+        assert sign_up(client, sold_out, email=email).status_code == 302
+    assert RestockSignup.objects.count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        sold_out.stock = 1
+        sold_out.save()
+    assert len(mailoutbox) == 1
+
+
+def test_signup_refused_when_in_stock_or_inactive(sold_out):
+    in_stock = ProductVariantFactory(stock=2)
+    with pytest.raises(RestockError, match="in stock now"):
+        restock_signup_create(variant_id=in_stock.pk, email="e@example.com")
+    sold_out.is_active = False
+    sold_out.save()
+    with pytest.raises(RestockError, match="no longer available"):
+        restock_signup_create(variant_id=sold_out.pk, email="e@example.com")
+    assert not RestockSignup.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "data, status",
+    [
+        ({"variant": "abc", "email": "x@example.com"}, 404),
+        ({"variant": "999999", "email": "x@example.com"}, 404),
+        ({"email": "x@example.com"}, 404),
+        ({"variant": "SOLD", "email": "not an address"}, 400),
+        ({"variant": "SOLD", "email": ""}, 400),
+        ({"variant": "SOLD", "email": "x" * 250 + "@example.com"}, 400),
+    ],
+)
+def test_bad_signup_input_is_a_clear_4xx(client, sold_out, data, status):
+    data = {k: (str(sold_out.pk) if v == "SOLD" else v) for k, v in data.items()}
+    response = client.post(reverse("restock:signup"), data)
+    assert response.status_code == status
+    if status == 400:
+        assert b"We could not sign you up" in response.content
+    assert not RestockSignup.objects.exists()
+
+
+def test_signup_needs_csrf(sold_out):
+    client = Client(enforce_csrf_checks=True)
+    assert sign_up(client, sold_out).status_code == 403
+    assert not RestockSignup.objects.exists()
+
+
+def test_signups_are_rate_limited_per_client_address(client, sold_out, settings):
+    settings.SHOP_RESTOCK_SIGNUP_RATE = "3/h"
+    codes = [sign_up(client, sold_out, email=f"n{i}@example.com").status_code for i in range(4)]
+    assert codes == [302, 302, 302, 429]
+    assert RestockSignup.objects.count() == 3
+    # A forged X-Forwarded-For from the shopper does not buy a fresh allowance (client_ip trusts set hops only).
+    forged = sign_up(client, sold_out, email="n9@example.com", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert forged.status_code == 429
+
+
+def test_unsubscribe_link_deletes_only_its_signup(client, sold_out, mailoutbox):
+    mine = restock_signup_create(variant_id=sold_out.pk, email="me@example.com")
+    other = restock_signup_create(variant_id=sold_out.pk, email="other@example.com")
+    url = reverse("restock:unsubscribe", kwargs={"token": restock_unsubscribe_token(signup=mine)})
+    page = client.get(url)
+    assert page.status_code == 200 and RestockSignup.objects.filter(pk=mine.pk).exists()  # GET changes nothing
+    assert client.post(url).status_code == 200
+    assert not RestockSignup.objects.filter(pk=mine.pk).exists()
+    assert RestockSignup.objects.filter(pk=other.pk).exists()
+    assert client.post(url).status_code == 200  # a second click is harmless
+
+
+@pytest.mark.parametrize("token", ["1", "1:forged", "abc", "MQ:1tAmpered:xyz"])
+def test_forged_unsubscribe_tokens_are_404(client, sold_out, token):
+    signup = restock_signup_create(variant_id=sold_out.pk, email="me@example.com")
+    assert client.post(reverse("restock:unsubscribe", kwargs={"token": token})).status_code == 404
+    assert RestockSignup.objects.filter(pk=signup.pk).exists()
+
+
+def test_token_from_another_salt_is_refused(client, sold_out):
+    from django.core import signing
+
+    signup = restock_signup_create(variant_id=sold_out.pk, email="me@example.com")
+    token = signing.dumps(signup.pk)  # signed with our key, but not as an unsubscribe token
+    assert client.post(reverse("restock:unsubscribe", kwargs={"token": token})).status_code == 404
+
+
+def test_unsubscribe_link_in_the_email_works(client, sold_out, mailoutbox, django_capture_on_commit_callbacks):
+    restock_signup_create(variant_id=sold_out.pk, email="me@example.com")
+    RestockSignup.objects.create(variant=ProductVariantFactory(stock=0), email="me@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        sold_out.stock = 1
+        sold_out.save()
+    link = re.search(r"(/back-in-stock/unsubscribe/[^/\s]+/)", mailoutbox[0].body).group(1)
+    assert client.get(link).status_code == 200
+
+
+def test_product_page_offers_the_form_only_for_sold_out_variants(client, sold_out):
+    in_stock = ProductVariantFactory(product=sold_out.product, stock=3, sku="RING-M", ring_size="M")
+    html = client.get(sold_out.product.get_absolute_url()).content.decode()
+    assert f'action="{reverse("restock:signup")}"' in html
+    assert f'name="variant" value="{sold_out.pk}"' in html
+    assert f'value="{in_stock.pk}">' not in html.split('class="restock-form"')[1].split("</form>")[0]
+    in_stock_only = ProductVariantFactory(stock=5)
+    html = client.get(in_stock_only.product.get_absolute_url()).content.decode()
+    assert 'class="restock-form"' not in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_notifiers_send_each_signup_once(mailoutbox):
+    """Two notifiers (two restocks committing together) race over the same sign-ups."""
+    variant = ProductVariantFactory(stock=0)
+    for i in range(10):
+        RestockSignup.objects.create(variant=variant, email=f"r{i}@example.com")
+    ProductVariant.objects.filter(pk=variant.pk).update(stock=5)
+    barrier = threading.Barrier(2)
+    counts = []
+
+    def run():
+        try:
+            barrier.wait(timeout=10)
+            counts.append(restock_notify(variant_ids=[variant.pk]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sum(counts) == 10
+    assert sorted(m.to[0] for m in mailoutbox) == sorted(f"r{i}@example.com" for i in range(10))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signup_racing_a_restock_is_never_lost(mailoutbox):
+    """A sign-up and a restock at once: either the sign-up is refused (it is back) or it is e-mailed."""
+    for round_ in range(5):
+        variant = ProductVariantFactory(stock=0)
+        barrier = threading.Barrier(2)
+        outcome = {}
+
+        def signup():
+            try:
+                barrier.wait(timeout=10)
+                restock_signup_create(variant_id=variant.pk, email=f"race{round_}@example.com")
+                outcome["signup"] = "created"
+            except RestockError:
+                outcome["signup"] = "refused"
+            finally:
+                connection.close()
+
+        def restock():
+            try:
+                barrier.wait(timeout=10)
+                with transaction.atomic():
+                    v = ProductVariant.objects.select_for_update().get(pk=variant.pk)
+                    v.stock = 1
+                    v.save()
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=signup), threading.Thread(target=restock)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        sent = [m for m in mailoutbox if m.to == [f"race{round_}@example.com"]]
+        assert (outcome["signup"], len(sent)) in {("created", 1), ("refused", 0)}, outcome
