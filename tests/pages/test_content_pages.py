@@ -19,7 +19,7 @@ def test_every_seeded_page_renders_with_its_title(client):
         response = client.get(reverse("pages:page-detail", kwargs={"slug": slug}))
         assert response.status_code == 200, slug
         html = response.content.decode()
-        assert f"<h1 id=\"page-title\">{title}</h1>" in html
+        assert f'<h1 id="page-title">{title}</h1>' in html
         assert f'content="{summary}"' in html
 
 
