@@ -1,5 +1,5 @@
-"""`make lighthouse`: Lighthouse 12.2.3 (npm, pinned in bench/package-lock.json) on home, product list
-and product detail of the demo catalogue, served by gunicorn with bench settings, audited with
+"""`make lighthouse`: Lighthouse 12.2.3 (npm, pinned in bench/package-lock.json) on home, product list,
+product detail of the demo catalogue and the size guide (a content page), served by gunicorn with bench settings, audited with
 Debian's Chromium. Prints performance, accessibility, best-practices and SEO scores and the audits
 that cost points; writes the same as JSON under bench/results/.
 
@@ -50,6 +50,7 @@ def audit_paths() -> dict[str, str]:
         "home": reverse("catalog:home"),
         "product-list": reverse("catalog:product-list"),
         "product-detail": reverse("catalog:product-detail", kwargs={"slug": product.slug}),
+        "size-guide": reverse("pages:size-guide"),  # a content page (issue #14)
     }
 
 

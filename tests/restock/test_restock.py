@@ -34,16 +34,19 @@ def test_signup_then_restock_sends_one_email_with_an_unsubscribe_link(
     client, sold_out, mailoutbox, django_capture_on_commit_callbacks
 ):
     response = sign_up(client, sold_out, email="  Fan@Example.com ")
-    assert response.status_code == 302 and response["Location"] == sold_out.product.get_absolute_url()
+    assert response.status_code == 302
+    assert response["Location"] == sold_out.product.get_absolute_url()
     assert RestockSignup.objects.get().email == "fan@example.com"
     with django_capture_on_commit_callbacks(execute=True):
         sold_out.stock = 2
         sold_out.save()  # the admin and the CSV import save variants
     assert len(mailoutbox) == 1
     mail = mailoutbox[0]
-    assert mail.to == ["fan@example.com"] and "back in stock" in mail.subject
+    assert mail.to == ["fan@example.com"]
+    assert "back in stock" in mail.subject
     assert sold_out.product.get_absolute_url() in mail.body
-    assert "/back-in-stock/unsubscribe/" in mail.body and mail.extra_headers["List-Unsubscribe"]
+    assert "/back-in-stock/unsubscribe/" in mail.body
+    assert mail.extra_headers["List-Unsubscribe"]
     assert RestockSignup.objects.get().notified_at is not None
     # More stock, or stock sold and back again: the sign-up was used, no second e-mail.
     with django_capture_on_commit_callbacks(execute=True):
@@ -63,7 +66,8 @@ def test_orders_returning_stock_notifies(sold_out, mailoutbox, django_capture_on
 
 def test_csv_import_restock_notifies(sold_out, mailoutbox, django_capture_on_commit_callbacks):
     restock_signup_create(variant_id=sold_out.pk, email="b@example.com")
-    csv_text = f"sku,product_slug,metal,price,stock,ring_size\n{sold_out.sku},{sold_out.product.slug},{sold_out.metal},250.00,4,L\n"
+    row = f"{sold_out.sku},{sold_out.product.slug},{sold_out.metal},250.00,4,L"
+    csv_text = f"sku,product_slug,metal,price,stock,ring_size\n{row}\n"
     with django_capture_on_commit_callbacks(execute=True):
         result = product_import_csv(file=io.StringIO(csv_text))
     assert result.ok, result.errors
@@ -80,7 +84,8 @@ def test_a_rolled_back_restock_sends_nothing(sold_out, mailoutbox, django_captur
                 raise RuntimeError("admin save failed later")
         except RuntimeError:
             pass
-    assert callbacks == [] and mailoutbox == []
+    assert callbacks == []
+    assert mailoutbox == []
     assert RestockSignup.objects.get().notified_at is None
 
 
@@ -114,7 +119,7 @@ def test_signup_refused_when_in_stock_or_inactive(sold_out):
 
 
 @pytest.mark.parametrize(
-    "data, status",
+    ("data", "status"),
     [
         ({"variant": "abc", "email": "x@example.com"}, 404),
         ({"variant": "999999", "email": "x@example.com"}, 404),
@@ -154,7 +159,8 @@ def test_unsubscribe_link_deletes_only_its_signup(client, sold_out, mailoutbox):
     other = restock_signup_create(variant_id=sold_out.pk, email="other@example.com")
     url = reverse("restock:unsubscribe", kwargs={"token": restock_unsubscribe_token(signup=mine)})
     page = client.get(url)
-    assert page.status_code == 200 and RestockSignup.objects.filter(pk=mine.pk).exists()  # GET changes nothing
+    assert page.status_code == 200
+    assert RestockSignup.objects.filter(pk=mine.pk).exists()
     assert client.post(url).status_code == 200
     assert not RestockSignup.objects.filter(pk=mine.pk).exists()
     assert RestockSignup.objects.filter(pk=other.pk).exists()
@@ -231,7 +237,7 @@ def test_signup_racing_a_restock_is_never_lost(mailoutbox):
         barrier = threading.Barrier(2)
         outcome = {}
 
-        def signup():
+        def signup(barrier=barrier, variant=variant, round_=round_, outcome=outcome):
             try:
                 barrier.wait(timeout=10)
                 restock_signup_create(variant_id=variant.pk, email=f"race{round_}@example.com")
@@ -241,7 +247,7 @@ def test_signup_racing_a_restock_is_never_lost(mailoutbox):
             finally:
                 connection.close()
 
-        def restock():
+        def restock(barrier=barrier, variant=variant):
             try:
                 barrier.wait(timeout=10)
                 with transaction.atomic():

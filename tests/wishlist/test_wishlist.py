@@ -27,7 +27,8 @@ def test_add_and_remove_from_the_product_page(client, shopper, piece):
     page = client.get(piece.get_absolute_url()).content.decode()
     assert f'action="{reverse("wishlist:add", args=[piece.pk])}"' in page
     response = client.post(reverse("wishlist:add", args=[piece.pk]))
-    assert response.status_code == 302 and response["Location"] == piece.get_absolute_url()
+    assert response.status_code == 302
+    assert response["Location"] == piece.get_absolute_url()
     client.post(reverse("wishlist:add", args=[piece.pk]))  # a double click keeps one entry
     assert WishlistItem.objects.filter(user=shopper).count() == 1
     page = client.get(piece.get_absolute_url()).content.decode()
@@ -54,7 +55,8 @@ def test_sign_in_returns_to_the_product(client, piece):
         reverse("accounts:login") + f"?next={piece.get_absolute_url()}",
         {"username": "returning", "password": "correct horse battery staple", "next": piece.get_absolute_url()},
     )
-    assert response.status_code == 302 and response["Location"] == piece.get_absolute_url()
+    assert response.status_code == 302
+    assert response["Location"] == piece.get_absolute_url()
 
 
 def test_owner_only(client, shopper, piece):
@@ -72,7 +74,8 @@ def test_wishlist_shows_live_price_and_availability(client, shopper, piece):
     WishlistItem.objects.create(user=shopper, product=gone)
     client.force_login(shopper)
     html = client.get(reverse("wishlist:detail")).content.decode()
-    assert "420" in html and "In stock" in html
+    assert "420" in html
+    assert "In stock" in html
     variant = piece.variants.get()
     variant.price = Decimal("395.00")
     variant.stock = 0
@@ -80,7 +83,9 @@ def test_wishlist_shows_live_price_and_availability(client, shopper, piece):
     gone.is_active = False
     gone.save()
     html = client.get(reverse("wishlist:detail")).content.decode()
-    assert "395" in html and "420" not in html and "Sold out" in html
+    assert "395" in html
+    assert "420" not in html
+    assert "Sold out" in html
     assert "No longer available" in html
 
 
