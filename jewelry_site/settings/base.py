@@ -297,7 +297,7 @@ SHOP_ENGRAVING_FEE = Decimal(env.str("DJANGO_SHOP_ENGRAVING_FEE", default="25.00
 SHOP_ENGRAVING_MAX_LENGTH = 30
 # Ring size guide linked from ring pages (issue #16): a URL name ("pages:size-guide") or a path/URL;
 # empty, or a name that does not resolve, shows no link.
-SHOP_SIZE_GUIDE_URL = env.str("DJANGO_SHOP_SIZE_GUIDE_URL", default="")
+SHOP_SIZE_GUIDE_URL = env.str("DJANGO_SHOP_SIZE_GUIDE_URL", default="pages:size-guide")  # the content page (#14)
 SHOP_CART_MAX_QUANTITY = 10  # per cart line, whatever the stock
 SHOP_SHIPPING_STANDARD_FEE = Decimal(env.str("DJANGO_SHOP_SHIPPING_STANDARD_FEE", default="5.00"))
 SHOP_SHIPPING_EXPRESS_FEE = Decimal(env.str("DJANGO_SHOP_SHIPPING_EXPRESS_FEE", default="25.00"))
@@ -432,8 +432,6 @@ LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # its INFO lines name every
 # --- end of card payments section ---------------------------------------------------------
 
 # --- Content pages, back in stock, wishlist (issue #14, helper content) -------------------
-# The ring size choice on product pages links here (catalog.choices.size_guide_url reads it).
-SHOP_SIZE_GUIDE_URL = env.str("DJANGO_SHOP_SIZE_GUIDE_URL", default="pages:size-guide")
 # Back-in-stock sign-ups per client address (django-ratelimit "N/period"; the address from the one helper).
 SHOP_RESTOCK_SIGNUP_RATE = env.str("DJANGO_SHOP_RESTOCK_SIGNUP_RATE", default="10/h")
 RATELIMIT_IP_META_KEY = "jewelry_site.client_address.client_ip"

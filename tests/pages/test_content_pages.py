@@ -101,3 +101,12 @@ def test_sitemap_lists_published_pages(client):
 def test_content_page_query_count(client, django_assert_max_num_queries):
     with django_assert_max_num_queries(3):  # the page (+ the header's categories)
         assert client.get("/info/jewellery-care/").status_code == 200
+
+
+def test_a_ring_size_choice_links_to_the_size_guide(client):
+    from tests.factories import ProductVariantFactory
+
+    ring = ProductVariantFactory(ring_size="L", stock=2).product
+    ProductVariantFactory(product=ring, ring_size="N", stock=2)
+    html = client.get(ring.get_absolute_url()).content.decode()
+    assert 'href="/info/size-guide/"' in html
