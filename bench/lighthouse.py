@@ -1,8 +1,7 @@
 """`make lighthouse`: Lighthouse 12.2.3 (npm, pinned in bench/package-lock.json) on home, product list,
 product detail of the demo catalogue and the size guide (a content page), served by gunicorn with bench
-settings, audited with Debian's Chromium. Prints performance, accessibility, best-practices and SEO scores
-and the audits
-that cost points; writes the same as JSON under bench/results/.
+settings, audited with Debian's Chromium. Prints performance, accessibility, best-practices and SEO
+scores and the audits that cost points; writes the same as JSON under bench/results/.
 
     scripts/with-postgres.sh .venv/bin/python -m bench.lighthouse [--preset desktop]
 """
