@@ -481,8 +481,11 @@ def catalog_stock_changed(*, stock_deltas: Mapping[int, int], using: str = DEFAU
         transaction.on_commit(catalog_version_bump, using=using, robust=True)
     elif slugs:
         transaction.on_commit(partial(product_stock_bump, slugs=sorted(slugs)), using=using, robust=True)
-    # Apps above catalog (back-in-stock alerts) hear of every stock change here and from catalog.signals.
-    variant_stock_changed.send(sender=ProductVariant, variant_ids=sorted(stock_deltas), using=using)
+    # Apps above catalog (back-in-stock alerts) hear here of stock that grew (a sale cannot bring a piece
+    # back), and from catalog.signals of every saved variant.
+    grown = sorted(pk for pk, delta in stock_deltas.items() if delta > 0)
+    if grown:
+        variant_stock_changed.send(sender=ProductVariant, variant_ids=grown, using=using)
 
 
 # --- Staff stock adjustments (issue 15): the one way staff change stock --------------------------------

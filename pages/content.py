@@ -136,8 +136,8 @@ PRIVACY = """We collect only what we need to take and deliver your order.
 
 - Your name, address, e-mail and telephone number, to deliver your order and tell you about it.
 - Your order history, for our accounts (kept six years, as the law requires).
-- If you ask us to tell you when a piece is back in stock, your e-mail address for that piece only,
-  deleted once we have written to you or when you unsubscribe.
+- If you ask us to tell you when a piece is back in stock, your e-mail address for that piece only.
+  We write to you once; the unsubscribe link in our e-mail deletes it, before or after we write.
 
 ## What we never do
 

@@ -184,12 +184,16 @@ def test_token_from_another_salt_is_refused(client, sold_out):
 
 def test_unsubscribe_link_in_the_email_works(client, sold_out, mailoutbox, django_capture_on_commit_callbacks):
     restock_signup_create(variant_id=sold_out.pk, email="me@example.com")
-    RestockSignup.objects.create(variant=ProductVariantFactory(stock=0), email="me@example.com")
+    other = ProductVariantFactory(stock=0)
+    RestockSignup.objects.create(variant=other, email="me@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         sold_out.stock = 1
         sold_out.save()
     link = re.search(r"(/back-in-stock/unsubscribe/[^/\s]+/)", mailoutbox[0].body).group(1)
     assert client.get(link).status_code == 200
+    # After the e-mail, the same link deletes the record (the privacy notice promises it).
+    assert client.post(link).status_code == 200
+    assert list(RestockSignup.objects.values_list("variant_id", flat=True)) == [other.pk]
 
 
 def test_product_page_offers_the_form_only_for_sold_out_variants(client, sold_out):
@@ -264,3 +268,19 @@ def test_signup_racing_a_restock_is_never_lost(mailoutbox):
             t.join(timeout=30)
         sent = [m for m in mailoutbox if m.to == [f"race{round_}@example.com"]]
         assert (outcome["signup"], len(sent)) in {("created", 1), ("refused", 0)}, outcome
+
+
+def test_an_order_selling_out_then_cancelled_notifies_once(mailoutbox, django_capture_on_commit_callbacks):
+    """The real orders path: order_place sells the last pieces, a cancellation returns them."""
+    from orders.models import OrderStatus
+    from orders.services import order_transition
+    from tests.factories import StaffUserFactory
+    from tests.orders.conftest import cart_with, place
+
+    variant = ProductVariantFactory(stock=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = place(cart_with((variant, 2)))
+    restock_signup_create(variant_id=variant.pk, email="waiting@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        order_transition(order=order, to_status=OrderStatus.CANCELLED, actor=StaffUserFactory())
+    assert [m.to for m in mailoutbox if "back in stock" in m.subject] == [["waiting@example.com"]]
