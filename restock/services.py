@@ -2,14 +2,13 @@
 
 import logging
 from collections.abc import Iterable
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.models import ProductVariant
 
-from .emails import restock_email_send
+from .emails import restock_email_queue
 from .models import RestockSignup
 from .tokens import restock_unsubscribe_pk
 
@@ -46,7 +45,7 @@ def restock_signup_create(*, variant_id: int, email: str) -> RestockSignup:
 
 
 def restock_notify(*, variant_ids: Iterable[int]) -> int:
-    """Mark and e-mail (after commit) every waiting sign-up whose variant now has stock; returns the count."""
+    """Mark, and queue one e-mail for, every waiting sign-up whose variant now has stock; returns the count."""
     ids = sorted(set(variant_ids))
     if not ids:
         return 0
@@ -67,7 +66,7 @@ def restock_notify(*, variant_ids: Iterable[int]) -> int:
             return 0
         RestockSignup.objects.filter(pk__in=[s.pk for s in due]).update(notified_at=timezone.now())
         for signup in due:
-            transaction.on_commit(partial(restock_email_send, signup=signup), robust=True)
+            restock_email_queue(signup=signup)  # a durable row in this transaction; sent after commit
     logger.info("restock_notified", extra={"restock_signups": len(due)})
     return len(due)
 

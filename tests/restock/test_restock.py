@@ -13,12 +13,22 @@ from django.urls import reverse
 
 from catalog.models import ProductVariant
 from catalog.services import catalog_stock_changed, product_import_csv
+from mailqueue.models import Mail
 from restock.models import RestockSignup
 from restock.services import RestockError, restock_notify, restock_signup_create
 from restock.tokens import restock_unsubscribe_token
 from tests.factories import ProductVariantFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def queued() -> list[Mail]:
+    """The back-in-stock e-mails in the durable queue (mailqueue), oldest first."""
+    return list(Mail.objects.filter(kind="restock").order_by("pk"))
+
+
+def queued_to() -> list[str]:
+    return [m.to for m in queued()]
 
 
 @pytest.fixture
@@ -31,7 +41,7 @@ def sign_up(client, variant, email="fan@example.com", **extra):
 
 
 def test_signup_then_restock_sends_one_email_with_an_unsubscribe_link(
-    client, sold_out, mailoutbox, django_capture_on_commit_callbacks
+    client, sold_out, django_capture_on_commit_callbacks
 ):
     response = sign_up(client, sold_out, email="  Fan@Example.com ")
     assert response.status_code == 302
@@ -40,41 +50,40 @@ def test_signup_then_restock_sends_one_email_with_an_unsubscribe_link(
     with django_capture_on_commit_callbacks(execute=True):
         sold_out.stock = 2
         sold_out.save()  # the admin and the CSV import save variants
-    assert len(mailoutbox) == 1
-    mail = mailoutbox[0]
-    assert mail.to == ["fan@example.com"]
+    (mail,) = queued()
+    assert mail.to == "fan@example.com"
     assert "back in stock" in mail.subject
-    assert sold_out.product.get_absolute_url() in mail.body
-    assert "/back-in-stock/unsubscribe/" in mail.body
-    assert mail.extra_headers["List-Unsubscribe"]
+    assert sold_out.product.get_absolute_url() in mail.text_body
+    assert "/back-in-stock/unsubscribe/" in mail.text_body
+    assert "/back-in-stock/unsubscribe/" in mail.html_body
     assert RestockSignup.objects.get().notified_at is not None
     # More stock, or stock sold and back again: the sign-up was used, no second e-mail.
     with django_capture_on_commit_callbacks(execute=True):
         ProductVariant.objects.filter(pk=sold_out.pk).update(stock=F("stock") + 3)
         catalog_stock_changed(stock_deltas={sold_out.pk: 3})
-    assert len(mailoutbox) == 1
+    assert len(queued()) == 1
 
 
-def test_orders_returning_stock_notifies(sold_out, mailoutbox, django_capture_on_commit_callbacks):
+def test_orders_returning_stock_notifies(sold_out, django_capture_on_commit_callbacks):
     """The orders path: update() then catalog_stock_changed (what _stock_restore does on a cancellation)."""
     restock_signup_create(variant_id=sold_out.pk, email="a@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         ProductVariant.objects.filter(pk=sold_out.pk).update(stock=F("stock") + 1)
         catalog_stock_changed(stock_deltas={sold_out.pk: 1})
-    assert [m.to for m in mailoutbox] == [["a@example.com"]]
+    assert queued_to() == ["a@example.com"]
 
 
-def test_csv_import_restock_notifies(sold_out, mailoutbox, django_capture_on_commit_callbacks):
+def test_csv_import_restock_notifies(sold_out, django_capture_on_commit_callbacks):
     restock_signup_create(variant_id=sold_out.pk, email="b@example.com")
     row = f"{sold_out.sku},{sold_out.product.slug},{sold_out.metal},250.00,4,L"
     csv_text = f"sku,product_slug,metal,price,stock,ring_size\n{row}\n"
     with django_capture_on_commit_callbacks(execute=True):
         result = product_import_csv(file=io.StringIO(csv_text))
     assert result.ok, result.errors
-    assert [m.to for m in mailoutbox] == [["b@example.com"]]
+    assert queued_to() == ["b@example.com"]
 
 
-def test_a_rolled_back_restock_sends_nothing(sold_out, mailoutbox, django_capture_on_commit_callbacks):
+def test_a_rolled_back_restock_sends_nothing(sold_out, django_capture_on_commit_callbacks):
     restock_signup_create(variant_id=sold_out.pk, email="c@example.com")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         try:
@@ -85,26 +94,26 @@ def test_a_rolled_back_restock_sends_nothing(sold_out, mailoutbox, django_captur
         except RuntimeError:
             pass
     assert callbacks == []
-    assert mailoutbox == []
+    assert queued() == []
     assert RestockSignup.objects.get().notified_at is None
 
 
-def test_a_stock_change_that_stays_at_zero_sends_nothing(sold_out, mailoutbox, django_capture_on_commit_callbacks):
+def test_a_stock_change_that_stays_at_zero_sends_nothing(sold_out, django_capture_on_commit_callbacks):
     restock_signup_create(variant_id=sold_out.pk, email="d@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         sold_out.price = 300
         sold_out.save()
-    assert mailoutbox == []
+    assert queued() == []
 
 
-def test_duplicate_signup_makes_one_email(client, sold_out, mailoutbox, django_capture_on_commit_callbacks):
+def test_duplicate_signup_makes_one_email(client, sold_out, django_capture_on_commit_callbacks):
     for email in ("fan@example.com", "FAN@example.com", "fan@example.com"):
         assert sign_up(client, sold_out, email=email).status_code == 302
     assert RestockSignup.objects.count() == 1
     with django_capture_on_commit_callbacks(execute=True):
         sold_out.stock = 1
         sold_out.save()
-    assert len(mailoutbox) == 1
+    assert len(queued()) == 1
 
 
 def test_signup_refused_when_in_stock_or_inactive(sold_out):
@@ -154,7 +163,7 @@ def test_signups_are_rate_limited_per_client_address(client, sold_out, settings)
     assert forged.status_code == 429
 
 
-def test_unsubscribe_link_deletes_only_its_signup(client, sold_out, mailoutbox):
+def test_unsubscribe_link_deletes_only_its_signup(client, sold_out):
     mine = restock_signup_create(variant_id=sold_out.pk, email="me@example.com")
     other = restock_signup_create(variant_id=sold_out.pk, email="other@example.com")
     url = reverse("restock:unsubscribe", kwargs={"token": restock_unsubscribe_token(signup=mine)})
@@ -182,14 +191,14 @@ def test_token_from_another_salt_is_refused(client, sold_out):
     assert client.post(reverse("restock:unsubscribe", kwargs={"token": token})).status_code == 404
 
 
-def test_unsubscribe_link_in_the_email_works(client, sold_out, mailoutbox, django_capture_on_commit_callbacks):
+def test_unsubscribe_link_in_the_email_works(client, sold_out, django_capture_on_commit_callbacks):
     restock_signup_create(variant_id=sold_out.pk, email="me@example.com")
     other = ProductVariantFactory(stock=0)
     RestockSignup.objects.create(variant=other, email="me@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         sold_out.stock = 1
         sold_out.save()
-    link = re.search(r"(/back-in-stock/unsubscribe/[^/\s]+/)", mailoutbox[0].body).group(1)
+    link = re.search(r"(/back-in-stock/unsubscribe/[^/\s]+/)", queued()[0].text_body).group(1)
     assert client.get(link).status_code == 200
     # After the e-mail, the same link deletes the record (the privacy notice promises it).
     assert client.post(link).status_code == 200
@@ -208,7 +217,7 @@ def test_product_page_offers_the_form_only_for_sold_out_variants(client, sold_ou
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_notifiers_send_each_signup_once(mailoutbox):
+def test_concurrent_notifiers_send_each_signup_once():
     """Two notifiers (two restocks committing together) race over the same sign-ups."""
     variant = ProductVariantFactory(stock=0)
     for i in range(10):
@@ -230,11 +239,11 @@ def test_concurrent_notifiers_send_each_signup_once(mailoutbox):
     for t in threads:
         t.join(timeout=30)
     assert sum(counts) == 10
-    assert sorted(m.to[0] for m in mailoutbox) == sorted(f"r{i}@example.com" for i in range(10))
+    assert sorted(queued_to()) == sorted(f"r{i}@example.com" for i in range(10))
 
 
 @pytest.mark.django_db(transaction=True)
-def test_signup_racing_a_restock_is_never_lost(mailoutbox):
+def test_signup_racing_a_restock_is_never_lost():
     """A sign-up and a restock at once: either the sign-up is refused (it is back) or it is e-mailed."""
     for round_ in range(5):
         variant = ProductVariantFactory(stock=0)
@@ -266,11 +275,11 @@ def test_signup_racing_a_restock_is_never_lost(mailoutbox):
             t.start()
         for t in threads:
             t.join(timeout=30)
-        sent = [m for m in mailoutbox if m.to == [f"race{round_}@example.com"]]
+        sent = [to for to in queued_to() if to == f"race{round_}@example.com"]
         assert (outcome["signup"], len(sent)) in {("created", 1), ("refused", 0)}, outcome
 
 
-def test_an_order_selling_out_then_cancelled_notifies_once(mailoutbox, django_capture_on_commit_callbacks):
+def test_an_order_selling_out_then_cancelled_notifies_once(django_capture_on_commit_callbacks):
     """The real orders path: order_place sells the last pieces, a cancellation returns them."""
     from orders.models import OrderStatus
     from orders.services import order_transition
@@ -283,4 +292,20 @@ def test_an_order_selling_out_then_cancelled_notifies_once(mailoutbox, django_ca
     restock_signup_create(variant_id=variant.pk, email="waiting@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         order_transition(order=order, to_status=OrderStatus.CANCELLED, actor=StaffUserFactory())
-    assert [m.to for m in mailoutbox if "back in stock" in m.subject] == [["waiting@example.com"]]
+    assert queued_to() == ["waiting@example.com"]
+
+
+def test_the_queued_email_is_delivered_by_the_mail_worker_function(
+    sold_out, mailoutbox, django_capture_on_commit_callbacks
+):
+    from mailqueue.services import mail_deliver
+
+    restock_signup_create(variant_id=sold_out.pk, email="deliver@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        sold_out.stock = 1
+        sold_out.save()
+    assert mailoutbox == []  # queued, not sent in the request
+    mail_deliver(mail_id=queued()[0].pk)
+    (message,) = mailoutbox
+    assert message.to == ["deliver@example.com"]
+    assert "is back in stock" in message.alternatives[0][0]
