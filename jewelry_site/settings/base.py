@@ -432,7 +432,6 @@ LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # its INFO lines name every
 # --- end of card payments section ---------------------------------------------------------
 
 # --- Content pages, back in stock, wishlist (issue #14, helper content) -------------------
-# Back-in-stock sign-ups per client address (django-ratelimit "N/period"; the address from the one helper).
+# Back-in-stock sign-ups per client address (django-ratelimit "N/period"; RATELIMIT_IP_META_KEY above).
 SHOP_RESTOCK_SIGNUP_RATE = env.str("DJANGO_SHOP_RESTOCK_SIGNUP_RATE", default="10/h")
-RATELIMIT_IP_META_KEY = "jewelry_site.client_address.client_ip"
 # --- end of content pages, back in stock, wishlist section --------------------------------
