@@ -1,6 +1,7 @@
 from django import forms
 
 from .models import POSTAL_ADDRESS_FIELDS, Address
+from .text_rules import ADDRESS_FIELD_CLASSES, PlainTextField
 
 
 class AddressForm(forms.ModelForm):
@@ -9,6 +10,8 @@ class AddressForm(forms.ModelForm):
     class Meta:
         model = Address
         fields = ("label", *POSTAL_ADDRESS_FIELDS)
+        # The checkout's text rules (accounts.text_rules): a saved address never holds text checkout refuses.
+        field_classes = {"label": PlainTextField, **ADDRESS_FIELD_CLASSES}
         widgets = {
             "full_name": forms.TextInput(attrs={"autocomplete": "name"}),
             "phone": forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),

@@ -19,6 +19,7 @@ os.environ.setdefault("DJANGO_SHOP_ORDER_RATE_PER_IP", "1000000/h")
 os.environ.setdefault("DJANGO_SHOP_ORDER_RATE_PER_SESSION", "1000000/h")
 os.environ.setdefault("DJANGO_SHOP_ORDER_RATE_PER_EMAIL", "1000000/h")
 os.environ.setdefault("DJANGO_SHOP_MAX_UNPAID_ORDERS", "1000000")
+os.environ.setdefault("DJANGO_SHOP_BANK_TRANSFER_DETAILS", "Bench Ltd · Sort code 11-22-33 · Account 12345678")
 
 from jewelry_site.settings.prod import *  # noqa: F403
 from jewelry_site.settings.prod import BASE_DIR, MIDDLEWARE, TEMPLATES, env

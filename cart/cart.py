@@ -118,13 +118,22 @@ class CartItem:
         return self.variant.product
 
 
+def free_delivery_shortfall(*, goods_total: Decimal) -> Decimal:
+    """How much more the bag must come to for free standard delivery (0.00 once it qualifies).
+
+    The one free-delivery rule: goods_total is the total before delivery, pieces and engraving fees
+    both count. ``orders.services.shipping_cost`` and the bag's wording both use it.
+    """
+    return max(Decimal("0.00"), settings.SHOP_FREE_SHIPPING_THRESHOLD - goods_total)
+
+
 @dataclass(frozen=True)
 class CartSummary:
     items: list[CartItem] = field(default_factory=list)
 
     @property
     def subtotal(self) -> Decimal:
-        """Merchandise only: what the free-shipping threshold is measured against."""
+        """Merchandise only (engraving fees are ``engraving_total``)."""
         return sum((i.unit_price * i.quantity for i in self.items), Decimal("0.00"))
 
     @property
@@ -134,6 +143,10 @@ class CartSummary:
     @property
     def total(self) -> Decimal:
         return self.subtotal + self.engraving_total
+
+    @property
+    def free_delivery_shortfall(self) -> Decimal:
+        return free_delivery_shortfall(goods_total=self.total)
 
     @property
     def count(self) -> int:

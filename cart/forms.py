@@ -129,12 +129,23 @@ class AddToCartForm(forms.Form):
 
 
 class CartLineQuantityForm(forms.Form):
-    quantity = forms.IntegerField(min_value=1, max_value=QUANTITY_CEILING)
+    """The bag's quantity box: 0 removes the line (said plainly on the page), never a raw validator message."""
+
+    quantity = forms.IntegerField(
+        min_value=0,
+        max_value=QUANTITY_CEILING,
+        error_messages={
+            "required": "Please enter a quantity (0 removes the piece from your bag).",
+            "invalid": "Please enter a whole number (0 removes the piece from your bag).",
+            "min_value": "Please enter a quantity of 0 or more (0 removes the piece from your bag).",
+            "max_value": "Please choose a smaller quantity.",
+        },
+    )
 
     def __init__(self, *args, max_quantity: int | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         limit = max_quantity or settings.SHOP_CART_MAX_QUANTITY
-        self.fields["quantity"].widget.attrs.update({"min": 1, "max": limit})
+        self.fields["quantity"].widget.attrs.update({"min": 0, "max": limit})
 
 
 def first_error(form: forms.Form) -> str:

@@ -1,7 +1,7 @@
-"""Text rules for what shoppers type: engraving text, names, addresses and gift messages.
+"""Engraving text rules (names, addresses and gift messages follow ``accounts.text_rules``).
 
-Invisible and direction-changing characters (zero-width spaces, right-to-left overrides, NUL and other
-controls) are refused everywhere: they make orders unreadable for staff and can disguise text.
+The cart cannot import accounts, so the NFC normalisation is repeated here in one line; the
+engraving rule is stricter than the address rules anyway (Latin letters only, a fixed length).
 """
 
 import unicodedata
@@ -11,9 +11,6 @@ from django.core.exceptions import ValidationError
 
 HEART = "♥"
 ENGRAVING_PUNCTUATION = frozenset(" &.,'’-" + HEART)
-# Unicode categories never accepted: controls, format (zero-width, bidi overrides), surrogates,
-# private use, unassigned.
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 
 
 def normalise_text(value: str) -> str:
@@ -36,20 +33,3 @@ def validate_engraving(value: str) -> None:
             "Engraving may use letters (accents welcome), numbers, spaces and & . , ' - ♥ only.",
             code="engraving_characters",
         )
-
-
-def validate_plain_text(value: str, *, multiline: bool = False) -> None:
-    """Refuse invisible/control characters and emoji; keep letters of any script, digits and punctuation."""
-    for char in value:
-        if multiline and char in "\n\r":
-            continue
-        category = unicodedata.category(char)
-        if category in _FORBIDDEN_CATEGORIES or (category == "So" and char != HEART):
-            raise ValidationError(
-                "Please use letters, numbers and ordinary punctuation only (no emoji or invisible characters).",
-                code="unusual_characters",
-            )
-
-
-def validate_plain_multiline_text(value: str) -> None:
-    validate_plain_text(value, multiline=True)

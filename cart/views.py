@@ -109,13 +109,19 @@ def _own_line(request: HttpRequest, line_id: int) -> CartLine:
 
 @require_POST
 def cart_line_update(request: HttpRequest, line_id: int) -> HttpResponse:
+    """Change a line's quantity; 0 removes it."""
     line = _own_line(request, line_id)
     form = CartLineQuantityForm(request.POST)
     if not form.is_valid():
         messages.error(request, first_error(form))
         return redirect("cart:detail")
+    quantity = form.cleaned_data["quantity"]
+    if quantity == 0:
+        cart_remove_line(line=line)
+        messages.success(request, f"{line.variant.product.name} has been removed from your bag.")
+        return redirect("cart:detail")
     try:
-        cart_update_line(line=line, quantity=form.cleaned_data["quantity"])
+        cart_update_line(line=line, quantity=quantity)
     except CartError as error:
         messages.error(request, str(error))
     else:

@@ -4,6 +4,7 @@ and product images (validation, re-encoding, renditions and storage; the section
 import csv
 import io
 import posixpath
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -51,6 +52,7 @@ MAX_PRICE = Decimal("99999999.99")  # what DecimalField(max_digits=10, decimal_p
 TRUE_WORDS = {"1", "true", "yes", "y"}
 FALSE_WORDS = {"0", "false", "no", "n"}
 NO_STONE = "none"
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 
 
 @dataclass
@@ -98,6 +100,7 @@ class _ProductPlan:
     values: dict[str, str] = field(default_factory=dict)  # product-level columns given (non-blank)
     metal: str = ""  # main metal for a new product: its first row's metal
     variants: list[_VariantRow] = field(default_factory=list)
+    value_rows: dict[str, int] = field(default_factory=dict)  # the row each product-level value came from
 
 
 def _metal_value(raw: str) -> str | None:
@@ -244,7 +247,11 @@ def _read_rows(file: IO[bytes] | IO[str], errors: list[ImportRowError]) -> list[
 def _plan_products(
     rows: list[tuple[int, dict[str, str]]], errors: list[ImportRowError]
 ) -> tuple[dict[str, _ProductPlan], list[_VariantRow]]:
-    """Group rows by product, checking in-file duplicates and product-level agreement."""
+    """Group rows by product, checking in-file duplicates and product-level agreement.
+
+    A row with problems of its own still counts for its product's columns, so the database checks
+    (unknown category, a new product's missing name) report on it in the same pass.
+    """
     plans: dict[str, _ProductPlan] = {}
     variants: list[_VariantRow] = []
     first_row_of_sku: dict[str, int] = {}
@@ -258,9 +265,11 @@ def _plan_products(
                 parsed = None
             else:
                 first_row_of_sku[sku] = number
-        if parsed is None:
+        slug = row["product_slug"]
+        if not _SLUG.fullmatch(slug):
             continue
-        plan = plans.setdefault(parsed.product_slug, _ProductPlan(parsed.product_slug, number, metal=parsed.metal))
+        metal = parsed.metal if parsed else (_metal_value(row["metal"]) or "")
+        plan = plans.setdefault(slug, _ProductPlan(slug, number, metal=metal))
         for column in PRODUCT_COLUMNS:
             value = row[column]
             if not value:
@@ -274,36 +283,44 @@ def _plan_products(
                     )
                 )
             plan.values.setdefault(column, value)
-        plan.variants.append(parsed)
-        variants.append(parsed)
+            plan.value_rows.setdefault(column, number)
+        if parsed is not None:
+            plan.variants.append(parsed)
+            variants.append(parsed)
     return plans, variants
 
 
 def _check_against_database(
     plans: dict[str, _ProductPlan],
-    variants: list[_VariantRow],
+    variants: list[tuple[int, str, str]],
     products: dict[str, Product],
     existing: dict[str, ProductVariant],
     categories: dict[str, Category],
     errors: list[ImportRowError],
 ) -> None:
+    valid = ", ".join(sorted(Category.objects.values_list("slug", flat=True))) or "none yet: add one in the admin"
     for plan in plans.values():
         category_slug = plan.values.get("category_slug")
         if category_slug and category_slug not in categories:
-            errors.append(ImportRowError(plan.first_row, f"unknown category_slug '{category_slug}'."))
+            errors.append(
+                ImportRowError(
+                    plan.value_rows["category_slug"],
+                    f"unknown category_slug '{category_slug}' (valid category slugs: {valid}).",
+                )
+            )
         if plan.slug not in products:
             for column in ("product_name", "category_slug"):
                 if column not in plan.values:
                     errors.append(
                         ImportRowError(plan.first_row, f"{column} is required for the new product '{plan.slug}'.")
                     )
-    for variant in variants:
-        current = existing.get(variant.sku)
-        if current is not None and current.product.slug != variant.product_slug:
+    for row, sku, product_slug in variants:
+        current = existing.get(sku)
+        if current is not None and product_slug and current.product.slug != product_slug:
             errors.append(
                 ImportRowError(
-                    variant.row,
-                    f"SKU '{variant.sku}' belongs to product '{current.product.slug}', not '{variant.product_slug}'; "
+                    row,
+                    f"SKU '{sku}' belongs to product '{current.product.slug}', not '{product_slug}'; "
                     "moving a variant to another product is not supported.",
                 )
             )
@@ -354,7 +371,8 @@ def _apply(
         product = products.get(plan.slug)
         if product is None:
             result.products_created += 1
-            product = Product(slug=plan.slug, metal=plan.metal, **changes)
+            # Hidden until staff publish it (with a photo): a new piece never goes live as a placeholder.
+            product = Product(slug=plan.slug, metal=plan.metal, is_active=False, **changes)
             if write:
                 product.save()
         elif _differs(product, changes):
@@ -400,7 +418,9 @@ def product_import_csv(*, file: IO[bytes] | IO[str], dry_run: bool = False) -> I
 
 def _import(file: IO[bytes] | IO[str], result: ImportResult) -> None:
     rows = _read_rows(file, result.errors)
-    plans, variants = _plan_products(rows, result.errors)
+    plans, _ = _plan_products(rows, result.errors)
+    # Every row with a SKU, valid or not, is checked against the database in the same pass.
+    refs = [(number, row["sku"], row["product_slug"]) for number, row in rows if row["sku"]]
     if not rows and not result.errors:
         result.errors.append(ImportRowError(2, "the file has a header but no product rows."))
     if not plans:
@@ -411,12 +431,12 @@ def _import(file: IO[bytes] | IO[str], result: ImportResult) -> None:
             v.sku: v
             for v in ProductVariant.objects.select_for_update(of=("self",))
             .select_related("product")
-            .filter(sku__in=[v.sku for v in variants])
+            .filter(sku__in=[sku for _, sku, _ in refs])
         }
         products = {p.slug: p for p in Product.objects.select_for_update().filter(slug__in=list(plans))}
         wanted_categories = {p.values["category_slug"] for p in plans.values() if "category_slug" in p.values}
         categories = {c.slug: c for c in Category.objects.filter(slug__in=wanted_categories)}
-        _check_against_database(plans, variants, products, existing, categories, result.errors)
+        _check_against_database(plans, refs, products, existing, categories, result.errors)
         if result.errors:
             return
         _apply(plans, products, existing, categories, result)

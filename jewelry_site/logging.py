@@ -32,6 +32,8 @@ _INLINE_SECRET = re.compile(
     r"(?P<sep>['\"]?\s*[=:]\s*['\"]?)(?P<value>(?:bearer\s+|basic\s+)?[^\s'\",;&]+)",
     re.IGNORECASE,
 )
+# Guest order links sent before their token moved to the query string carry it in the path (issue #15).
+_GUEST_LINK_PATH = re.compile(r"(/orders/view/)[^/\s?\"']+")
 _BEARER = re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
 # Postgres puts row and key values in its error text (an IntegrityError's DETAIL): a shopper's name,
 # address, phone or e-mail. The column names stay (they say what failed); the values go.
@@ -76,6 +78,7 @@ def redact_text(text: str) -> str:
     text = _DB_KEY_VALUES.sub(lambda m: f"{m[1]}{REDACTED}{m[2]}", text)
     text = _INLINE_SECRET.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", text)
     text = _BEARER.sub(lambda m: f"{m[1]} {REDACTED}", text)
+    text = _GUEST_LINK_PATH.sub(lambda m: f"{m[1]}{REDACTED}", text)
     return _CARD_NUMBER.sub(REDACTED_CARD, text)
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.cache import add_never_cache_headers
 from django.utils.functional import empty
 from django.utils.log import log_response
 
@@ -184,3 +185,21 @@ class ShopCSPMiddleware(CSPMiddleware):
                 update[directive] = current + [s for s in sources if s not in current]
             parts.update = update
         return parts
+
+
+class NoStoreMiddleware:
+    """Cache-Control: no-store on every page with personal data (bag, checkout, payment, account, orders,
+    admin), chosen by URL namespace (settings.SHOP_NO_STORE_NAMESPACES) so a new page there is covered
+    without anyone remembering a decorator. Catalogue pages stay cacheable."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+        self.namespaces = frozenset(settings.SHOP_NO_STORE_NAMESPACES)
+        self.names = frozenset(settings.SHOP_NO_STORE_URL_NAMES)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        if match is not None and (self.namespaces.intersection(match.namespaces) or match.url_name in self.names):
+            add_never_cache_headers(response)
+        return response

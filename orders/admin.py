@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import POSTAL_ADDRESS_FIELDS
 
+from .guest_links import order_guest_links_revoke
 from .models import LowStockVariant, Order, OrderEvent, OrderLine, OrderStatus
 from .services import OrderTransitionError, order_allowed_transitions, order_transition
 
@@ -160,6 +161,16 @@ def export_csv(modeladmin, request, queryset):
     return response
 
 
+@admin.action(description="Revoke the guest links of selected orders", permissions=["change"])
+def revoke_guest_links(modeladmin, request, queryset):
+    """Issue #15: a forwarded or leaked confirmation e-mail stops opening the order (links and sessions)."""
+    count = 0
+    for order in queryset:
+        order_guest_links_revoke(order=order, actor=request.user)
+        count += 1
+    modeladmin.message_user(request, f"Guest links revoked for {count} order(s).", messages.SUCCESS)
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ("number", "placed", "email", "status", "total", "shipping_method", "payment_method")
@@ -176,6 +187,7 @@ class OrderAdmin(admin.ModelAdmin):
         _transition_action(OrderStatus.DELIVERED),
         _transition_action(OrderStatus.CANCELLED),
         export_csv,
+        revoke_guest_links,
     ]
     fieldsets = (
         (None, {"fields": ("number", "status", "workflow", "created_at", "user", "email", "payment_method")}),

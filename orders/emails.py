@@ -8,6 +8,7 @@ from django.conf import settings
 
 from mailqueue.services import mail_send
 
+from .boutique import boutique
 from .guest_links import order_guest_url
 from .models import Order, OrderEvent, OrderStatus
 from .payment_instructions import payment_instructions
@@ -25,6 +26,7 @@ def _order_mail(*, order: Order, kind: str, subject: str, extra: dict | None = N
     context = {
         "order": order,
         "lines": order.lines.all(),
+        "boutique": boutique(),
         "order_url": order_guest_url(order=order),
         "tracking_url": order.tracking_url,
         **(extra or {}),

@@ -1,22 +1,43 @@
-"""The checkout form: contact, shipping address, delivery, payment and gift message."""
+"""The checkout form: contact, delivery (or collection), payment and gift message.
+
+Which fields are required depends on what was chosen: collecting from the boutique needs no
+delivery address, and a saved address (signed-in shoppers) replaces the typed one. The form checks
+the combinations server-side; static/js/checkout.js only hides what cannot apply.
+"""
 
 import uuid
 
 from django import forms
 from django.conf import settings
 from django.core import signing
-from django.core.validators import RegexValidator
 
-from accounts.models import Country
+from accounts.models import POSTAL_ADDRESS_FIELDS, Address, Country
+from accounts.text_rules import ADDRESS_FIELD_CLASSES, validate_plain_multiline_text
 from cart.models import Cart
-from cart.validators import normalise_text, validate_plain_multiline_text, validate_plain_text
 
 from .models import PaymentMethod, ShippingMethod
+from .services import ShippingAddress
 
 CHECKOUT_TOKEN_SALT = "orders.checkout-token"  # noqa: S105 (a signing namespace, not a secret)
+GIFT_MESSAGE_MAX_LENGTH = 300
+# Only a delivery needs these; collection keeps the name and phone (who collects).
+DELIVERY_ONLY_FIELDS = ("address_line1", "address_line2", "city", "postcode", "country")
+# Payment methods that need the order collected in person; every other method (bank transfer,
+# card) works with every delivery method.
+COLLECTION_ONLY_PAYMENTS = frozenset({PaymentMethod.ON_COLLECTION})
 
-postcode_validator = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9 -]{1,14}[A-Za-z0-9]$", "Please enter a valid postcode.")
-phone_validator = RegexValidator(r"^\+?[0-9 ()-]{6,30}$", "Please enter a phone number using digits only.")
+
+# What each required field says when left empty, instead of Django's "This field is required."
+REQUIRED_MESSAGES = {
+    "email": "Please enter your e-mail address, for the order confirmation.",
+    "full_name": "Please enter your full name.",
+    "address_line1": "Please enter the first line of the delivery address.",
+    "city": "Please enter the town or city.",
+    "postcode": "Please enter the postcode.",
+    "country": "Please choose the country.",
+    "shipping_method": "Please choose how you would like to receive your order.",
+    "payment_method": "Please choose how you would like to pay.",
+}
 
 
 def checkout_token_issue(*, cart: Cart) -> str:
@@ -28,18 +49,32 @@ def checkout_token_issue(*, cart: Cart) -> str:
     return signing.dumps({"t": str(uuid.uuid4()), "c": cart.pk}, salt=CHECKOUT_TOKEN_SALT)
 
 
-class PlainTextField(forms.CharField):
-    """A single-line CharField that normalises to NFC and refuses invisible characters and emoji."""
+def payment_allowed(*, payment_method: str, shipping_method: str) -> bool:
+    """The one rule for which payment goes with which delivery (the form and the page's script use it)."""
+    return payment_method not in COLLECTION_ONLY_PAYMENTS or shipping_method == ShippingMethod.COLLECT
 
-    def to_python(self, value):
-        return normalise_text(super().to_python(value))
 
-    def validate(self, value) -> None:
-        super().validate(value)
-        validate_plain_text(value)
+class SavedAddressField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Address) -> str:
+        return f"{obj.label}: {obj}" if obj.label else str(obj)
 
 
 class CheckoutForm(forms.Form):
+    # The page's order, which is also the error summary's order.
+    field_order = (
+        "email",
+        "full_name",
+        "phone",
+        "shipping_method",
+        "saved_address",
+        "address_line1",
+        "address_line2",
+        "city",
+        "postcode",
+        "country",
+        "payment_method",
+        "gift_message",
+    )
     checkout_token = forms.CharField(widget=forms.HiddenInput, max_length=300)
     # The goods total the shopper saw; placement refuses if prices moved since (shipping is chosen here).
     expected_goods_total = forms.DecimalField(
@@ -47,37 +82,86 @@ class CheckoutForm(forms.Form):
     )
 
     email = forms.EmailField(label="E-mail", max_length=254)
-    full_name = PlainTextField(label="Full name", max_length=120)
-    phone = PlainTextField(label="Phone (for the courier)", max_length=32, required=False, validators=[phone_validator])
-    address_line1 = PlainTextField(label="Address", max_length=120)
-    address_line2 = PlainTextField(label="Address line 2", max_length=120, required=False)
-    city = PlainTextField(label="Town or city", max_length=80)
-    postcode = PlainTextField(label="Postcode", max_length=16, validators=[postcode_validator])
-    country = forms.ChoiceField(choices=Country.choices, initial=Country.GB)
     shipping_method = forms.ChoiceField(
         label="Delivery", choices=ShippingMethod.choices, widget=forms.RadioSelect, initial=ShippingMethod.STANDARD
+    )
+    saved_address = SavedAddressField(
+        label="Deliver to",
+        queryset=Address.objects.none(),
+        required=False,
+        widget=forms.RadioSelect,
+        empty_label="The address below",
+        blank=True,  # a radio list shows the empty choice only when told it may be blank
+    )
+    full_name = ADDRESS_FIELD_CLASSES["full_name"](label="Full name", max_length=120)
+    address_line1 = ADDRESS_FIELD_CLASSES["address_line1"](label="Address", max_length=120)
+    address_line2 = ADDRESS_FIELD_CLASSES["address_line2"](label="Address line 2", max_length=120, required=False)
+    city = ADDRESS_FIELD_CLASSES["city"](label="Town or city", max_length=80)
+    postcode = ADDRESS_FIELD_CLASSES["postcode"](label="Postcode", max_length=16)
+    country = forms.ChoiceField(choices=Country.choices, initial=Country.GB)
+    phone = ADDRESS_FIELD_CLASSES["phone"](
+        label="Phone", max_length=32, required=False, help_text="For the courier, or the boutique if you collect."
     )
     payment_method = forms.ChoiceField(
         label="Payment", choices=PaymentMethod.choices, widget=forms.RadioSelect, initial=PaymentMethod.BANK_TRANSFER
     )
+    # No max_length: the browser would silently cut a pasted message; the limit is checked (and
+    # counted on the page) instead, so a long message is refused with its length, never shortened.
     gift_message = forms.CharField(
         label="Gift message",
-        max_length=300,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "maxlength": 300}),
+        widget=forms.Textarea(attrs={"rows": 3, "data-max-length": GIFT_MESSAGE_MAX_LENGTH}),
         validators=[validate_plain_multiline_text],
+        help_text=f"Up to {GIFT_MESSAGE_MAX_LENGTH} characters, printed on a card in the box.",
     )
 
-    def __init__(self, *args, cart: Cart | None, **kwargs) -> None:
+    def __init__(self, *args, cart: Cart | None, user=None, **kwargs) -> None:
         self.cart = cart
         super().__init__(*args, **kwargs)
-        self.fields["email"].widget.attrs["autocomplete"] = "email"
-        self.fields["full_name"].widget.attrs["autocomplete"] = "name"
-        self.fields["address_line1"].widget.attrs["autocomplete"] = "address-line1"
-        self.fields["address_line2"].widget.attrs["autocomplete"] = "address-line2"
-        self.fields["city"].widget.attrs["autocomplete"] = "address-level2"
-        self.fields["postcode"].widget.attrs["autocomplete"] = "postal-code"
-        self.fields["phone"].widget.attrs["autocomplete"] = "tel"
+        autocomplete = {
+            "email": "email",
+            "full_name": "name",
+            "address_line1": "address-line1",
+            "address_line2": "address-line2",
+            "city": "address-level2",
+            "postcode": "postal-code",
+            "country": "country",
+            "phone": "tel",
+        }
+        for name, value in autocomplete.items():
+            self.fields[name].widget.attrs["autocomplete"] = value
+        for name, message in REQUIRED_MESSAGES.items():
+            self.fields[name].error_messages["required"] = message
+        self.fields["email"].error_messages["invalid"] = "Please enter an e-mail address like name@example.com."
+        for name, field in self.fields.items():
+            if field.help_text:
+                field.widget.attrs["aria-describedby"] = f"id_{name}-hint"
+        self.fields["gift_message"].widget.attrs["aria-describedby"] = "id_gift_message-hint id_gift_message-count"
+        if user is not None and user.is_authenticated:
+            self.fields["saved_address"].queryset = Address.objects.filter(user=user)
+        else:
+            del self.fields["saved_address"]
+        if self.is_bound:
+            self._relax_required()
+
+    @property
+    def saved_addresses(self) -> bool:
+        return "saved_address" in self.fields
+
+    def _relax_required(self) -> None:
+        """Drop the requirements that the shopper's choices make moot, before the fields are cleaned."""
+        collecting = self.data.get("shipping_method") == ShippingMethod.COLLECT
+        saved = self.saved_addresses and bool(self.data.get("saved_address"))
+        for name in DELIVERY_ONLY_FIELDS if collecting or saved else ():
+            self.fields[name].required = False
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields and not isinstance(self.fields[name].widget, forms.RadioSelect):
+                attrs = self.fields[name].widget.attrs
+                attrs["aria-invalid"] = "true"
+                attrs["aria-describedby"] = " ".join(filter(None, [f"id_{name}-error", attrs.get("aria-describedby")]))
         if not settings.STRIPE_ENABLED:  # card payments (issue #11) only once Stripe is configured
             self.fields["payment_method"].choices = [
                 choice for choice in PaymentMethod.choices if choice[0] != PaymentMethod.CARD
@@ -95,13 +179,75 @@ class CheckoutForm(forms.Form):
         return token
 
     def clean_gift_message(self) -> str:
-        return self.cleaned_data["gift_message"].strip().replace("\r\n", "\n")
+        message = self.cleaned_data["gift_message"].replace("\r\n", "\n").strip()
+        if len(message) > GIFT_MESSAGE_MAX_LENGTH:
+            raise forms.ValidationError(
+                f"Your gift message has {len(message)} characters; please shorten it to "
+                f"{GIFT_MESSAGE_MAX_LENGTH} or fewer.",
+                code="gift_message_length",
+            )
+        return message
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        if (
-            cleaned.get("payment_method") == PaymentMethod.ON_COLLECTION
-            and cleaned.get("shipping_method") != ShippingMethod.COLLECT
-        ):
+        shipping, payment = cleaned.get("shipping_method"), cleaned.get("payment_method")
+        if shipping and payment and not payment_allowed(payment_method=payment, shipping_method=shipping):
             self.add_error("payment_method", "Pay on collection is only possible when you collect from the boutique.")
+        saved = cleaned.get("saved_address")
+        ignored = set()
+        if saved is not None:
+            # The saved address is the one delivered to: what was typed in the address fields is not used
+            # (name and phone stay the contact's own).
+            cleaned.update({name: getattr(saved, name) for name in DELIVERY_ONLY_FIELDS})
+            ignored |= set(DELIVERY_ONLY_FIELDS)
+        if shipping == ShippingMethod.COLLECT:
+            # Collected in person: no home address is kept on the order.
+            cleaned.update(dict.fromkeys(DELIVERY_ONLY_FIELDS, ""))
+            cleaned["country"] = Country.GB
+            ignored |= set(DELIVERY_ONLY_FIELDS)
+        for name in ignored:
+            self.errors.pop(name, None)
         return cleaned
+
+    def placement(self) -> dict:
+        """The cleaned values ``order_place`` takes (besides cart and user)."""
+        data = self.cleaned_data
+        return {
+            "checkout_token": data["checkout_token"],
+            "email": data["email"],
+            "shipping_address": ShippingAddress(**{name: data[name] for name in POSTAL_ADDRESS_FIELDS}),
+            "shipping_method": data["shipping_method"],
+            "payment_method": data["payment_method"],
+            "gift_message": data["gift_message"],
+            "expected_goods_total": data["expected_goods_total"],
+        }
+
+    def refresh_goods_total(self, total) -> None:
+        """After a price change: keep everything typed, show and expect the new total on the next submit."""
+        self.data = self.data.copy()
+        self.data["expected_goods_total"] = str(total)
+
+    def refresh_token(self, token: str, total) -> None:
+        """After an expired or foreign token: a fresh one, so the shopper can simply submit again."""
+        self.refresh_goods_total(total)
+        self.data["checkout_token"] = token
+
+    def field_errors(self) -> list[tuple[str, str, str]]:
+        """(field id, label, message) for each visible field's errors, in form order, for the error summary."""
+        found = []
+        for name, field in self.fields.items():
+            if name in self.errors and not field.widget.is_hidden:
+                bound = self[name]
+                target = bound.id_for_label or f"id_{name}"
+                if isinstance(field.widget, forms.RadioSelect):
+                    target = f"id_{name}_0"
+                for message in self.errors[name]:
+                    found.append((target, str(field.label or name), message))
+        return found
+
+    def summary_errors(self) -> list[str]:
+        """Errors not tied to a visible field (the token, a changed total, the form as a whole)."""
+        messages = list(self.non_field_errors())
+        for name in ("checkout_token", "expected_goods_total"):
+            messages.extend(self.errors.get(name, []))
+        return messages

@@ -75,6 +75,8 @@ class Order(PostalAddress):
     )
     # Until when the pieces stay reserved for an unpaid order (issue #11); the expiry job cancels it after.
     payment_deadline = models.DateTimeField(null=True, blank=True)
+    # Named in every guest link (orders.guest_links); staff revoking the links bump it.
+    guest_link_version = models.PositiveIntegerField(default=1, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

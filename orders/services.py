@@ -25,11 +25,12 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from cart.cart import cart_summary
+from cart.cart import cart_summary, free_delivery_shortfall
 from cart.models import Cart, CartLine
 from cart.services import cart_clear
 from catalog.models import ProductVariant
 from catalog.services import catalog_stock_changed
+from catalog.templatetags.shop_tags import format_money
 
 from .carriers import Carrier
 from .emails import order_confirmation_queue, order_refund_mail_queue, order_status_mail_queue
@@ -84,8 +85,8 @@ class PriceChangedError(OrderError):
     def __init__(self, total: Decimal) -> None:
         self.total = total
         super().__init__(
-            f"Your bag or its prices changed while you were checking out: it now comes to £{total:,.2f}. "
-            "Please check and confirm."
+            f"Your bag or its prices changed while you were checking out: it now comes to {format_money(total)} "
+            "before delivery. Please check the total and place your order again."
         )
 
 
@@ -115,10 +116,11 @@ class ShippingAddress:
     phone: str = ""
 
 
-def shipping_cost(*, method: str, subtotal: Decimal) -> Decimal:
-    """Standard is free from SHOP_FREE_SHIPPING_THRESHOLD (merchandise subtotal); express always costs."""
+def shipping_cost(*, method: str, goods_total: Decimal) -> Decimal:
+    """Standard is free once the total before delivery (pieces and engraving) reaches
+    SHOP_FREE_SHIPPING_THRESHOLD (``cart.cart.free_delivery_shortfall``); express always costs."""
     if method == ShippingMethod.STANDARD:
-        if subtotal >= settings.SHOP_FREE_SHIPPING_THRESHOLD:
+        if free_delivery_shortfall(goods_total=goods_total) == 0:
             return Decimal("0.00")
         return settings.SHOP_SHIPPING_STANDARD_FEE
     if method == ShippingMethod.EXPRESS:
@@ -234,7 +236,7 @@ def _order_place_locked(
     for line in lines:
         line.variant = variants[line.variant_id]  # priced from the locked rows, never from earlier reads
     summary = cart_summary(cart, lines=lines)
-    shipping = shipping_cost(method=shipping_method, subtotal=summary.subtotal)
+    shipping = shipping_cost(method=shipping_method, goods_total=summary.total)
     total = summary.total + shipping
     if expected_goods_total is not None and expected_goods_total != summary.total:
         raise PriceChangedError(summary.total)

@@ -24,6 +24,10 @@ urlpatterns = [
     path("checkout/", views.checkout, name="checkout"),
     path("checkout/confirmation/<order_number:number>/", views.confirmation, name="confirmation"),
     path("orders/", views.order_list, name="order-list"),
-    path("orders/view/<str:token>/", views.guest_order, name="guest-order"),
+    # The e-mail's link (token in the query string) and links sent before it (token in the path, redacted
+    # in logs) are exchanged for a session grant and redirect to the token-free guest-order page.
+    path("orders/view/", views.guest_link, name="guest-link"),
+    path("orders/view/<str:token>/", views.guest_link, name="guest-link-legacy"),
+    path("orders/guest/<order_number:number>/", views.guest_order, name="guest-order"),
     path("orders/<order_number:number>/", views.order_detail, name="order-detail"),
 ]

@@ -7,59 +7,55 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 from django_ratelimit.decorators import ratelimit
 
-from accounts.models import POSTAL_ADDRESS_FIELDS
-from accounts.selectors import address_checkout_initial
 from cart.cart import cart_for_request, cart_lines, cart_summary
 from cart.services import cart_reconcile
 
+from .boutique import boutique
+from .checkout_display import checkout_display, checkout_initial
 from .forms import CheckoutForm, checkout_token_issue
-from .guest_links import order_from_guest_token
+from .guest_links import guest_grant_add, guest_grant_order, order_from_guest_token
 from .history import order_history_for_shopper
-from .models import Order, ShippingMethod
+from .models import Order
 from .payment_instructions import payment_instructions
 from .services import (
     CartEmptyError,
     OrderError,
     OutOfStockError,
     PriceChangedError,
-    ShippingAddress,
     order_place,
     payment_start,
-    shipping_cost,
 )
 
 security_log = logging.getLogger("shop.security")
 
 SESSION_PLACED = "orders_placed"
-ADDRESS_FIELDS = POSTAL_ADDRESS_FIELDS
-
-
-def _initial(request: HttpRequest) -> dict:
-    """Prefill for signed-in shoppers: their e-mail, and the address of their latest order."""
-    if not request.user.is_authenticated:
-        return {}
-    initial = {"email": request.user.email}
-    last = Order.objects.filter(user=request.user).order_by("-created_at", "-pk").first()
-    if last is not None:
-        initial.update({field: getattr(last, field) for field in ADDRESS_FIELDS})
-        initial["shipping_method"] = last.shipping_method
-        initial["email"] = request.user.email or last.email
-    # A saved default address (accounts) is the shopper's explicit choice: it wins over the last order's.
-    initial.update(address_checkout_initial(user=request.user))
-    return initial
-
-
-def _shipping_options(subtotal) -> list[tuple[str, str, object]]:
-    return [(value, label, shipping_cost(method=value, subtotal=subtotal)) for value, label in ShippingMethod.choices]
 
 
 def _remember_order(request: HttpRequest, order: Order) -> None:
     # The session that placed an order may see its confirmation without signing in.
     placed = [n for n in request.session.get(SESSION_PLACED, []) if n != order.number]
     request.session[SESSION_PLACED] = [*placed[-19:], order.number]
+
+
+def _placed(request: HttpRequest, order: Order) -> HttpResponse:
+    _remember_order(request, order)
+    payment = payment_start(order=order)
+    return redirect(payment.redirect_url or reverse("orders:confirmation", kwargs={"number": order.number}))
+
+
+def _out_of_stock(request: HttpRequest, cart, error: OutOfStockError) -> HttpResponse:
+    cart_reconcile(lines=cart_lines(cart))
+    for short in error.short:
+        messages.error(
+            request,
+            f"{short.label}: you asked for {short.requested}, {short.available} left. "
+            "Your bag has been updated; please check it before ordering.",
+        )
+    return redirect("cart:detail")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -72,50 +68,38 @@ def _remember_order(request: HttpRequest, order: Order) -> None:
     group="order-place", key="orders.ratelimits.email_key", rate="orders.ratelimits.rate_per_email", method="POST"
 )
 def checkout(request: HttpRequest) -> HttpResponse:
-    """Show the checkout form with a server-side summary; on POST place the order (idempotently)."""
+    """The checkout form with a server-side summary; a valid POST places the order (idempotently).
+
+    Whatever goes wrong short of the stock (a typo, an expired form, a price that moved) shows the
+    form again with everything the shopper typed and the current total.
+    """
     cart = cart_for_request(request)
-    form = CheckoutForm(request.POST or None, cart=cart)
+    form = CheckoutForm(request.POST or None, cart=cart, user=request.user)
     status = 200
     if request.method == "POST":
+        status = 400
         if form.is_valid():
-            data = form.cleaned_data
             try:
                 order = order_place(
                     cart=cart,
-                    checkout_token=data["checkout_token"],
-                    email=data["email"],
-                    shipping_address=ShippingAddress(**{field: data[field] for field in ADDRESS_FIELDS}),
-                    shipping_method=data["shipping_method"],
-                    payment_method=data["payment_method"],
-                    gift_message=data["gift_message"],
                     user=request.user,
-                    expected_goods_total=data["expected_goods_total"],
                     session_orders=request.session.get(SESSION_PLACED, []),
+                    **form.placement(),
                 )
             except OutOfStockError as error:
-                cart_reconcile(lines=cart_lines(cart))
-                for short in error.short:
-                    messages.error(
-                        request,
-                        f"{short.label}: you asked for {short.requested}, {short.available} left. "
-                        "Your bag has been updated; please check it before ordering.",
-                    )
-                return redirect("cart:detail")
+                return _out_of_stock(request, cart, error)
             except CartEmptyError as error:
                 messages.info(request, str(error))
                 return redirect("cart:detail")
             except PriceChangedError as error:
-                messages.warning(request, str(error))
-                return redirect("orders:checkout")
+                form.add_error(None, str(error))
+                form.refresh_goods_total(error.total)
+                status = 409
             except OrderError as error:  # e.g. too many unpaid orders (issue #11)
                 messages.error(request, str(error))
                 return redirect("cart:detail")
-            _remember_order(request, order)
-            payment = payment_start(order=order)
-            if payment.redirect_url:
-                return redirect(payment.redirect_url)
-            return redirect("orders:confirmation", number=order.number)
-        status = 400
+            else:
+                return _placed(request, order)
 
     lines = cart_lines(cart)
     for note in cart_reconcile(lines=lines):
@@ -125,32 +109,13 @@ def checkout(request: HttpRequest) -> HttpResponse:
         return redirect("cart:detail")
     summary = cart_summary(cart, lines=lines)
     if request.method != "POST":
+        initial = {**checkout_initial(user=request.user), "expected_goods_total": summary.total}
         form = CheckoutForm(
-            initial={
-                **_initial(request),
-                "checkout_token": checkout_token_issue(cart=cart),
-                "expected_goods_total": summary.total,
-            },
-            cart=cart,
+            initial={**initial, "checkout_token": checkout_token_issue(cart=cart)}, cart=cart, user=request.user
         )
     elif "checkout_token" in form.errors:
-        # Re-issue so the shopper can simply submit again after reviewing.
-        form.data = form.data.copy()
-        form.data["checkout_token"] = checkout_token_issue(cart=cart)
-        form.data["expected_goods_total"] = str(summary.total)
-    chosen = form["shipping_method"].value() or ShippingMethod.STANDARD
-    try:
-        shipping = shipping_cost(method=chosen, subtotal=summary.subtotal)
-    except OrderError:  # an invalid choice was posted: price the default instead
-        shipping = shipping_cost(method=ShippingMethod.STANDARD, subtotal=summary.subtotal)
-    context = {
-        "form": form,
-        "summary": summary,
-        "shipping": shipping,
-        "total": summary.total + shipping,
-        "shipping_options": _shipping_options(summary.subtotal),
-    }
-    return render(request, "orders/checkout.html", context, status=status)
+        form.refresh_token(checkout_token_issue(cart=cart), summary.total)
+    return render(request, "orders/checkout.html", checkout_display(form=form, summary=summary), status=status)
 
 
 def _deny(request: HttpRequest, number: str) -> Http404:
@@ -171,6 +136,7 @@ def _order_context(order: Order) -> dict:
         "lines": order.lines.all(),
         "history": order_history_for_shopper(order=order, events=list(order.events.all())),
         "payment": payment_instructions(order=order),
+        "boutique": boutique(),
     }
 
 
@@ -210,9 +176,19 @@ def order_detail(request: HttpRequest, number: str) -> HttpResponse:
 
 
 @require_safe
-def guest_order(request: HttpRequest, token: str) -> HttpResponse:
-    """The order behind a signed link from the confirmation e-mail (no account needed)."""
-    order = order_from_guest_token(token=token)
+def guest_link(request: HttpRequest, token: str = "") -> HttpResponse:
+    """The confirmation e-mail's link: a valid token becomes a session grant, then a token-free redirect."""
+    order = order_from_guest_token(token=token or request.GET.get("t", ""))
     if order is None:
         raise _deny(request, "guest-link")
+    guest_grant_add(session=request.session, order=order)
+    return redirect("orders:guest-order", number=order.number)
+
+
+@require_safe
+def guest_order(request: HttpRequest, number: str) -> HttpResponse:
+    """An order this browser opened through a guest link (no account needed), until staff revoke its links."""
+    order = guest_grant_order(session=request.session, number=number)
+    if order is None:
+        raise _deny(request, number)
     return render(request, "orders/order_detail.html", {**_order_context(order), "guest_view": True})

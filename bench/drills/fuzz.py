@@ -84,7 +84,7 @@ def _path_prefixes() -> list[str]:
         ("catalog:category-detail", {"slug": "x"}),
         ("orders:confirmation", {"number": "x"}),
         ("orders:order-detail", {"number": "x"}),
-        ("orders:guest-order", {"token": "x"}),
+        ("orders:guest-link-legacy", {"token": "x"}),
     ):
         try:
             url = reverse(name, kwargs=kwargs)

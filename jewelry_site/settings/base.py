@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "accounts.middleware.StaffSessionBoundMiddleware",  # staff provider sessions re-checked (issue #15)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a lockout into the friendly 429 page (issue #15)
+    "jewelry_site.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "jewelry_site.urls"
@@ -292,24 +293,54 @@ SHOP_CURRENCY_SYMBOL = env.str("DJANGO_SHOP_CURRENCY_SYMBOL", default="£")
 SHOP_PRODUCTS_PER_PAGE = 24
 
 # --- Cart, checkout and orders (cart/, orders/) ---------------------------------------
-# Amounts are Decimal strings in the environment, e.g. DJANGO_SHOP_ENGRAVING_FEE=25.00.
-SHOP_ENGRAVING_FEE = Decimal(env.str("DJANGO_SHOP_ENGRAVING_FEE", default="25.00"))  # per engraved piece
+# Amounts are Decimal strings in the environment, e.g. DJANGO_SHOP_ENGRAVING_FEE=25.00; a value that is
+# not a non-negative decimal stops start-up with its name (issue #15), never a silent 0 or a crash later.
+
+
+def _money(name: str, default: str) -> Decimal:
+    raw = env.str(name, default=default)
+    try:
+        amount = Decimal(raw)
+    except ArithmeticError:
+        amount = None
+    if amount is None or not amount.is_finite() or amount < 0:
+        raise SystemExit(f"start-up stopped: {name}={raw!r} is not an amount (write e.g. 25.00, no symbol).")
+    return amount.quantize(Decimal("0.01"))
+
+
+SHOP_ENGRAVING_FEE = _money("DJANGO_SHOP_ENGRAVING_FEE", "25.00")  # per engraved piece
 SHOP_ENGRAVING_MAX_LENGTH = 30
 # Ring size guide linked from ring pages (issue #16): a URL name ("pages:size-guide") or a path/URL;
 # empty, or a name that does not resolve, shows no link.
 SHOP_SIZE_GUIDE_URL = env.str("DJANGO_SHOP_SIZE_GUIDE_URL", default="pages:size-guide")  # the content page (#14)
 SHOP_CART_MAX_QUANTITY = 10  # per cart line, whatever the stock
-SHOP_SHIPPING_STANDARD_FEE = Decimal(env.str("DJANGO_SHOP_SHIPPING_STANDARD_FEE", default="5.00"))
-SHOP_SHIPPING_EXPRESS_FEE = Decimal(env.str("DJANGO_SHOP_SHIPPING_EXPRESS_FEE", default="25.00"))
-SHOP_FREE_SHIPPING_THRESHOLD = Decimal(env.str("DJANGO_SHOP_FREE_SHIPPING_THRESHOLD", default="250.00"))
-# Shown on the confirmation page and e-mail of orders paid by bank transfer.
+SHOP_SHIPPING_STANDARD_FEE = _money("DJANGO_SHOP_SHIPPING_STANDARD_FEE", "5.00")
+SHOP_SHIPPING_EXPRESS_FEE = _money("DJANGO_SHOP_SHIPPING_EXPRESS_FEE", "25.00")
+# Standard delivery is free when the bag's total before delivery (pieces and engraving) reaches this.
+SHOP_FREE_SHIPPING_THRESHOLD = _money("DJANGO_SHOP_FREE_SHIPPING_THRESHOLD", "250.00")
+# Shown on the confirmation page and e-mail of orders paid by bank transfer; prod.py refuses this placeholder.
+SHOP_BANK_TRANSFER_DETAILS_PLACEHOLDER = "Maison Aurelia Ltd · Sort code 00-00-00 · Account 00000000"
 SHOP_BANK_TRANSFER_DETAILS = env.str(
-    "DJANGO_SHOP_BANK_TRANSFER_DETAILS",
-    default="Maison Aurelia Ltd · Sort code 00-00-00 · Account 00000000",
+    "DJANGO_SHOP_BANK_TRANSFER_DETAILS", default=SHOP_BANK_TRANSFER_DETAILS_PLACEHOLDER
 )
 # Absolute links in e-mails (the guest order link); set to the public https origin in production.
 SHOP_SITE_URL = env.str("DJANGO_SHOP_SITE_URL", default="http://127.0.0.1:8000")
-SHOP_ORDER_LINK_MAX_AGE = 60 * 60 * 24 * 180  # seconds a guest order link stays valid
+# Seconds a guest order link (in the confirmation e-mail) stays valid; staff can revoke one sooner.
+SHOP_ORDER_LINK_MAX_AGE = env.int("DJANGO_SHOP_ORDER_LINK_MAX_AGE", default=60 * 60 * 24 * 30)
+# Collect from our boutique: shown at checkout, on the confirmation and in the e-mail.
+SHOP_BOUTIQUE_ADDRESS = env.list(
+    "DJANGO_SHOP_BOUTIQUE_ADDRESS", default=["Maison Aurelia", "14 Burlington Arcade", "London W1J 0QJ"]
+)
+SHOP_BOUTIQUE_HOURS = env.str("DJANGO_SHOP_BOUTIQUE_HOURS", default="Tuesday to Saturday, 10:00 to 18:00")
+SHOP_BOUTIQUE_READY = env.str(
+    "DJANGO_SHOP_BOUTIQUE_READY",
+    default="Ready to collect two working days after you order; we e-mail you when it is.",
+)
+
+# Pages with personal data are never stored by a browser or a shared cache (issue #15): every URL in these
+# namespaces, and these URL names, answer Cache-Control: no-store (jewelry_site.middleware.NoStoreMiddleware).
+SHOP_NO_STORE_NAMESPACES = ("cart", "orders", "accounts", "admin", "payments")
+SHOP_NO_STORE_URL_NAMES = ("admin-login", "admin-logout")
 
 # --- Security headers and limits (issue #6, helper D) -------------------------------------
 # The same policy in every environment, so a page that breaks it fails in dev and in tests.

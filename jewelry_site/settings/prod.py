@@ -121,3 +121,9 @@ if STRIPE_ENABLED:  # noqa: F405
     STRIPE_SECRET_KEY = required("DJANGO_STRIPE_SECRET_KEY")
     STRIPE_PUBLISHABLE_KEY = required("DJANGO_STRIPE_PUBLISHABLE_KEY")
     STRIPE_WEBHOOK_SECRET = required("DJANGO_STRIPE_WEBHOOK_SECRET")
+# Bank-transfer orders tell shoppers where to send money: the repo's placeholder account must never reach them.
+if SHOP_BANK_TRANSFER_DETAILS.strip() == SHOP_BANK_TRANSFER_DETAILS_PLACEHOLDER:  # noqa: F405
+    raise SystemExit(
+        "start-up stopped: set DJANGO_SHOP_BANK_TRANSFER_DETAILS (or its key in APP_CONFIG): "
+        "production refuses the placeholder bank account."
+    )

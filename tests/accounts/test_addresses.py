@@ -164,3 +164,11 @@ def test_address_list_queries_do_not_grow(client, shopper, django_assert_max_num
     with django_assert_max_num_queries(6):
         response = client.get(reverse("accounts:address-list"))
     assert len(response.context["addresses"]) == count
+
+
+def test_the_address_form_lists_and_links_its_errors(client, shopper):
+    response = client.post(reverse("accounts:address-create"), {**HOME, "city": "", "postcode": "!!!"})
+    body = response.content.decode()
+    assert 'href="#id_city"' in body
+    assert 'href="#id_postcode"' in body
+    assert "js/form-errors.js" in body

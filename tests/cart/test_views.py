@@ -1,5 +1,7 @@
 """Cart pages over HTTP: the add-to-bag contract, bad input, CSRF, methods, merge at sign-in, query counts."""
 
+from decimal import Decimal
+
 import pytest
 from django.contrib.messages import get_messages
 from django.db import connection
@@ -139,13 +141,57 @@ def test_update_and_remove_a_line(ring):
     assert lines() == []
 
 
-@pytest.mark.parametrize("quantity", [-1, 0, 10**12, "abc", "", 4, "\u202e2"])
+@pytest.mark.parametrize("quantity", [-1, 10**12, "abc", "", 4, "\u202e2"])
 def test_bad_update_gives_a_message_and_changes_nothing(ring, quantity):
     client, line = _client_with_line(ring, 2)
     response = client.post(reverse("cart:line-update", args=[line.pk]), {"quantity": quantity})
     assert response.status_code == 302
-    assert flash(response)
+    messages = flash(response)
+    assert messages
+    assert not any("Ensure this value" in m for m in messages)  # never Django's raw validator text
     assert lines() == [(ring.pk, "", 2)]
+
+
+def test_quantity_zero_in_the_bag_removes_the_line_and_says_so(ring):
+    """Trap (issue #16): 0 used to answer Django's raw "Ensure this value is greater than or equal to 1."."""
+    client, line = _client_with_line(ring, 2)
+    response = client.post(reverse("cart:line-update", args=[line.pk]), {"quantity": "0"})
+    assert response.status_code == 302
+    assert flash(response)[-1] == "Aurora Ring has been removed from your bag."
+    assert lines() == []
+    page = Client().get(reverse("cart:detail"))  # a fresh shopper's bag page explains 0 too
+    assert page.status_code == 200
+
+
+def test_the_bag_explains_that_zero_removes(ring):
+    client, _ = _client_with_line(ring, 1)
+    body = client.get(reverse("cart:detail")).content.decode()
+    assert 'min="0"' in body
+    assert "0 removes it from your bag." in body
+
+
+@pytest.mark.parametrize(
+    ("price", "engraved", "expected"),
+    [
+        ("200.00", False, "Add £50 more for free standard delivery."),
+        # Engraving counts: 230 + 25 = 255 reaches the 250 threshold, so the bag and checkout agree it is free.
+        ("230.00", True, "Your order qualifies for free standard delivery."),
+        ("250.00", False, "Your order qualifies for free standard delivery."),
+    ],
+)
+def test_the_bag_shows_how_far_it_is_from_free_delivery_and_checkout_agrees(ring, settings, price, engraved, expected):
+    """Trap (issue #16): the bag promised free delivery from £250 while checkout ignored engraving fees."""
+    settings.SHOP_FREE_SHIPPING_THRESHOLD = Decimal("250.00")
+    settings.SHOP_ENGRAVING_FEE = Decimal("25.00")
+    ring.price = Decimal(price)
+    ring.save()
+    client = Client()
+    add(client, ring, 1, **({"engraving": "Ada"} if engraved else {}))
+    body = client.get(reverse("cart:detail")).content.decode()
+    assert expected in body
+    checkout = client.get(reverse("orders:checkout"))
+    free = expected.startswith("Your order qualifies")
+    assert (checkout.context["shipping"] == 0) is free
 
 
 def test_another_shoppers_line_is_404_and_untouched(ring):

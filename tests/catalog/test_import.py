@@ -6,7 +6,7 @@ from io import BytesIO, StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from catalog.models import Gemstone, Metal, Product, ProductVariant
+from catalog.models import Category, Gemstone, Metal, Product, ProductVariant
 from catalog.services import product_import_csv
 from tests.factories import CategoryFactory, ProductFactory, ProductVariantFactory
 
@@ -234,3 +234,44 @@ def test_existing_product_does_not_need_name_or_category():
     assert result.ok
     assert result.variants_created == 1
     assert ProductVariant.objects.get(sku="PB-1").product.slug == "plain-band"
+
+
+def test_every_problem_of_every_row_in_one_pass_with_the_valid_category_slugs():
+    """Trap (issue #16): an unknown category was reported only once the row's other problems were fixed."""
+    rings = Category.objects.get(slug="rings")
+    ProductVariantFactory(sku="TAKEN", product__slug="first-ring", product__category=rings)
+    rows = [
+        "A1,ring-a,Ring A,nowhere,tin,,,ten,-1,,,",  # unknown category and three problems of its own
+        "TAKEN,ring-b,Ring B,rings,silver,,,x,1,,,",  # another product's SKU and a bad price
+        "C1,ring-c,,rings,silver,,,10,1,,,",  # a new product without a name
+    ]
+    result = product_import_csv(file=csv_bytes(*rows))
+    assert [str(e) for e in result.errors] == [
+        f"Row 2: unknown metal 'tin' (use one of: {', '.join(Metal.values)}).",
+        "Row 2: price 'ten' is not a decimal number (write 1250.00, without £ or commas).",
+        "Row 2: stock '-1' cannot be negative.",
+        "Row 2: unknown category_slug 'nowhere' (valid category slugs: necklaces, rings).",
+        "Row 3: price 'x' is not a decimal number (write 1250.00, without £ or commas).",
+        "Row 3: SKU 'TAKEN' belongs to product 'first-ring', not 'ring-b'; moving a variant to another product "
+        "is not supported.",
+        "Row 4: product_name is required for the new product 'ring-c'.",
+    ]
+    assert not Product.objects.filter(slug__in=["ring-a", "ring-b", "ring-c"]).exists()
+
+
+def test_imported_products_start_hidden_until_staff_publish_them(tmp_path):
+    existing = ProductFactory(slug="solstice-ring", is_active=True)
+    output = run_command(tmp_path, *GOOD_ROWS)
+    assert "1 new product(s) are hidden from the shop" in output
+    assert Product.objects.get(slug="tide-pendant").is_active is False
+    existing.refresh_from_db()
+    assert existing.is_active is True  # an update never hides a live product
+
+
+def test_the_photo_placeholder_is_not_a_ring():
+    """Trap (issue #16): earrings without a photo showed a ring. The placeholder is a plain gem outline."""
+    from pathlib import Path
+
+    svg = (Path(__file__).resolve().parents[2] / "static/img/placeholder.svg").read_text()
+    assert "<circle" not in svg
+    assert 'aria-hidden="true"' in svg

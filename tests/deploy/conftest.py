@@ -73,6 +73,8 @@ def prod_env(*, database_url: str, moto: str | None = None, **extra: str) -> dic
         DJANGO_CACHE_URL="locmemcache://",
         # prod requires an SMTP server; these subprocesses send no mail (reserved name, never resolves).
         DJANGO_EMAIL_HOST="smtp.invalid",
+        # prod refuses the repo's placeholder bank account (issue #15).
+        DJANGO_SHOP_BANK_TRANSFER_DETAILS="Test Shop Ltd · Sort code 11-22-33 · Account 12345678",
         PYTHONUNBUFFERED="1",
     )
     if moto:

@@ -73,12 +73,12 @@ def test_snapshot_survives_catalogue_changes(ring):
 
 def test_shipping_rules(settings):
     settings.SHOP_FREE_SHIPPING_THRESHOLD = Decimal("250.00")
-    assert shipping_cost(method="standard", subtotal=Decimal("249.99")) == Decimal("5.00")
-    assert shipping_cost(method="standard", subtotal=Decimal("250.00")) == Decimal("0.00")
-    assert shipping_cost(method="express", subtotal=Decimal("9999")) == Decimal("25.00")
-    assert shipping_cost(method="collect", subtotal=Decimal("10")) == Decimal("0.00")
+    assert shipping_cost(method="standard", goods_total=Decimal("249.99")) == Decimal("5.00")
+    assert shipping_cost(method="standard", goods_total=Decimal("250.00")) == Decimal("0.00")
+    assert shipping_cost(method="express", goods_total=Decimal("9999")) == Decimal("25.00")
+    assert shipping_cost(method="collect", goods_total=Decimal("10")) == Decimal("0.00")
     with pytest.raises(services.OrderError):
-        shipping_cost(method="teleport", subtotal=Decimal("10"))
+        shipping_cost(method="teleport", goods_total=Decimal("10"))
 
 
 def test_standard_shipping_charged_below_threshold_and_express_always(ring):

@@ -37,4 +37,10 @@ class Command(BaseCommand):
             f"{result.variants_created} created, {result.variants_updated} updated, "
             f"{result.variants_unchanged} unchanged"
         )
-        return f"{verb} Products: {products}. Variants: {variants}."
+        summary = f"{verb} Products: {products}. Variants: {variants}."
+        if result.products_created:
+            summary += (
+                f" {result.products_created} new product(s) are hidden from the shop: add a photo and tick "
+                '"Active" on each in the admin to publish it.'
+            )
+        return summary
