@@ -123,6 +123,8 @@ class Rehearsal:
             "DJANGO_SECRET_KEY": strong_secret_key(),
             "DJANGO_ALLOWED_HOSTS": PROD_HOST,
             "DJANGO_EMAIL_HOST": "smtp.invalid",  # nothing is mailed in the rehearsal
+            # prod refuses the repo's placeholder bank account (issue #15); no spaces: the file is sourced.
+            "DJANGO_SHOP_BANK_TRANSFER_DETAILS": "Rehearsal-Ltd-sort-code-11-22-33-account-12345678",
             "DJANGO_TRUSTED_PROXY_HOPS": "1",
             # What CloudFront adds to every request (jewelry_site/origin_verify.py); nginx passes it on.
             "DJANGO_ORIGIN_VERIFY_SECRET": self.origin_secret,
