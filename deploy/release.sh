@@ -115,6 +115,13 @@ switch_to() {
   ln -sfn "$1" "$ROOT/current.new" && mv -T "$ROOT/current.new" "$ROOT/current"
   # Its exit status is not the verdict (a service may die just after starting): /readyz is.
   sysctl restart jewelry.service || say "systemctl restart jewelry.service failed"
+  # Other long-running services the release enables (the e-mail worker) must run its code too.
+  local name
+  while read -r name; do
+    case $name in jewelry.service | *.timer | *.socket) continue ;; esac
+    grep -q '^\[Install\]' "$UNIT_DIR/$name" || continue
+    sysctl restart "$name" || say "systemctl restart $name failed"
+  done <"$ROOT/units.installed"
 }
 
 point_previous() { # previous -> $1, or no previous at all

@@ -214,7 +214,7 @@ def rehearsal():
     try:
         yield box
     finally:
-        box.systemctl("stop", "jewelry.service")
+        box.systemctl("stop", "jewelry.service", "jewelry-worker.service")
         subprocess.run([str(PGBIN / "dropdb"), "--force", "--if-exists", database], env=pg_env(), check=False)
         shutil.rmtree(base)
 
@@ -425,6 +425,7 @@ def verify_units(box: Rehearsal) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr  # unknown keys and bad values are only warned about
-    status = box.systemctl("status", "jewelry.service")
-    assert "active (running)" in status.stdout, status.stdout + status.stderr
+    for service in ("jewelry.service", "jewelry-worker.service"):  # release.sh (re)starts the e-mail worker too
+        status = box.systemctl("status", service)
+        assert "active (running)" in status.stdout, status.stdout + status.stderr
     assert json.loads(box.get("/readyz").text)["status"] == "ok"
