@@ -1,8 +1,7 @@
 """Security matrix for issue 15 ("Staff and shop safety"): every case, and the test that proves it.
 
 One row per (case, proving test). ``tests/security/test_matrix.py`` checks that every test named here
-exists, so a renamed or deleted test breaks the suite instead of leaving the table stale. A row reading
-``pending: <helper>`` is filled in by the coordinator when that helper's branch is merged.
+exists, so a renamed or deleted test breaks the suite instead of leaving the table stale.
 
 | ID  | Section            | Case                                                                  | Proved by                                                                                              |
 |-----|--------------------|-----------------------------------------------------------------------|--------------------------------------------------------------------------------------------------------|
@@ -46,18 +45,25 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S6  | Sign-in, sessions  | A staff account is locked only for the failing address                | tests/security/test_sign_in.py::test_failures_on_a_staff_account_lock_only_that_address                |
 | S7  | Sign-in, sessions  | Provider staff sessions are re-checked (bound: one hour)              | tests/security/test_sign_in.py::test_a_provider_staff_session_without_a_check_time_is_re_checked_at_once |
 | S7  | Sign-in, sessions  | Break-glass password staff sessions are not cut                       | tests/security/test_sign_in.py::test_a_break_glass_password_staff_session_is_not_cut_by_the_provider_bound |
-| S7  | Sign-in, sessions  | Removal from the Cognito staff group ends admin access within a bound | pending: signin                                                                                        |
-| S8  | Sign-in, sessions  | OIDC state entries expire                                             | pending: signin                                                                                        |
+| S7  | Sign-in, sessions  | Removal from the Cognito staff group ends admin access within a bound | tests/accounts/test_oidc_flow.py::test_a_staff_member_removed_from_the_group_loses_the_admin_within_the_bound |
+| S8  | Sign-in, sessions  | OIDC state entries expire                                             | tests/accounts/test_oidc_flow.py::test_an_expired_state_is_refused_with_its_own_page                     |
 | S8  | Sign-in, sessions  | Login POST with code/state when both paths are on: clear 400          | tests/security/test_sign_in.py::test_a_password_post_carrying_code_and_state_is_a_clear_400            |
 | S8  | Sign-in, sessions  | Replayed or foreign state is refused (covered before)                 | tests/accounts/test_oidc_tokens.py::test_replayed_state_is_refused                                    |
 | S9  | Sign-in, sessions  | Failed-login usernames are logged as a digest, never as typed         | tests/security/test_sign_in.py::test_a_failed_sign_in_logs_a_digest_never_the_name                     |
 | S9  | Sign-in, sessions  | Database error text holding an address is redacted                    | tests/security/test_sign_in.py::test_database_error_text_with_an_address_is_redacted                   |
 | S9  | Sign-in, sessions  | Failed sign-in logs no password (covered before)                      | tests/deploy/test_logging.py::test_failed_sign_in_is_a_security_event_without_the_password            |
-| S10 | Personal data      | Guest order tokens never reach a log; shorter life; staff can revoke  | pending: checkout                                                                                      |
+| S10 | Personal data      | Guest order tokens never reach a log or the address bar               | tests/security/test_personal_data.py::test_guest_link_token_stays_out_of_every_log_and_the_address_bar   |
+| S10 | Personal data      | Old path-style links: the log formatter redacts their token           | tests/security/test_personal_data.py::test_links_sent_before_carry_the_token_in_the_path_and_logs_redact_it |
+| S10 | Personal data      | The token-free page opens only for the session holding the grant      | tests/security/test_personal_data.py::test_the_token_free_page_opens_only_for_the_session_holding_the_grant |
+| S10 | Personal data      | Guest link life is a setting, shorter than before (30 days)           | tests/security/test_personal_data.py::test_guest_link_life_is_a_setting_and_shorter_than_before          |
+| S10 | Personal data      | Staff revoke an order's links and the sessions opened with them       | tests/security/test_personal_data.py::test_staff_revoke_an_orders_links_and_the_sessions_opened_with_them |
+| S10 | Personal data      | View-only staff cannot revoke links                                   | tests/security/test_personal_data.py::test_view_only_staff_cannot_revoke_links                           |
 | S10 | Personal data      | A tampered guest link is 404 (covered before)                         | tests/orders/test_views.py::test_tampered_guest_link_is_404                                           |
-| S11 | Personal data      | Every page with personal data sends Cache-Control: no-store           | pending: checkout                                                                                      |
-| S12 | Personal data      | Saved addresses pass checkout's text rules                            | pending: checkout                                                                                      |
-| S13 | Personal data      | Money settings validated at start; prod refuses placeholder bank text | pending: checkout                                                                                      |
+| S11 | Personal data      | Every page with personal data sends Cache-Control: no-store           | tests/security/test_personal_data.py::test_every_page_with_personal_data_sends_no_store                  |
+| S11 | Personal data      | A guest's bag, checkout and order pages send no-store                 | tests/security/test_personal_data.py::test_a_guests_bag_checkout_and_order_pages_send_no_store           |
+| S12 | Personal data      | Saved addresses pass checkout's text rules                            | tests/security/test_personal_data.py::test_saved_addresses_refuse_what_checkout_refuses                  |
+| S13 | Personal data      | Money settings validated at start                                     | tests/security/test_personal_data.py::test_money_settings_are_checked_at_start                           |
+| S13 | Personal data      | Production refuses the placeholder bank details                       | tests/security/test_personal_data.py::test_production_refuses_the_placeholder_bank_account               |
 | S14 | Owner-only access  | Other users and staff get 404 on an order page (covered before)       | tests/orders/test_views.py::test_other_users_and_staff_get_404_and_the_attempt_is_logged              |
 | S14 | Owner-only access  | Another shopper's bag line is 404 (covered before)                    | tests/cart/test_views.py::test_another_shoppers_line_is_404_and_untouched                             |
 | S15 | CSRF               | Checkout and every bag form refuse a POST without a token (before)    | tests/orders/test_views.py::test_checkout_without_csrf_token_is_403                                   |
