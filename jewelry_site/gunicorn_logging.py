@@ -8,7 +8,7 @@ import logging
 
 from gunicorn.glogging import Logger
 
-from jewelry_site.logging import HEALTH_PATHS, JsonFormatter
+from jewelry_site.logs import HEALTH_PATHS, JsonFormatter
 
 
 class JsonLogger(Logger):

@@ -21,7 +21,7 @@ from django.utils.functional import empty
 from django.utils.log import log_response
 
 from jewelry_site import health
-from jewelry_site.logging import HEALTH_PATHS, bind_request_context, reset_request_context, update_request_context
+from jewelry_site.logs import HEALTH_PATHS, bind_request_context, reset_request_context, update_request_context
 
 access_log = logging.getLogger("shop.access")
 

@@ -18,7 +18,7 @@ from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponseBase, HttpResponseForbidden
 
 from jewelry_site.client_address import client_ip
-from jewelry_site.logging import HEALTH_PATHS, security_event
+from jewelry_site.logs import HEALTH_PATHS, security_event
 
 HEADER = "X-Origin-Verify"
 

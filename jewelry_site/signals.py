@@ -14,7 +14,7 @@ from django.dispatch import receiver
 
 from accounts.lockout import username_digest
 from jewelry_site.client_address import client_ip
-from jewelry_site.logging import security_event
+from jewelry_site.logs import security_event
 
 _ADMIN_ACTIONS = {ADDITION: "add", CHANGE: "change", DELETION: "delete"}
 

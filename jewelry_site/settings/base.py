@@ -408,10 +408,10 @@ LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"skip_health_probes": {"()": "jewelry_site.logging.SkipHealthProbes"}},
+    "filters": {"skip_health_probes": {"()": "jewelry_site.logs.SkipHealthProbes"}},
     "formatters": {
-        "json": {"()": "jewelry_site.logging.JsonFormatter"},
-        "text": {"()": "jewelry_site.logging.TextFormatter"},
+        "json": {"()": "jewelry_site.logs.JsonFormatter"},
+        "text": {"()": "jewelry_site.logs.TextFormatter"},
     },
     "handlers": {
         "console": {

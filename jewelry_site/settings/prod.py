@@ -6,7 +6,7 @@ variable, so every section of base.py (storage, sign-in, e-mail) reads it the us
 deploy/README.md for the keys. `manage.py check --deploy --fail-level WARNING` passes with these.
 """
 
-from jewelry_site.secrets import SecretsError, app_config_for_settings, apply_app_config, load_secrets
+from jewelry_site.secrets_manager import SecretsError, app_config_for_settings, apply_app_config, load_secrets
 
 try:
     _secrets = load_secrets()

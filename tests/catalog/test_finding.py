@@ -12,7 +12,7 @@ from catalog import search as search_module
 from catalog import selectors
 from catalog.models import Collection, Gemstone, Metal
 from catalog.search import search_plan
-from jewelry_site.logging import JsonFormatter
+from jewelry_site.logs import JsonFormatter
 from tests.catalog.test_query_budget import BUDGETS, count_queries
 from tests.factories import CategoryFactory, ProductFactory, ProductImageFactory, ProductVariantFactory
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import boto3
 import pytest
 
-from jewelry_site.logging import JsonFormatter
+from jewelry_site.logs import JsonFormatter
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable

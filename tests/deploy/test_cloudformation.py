@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jewelry_site.logging import security_event
+from jewelry_site.logs import security_event
 from tests.deploy.conftest import REPO
 
 TEMPLATES = sorted((REPO / "deploy/cloudformation").glob("*.yaml"))

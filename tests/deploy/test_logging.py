@@ -9,7 +9,7 @@ from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
-from jewelry_site.logging import JsonFormatter, TextFormatter, redact, redact_text
+from jewelry_site.logs import JsonFormatter, TextFormatter, redact, redact_text
 from tests.factories import CategoryFactory, StaffUserFactory, UserFactory
 
 
@@ -144,7 +144,7 @@ def test_user_id_logged_when_signed_in(client, json_log):
 
 @pytest.mark.django_db
 def test_health_probes_stay_out_of_info_logs(client, json_log, settings):
-    from jewelry_site.logging import SkipHealthProbes
+    from jewelry_site.logs import SkipHealthProbes
 
     client.get("/healthz")
     probe_lines = [line for line in json_log() if line.get("path") == "/healthz"]

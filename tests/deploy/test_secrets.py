@@ -6,7 +6,7 @@ import time
 import boto3
 import pytest
 
-from jewelry_site import secrets as loader
+from jewelry_site import secrets_manager as loader
 from loopback import free_port, moto_running
 from tests.deploy.conftest import (
     create_secret,

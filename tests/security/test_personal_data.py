@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Address
-from jewelry_site.logging import JsonFormatter
+from jewelry_site.logs import JsonFormatter
 from mailqueue.models import Mail
 from orders.guest_links import order_guest_token
 from orders.models import Order

@@ -32,24 +32,6 @@ APP_CONFIG_SECRET_ENV = "DJANGO_APP_CONFIG_SECRET_ID"  # noqa: S105 - a variable
 APP_CONFIG_ALIASES: dict[str, tuple[str, ...]] = {
     "MEDIA_BUCKET": ("DJANGO_AWS_STORAGE_BUCKET_NAME",),
 }
-# Documented keys (deploy/README.md); others are accepted and mapped to DJANGO_<KEY>.
-APP_CONFIG_KEYS = (
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "CSRF_TRUSTED_ORIGINS",
-    "MEDIA_BUCKET",
-    "CLOUDFRONT_DOMAIN",
-    "COGNITO_REGION",
-    "COGNITO_USER_POOL_ID",
-    "COGNITO_CLIENT_ID",
-    "COGNITO_CLIENT_SECRET",
-    "COGNITO_DOMAIN",
-    "DEFAULT_FROM_EMAIL",
-    "STRIPE_ENABLED",
-    "STRIPE_SECRET_KEY",
-    "STRIPE_PUBLISHABLE_KEY",
-    "STRIPE_WEBHOOK_SECRET",
-)
 # Values that may be shown (settings.APP_CONFIG, error reports); any other key's value is masked there.
 PUBLIC_APP_CONFIG_KEYS = frozenset(
     {
@@ -200,7 +182,7 @@ def parse_app_config(secret_id: str, value: str) -> dict[str, str]:
 
 def _announce(secret_ids: tuple[str, ...]) -> None:
     """One JSON line per real fetch (ids only): proves workers do not fetch again, and is an audit trail."""
-    from jewelry_site.logging import JsonFormatter
+    from jewelry_site.logs import JsonFormatter
 
     record = logging.makeLogRecord(
         {
