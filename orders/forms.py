@@ -118,6 +118,10 @@ class CheckoutForm(forms.Form):
     def __init__(self, *args, cart: Cart | None, user=None, **kwargs) -> None:
         self.cart = cart
         super().__init__(*args, **kwargs)
+        if not settings.STRIPE_ENABLED:  # before cleaning: card payments (issue #11) only once Stripe is configured
+            self.fields["payment_method"].choices = [
+                choice for choice in PaymentMethod.choices if choice[0] != PaymentMethod.CARD
+            ]
         autocomplete = {
             "email": "email",
             "full_name": "name",
@@ -162,10 +166,6 @@ class CheckoutForm(forms.Form):
                 attrs = self.fields[name].widget.attrs
                 attrs["aria-invalid"] = "true"
                 attrs["aria-describedby"] = " ".join(filter(None, [f"id_{name}-error", attrs.get("aria-describedby")]))
-        if not settings.STRIPE_ENABLED:  # card payments (issue #11) only once Stripe is configured
-            self.fields["payment_method"].choices = [
-                choice for choice in PaymentMethod.choices if choice[0] != PaymentMethod.CARD
-            ]
 
     def clean_checkout_token(self) -> uuid.UUID:
         try:
