@@ -10,6 +10,7 @@ from django.utils.html import format_html
 
 from .admin_uploads import ProductImageAdmin  # product photos (helper E, issue #5)
 from .models import Category, Collection, Product, ProductImage, ProductVariant, StockAdjustment, StockReason
+from .money import format_money
 from .services import StockAdjustmentError, variant_stock_adjust
 
 admin.site.site_header = "Maison Aurelia admin"
@@ -23,7 +24,7 @@ THUMBNAIL_SIZE = 96
 
 
 def money(amount) -> str:
-    return f"£{amount:,.2f}"
+    return format_money(amount, pence=True)
 
 
 def thumbnail_url(image: ProductImage) -> str:

@@ -4,7 +4,8 @@ photos and size guide that go with them. Plain functions over the variants in ha
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
-from .templatetags.shop_tags import format_money, variant_availability
+from .money import format_money
+from .templatetags.shop_tags import variant_availability
 
 
 def size_guide_url() -> str:

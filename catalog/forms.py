@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django import forms
 
 from .models import Category, Gemstone, Metal
+from .money import format_money
 from .search import QUERY_MAX_LENGTH, clean_search_text
 from .selectors import (
     SORT_NEWEST,
@@ -19,7 +20,6 @@ from .selectors import (
     ProductFilters,
     category_descendant_ids,
 )
-from .templatetags.shop_tags import format_money
 
 SORT_CHOICES = [
     (SORT_NEWEST, "Newest"),

@@ -174,7 +174,8 @@ def _parse_price(raw: str, found: list[str]) -> Decimal | None:
     try:
         price = Decimal(raw)
     except InvalidOperation:
-        found.append(f"price '{raw}' is not a decimal number (write 1250.00, without £ or commas).")
+        symbol = settings.SHOP_CURRENCY_SYMBOL
+        found.append(f"price '{raw}' is not a decimal number (write 1250.00, without {symbol} or commas).")
         return None
     if not price.is_finite() or price <= 0:
         found.append(f"price '{raw}' must be greater than 0.")

@@ -6,7 +6,7 @@ Staff notes stay internal; what the shopper reads comes from the status reached 
 from dataclasses import dataclass
 from datetime import datetime
 
-from catalog.templatetags.shop_tags import format_money
+from catalog.money import format_money
 
 from .models import EventReason, Order, OrderEvent, OrderStatus, ShippingMethod
 

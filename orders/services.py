@@ -29,8 +29,8 @@ from cart.cart import cart_summary, free_delivery_shortfall
 from cart.models import Cart, CartLine
 from cart.services import cart_clear
 from catalog.models import ProductVariant
+from catalog.money import format_money
 from catalog.services import catalog_stock_changed
-from catalog.templatetags.shop_tags import format_money
 
 from .carriers import Carrier
 from .emails import order_confirmation_queue, order_refund_mail_queue, order_status_mail_queue

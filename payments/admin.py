@@ -7,6 +7,7 @@ and everything here writes only through ``payments.services``.
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
@@ -14,13 +15,18 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from catalog.money import format_money
+
 from .models import Payment, Refund, StripeEvent
 from .services import RefundError, payment_refund, payment_refundable, refund_key_issue
 
 
 class RefundForm(forms.Form):
     amount = forms.DecimalField(
-        label="Amount to refund (£)", max_digits=12, decimal_places=2, min_value=Decimal("0.01")
+        label=f"Amount to refund ({settings.SHOP_CURRENCY_SYMBOL})",
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
     )
     restock = forms.BooleanField(
         label="Put the pieces back on sale (full refund of a paid order only; cancels the order)", required=False
@@ -95,7 +101,9 @@ class PaymentAdmin(ReadOnlyAdmin):
                 form.add_error(None, str(error))
             else:
                 self.message_user(
-                    request, f"Refunded £{refund.amount:,.2f} for order {payment.order.number}.", messages.SUCCESS
+                    request,
+                    f"Refunded {format_money(refund.amount, pence=True)} for order {payment.order.number}.",
+                    messages.SUCCESS,
                 )
                 return redirect("admin:payments_payment_change", payment.pk)
         context = {

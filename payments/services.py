@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from catalog.money import format_money
 from orders.models import Order, OrderStatus
 from orders.services import (
     OrderError,
@@ -280,7 +281,7 @@ def payment_refund(
             raise RefundError("Enter an amount above zero.")
         remaining = payment_refundable(payment=payment)
         if amount > remaining:
-            raise RefundError(f"At most £{remaining:,.2f} can still be refunded for this payment.")
+            raise RefundError(f"At most {format_money(remaining, pence=True)} can still be refunded for this payment.")
         full = amount == remaining and remaining == payment.amount
         if restock and not full:
             raise RefundError("Pieces go back on sale only with a full refund.")
@@ -305,7 +306,9 @@ def payment_refund(
         raise RefundError("Stripe did not accept the refund; nothing was refunded. Please try again.")
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=payment.order_id)
-        order_refund_record(order=order, amount=amount, actor=actor, note=f"Refunded £{amount:,.2f} by card")
+        order_refund_record(
+            order=order, amount=amount, actor=actor, note=f"Refunded {format_money(amount, pence=True)} by card"
+        )
         if restock:
             order_transition(
                 order=order, to_status=OrderStatus.CANCELLED, actor=actor, note="Refunded in full; pieces back on sale"

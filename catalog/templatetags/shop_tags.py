@@ -2,15 +2,14 @@
 
 import json
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from catalog.models import LOW_STOCK_CARD, Metal
+from catalog.money import format_money
 from catalog.selectors import category_list_for_request, category_roots, collection_list_for_request
 
 register = template.Library()
@@ -19,23 +18,10 @@ NEW_FOR_DAYS = 30
 _JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
 
-def format_money(value) -> str:
-    """£1,250 for whole amounts, £1,250.50 otherwise; '' for anything that is not a number."""
-    if value is None or value == "":
-        return ""
-    try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    except (InvalidOperation, ValueError):
-        return ""
-    if not amount.is_finite():
-        return ""
-    text = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
-    return f"{settings.SHOP_CURRENCY_SYMBOL}{text}"
-
-
 @register.filter
-def money(value) -> str:
-    return format_money(value)
+def money(value, pence: bool = False) -> str:
+    """``{{ total|money }}``; ``{{ total|money:True }}`` always shows pence."""
+    return format_money(value, pence=bool(pence))
 
 
 @register.filter

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Gemstone, Metal, Product
-from catalog.templatetags.shop_tags import format_money
+from catalog.money import format_money
 from tests.factories import (
     CategoryFactory,
     ProductFactory,
