@@ -23,7 +23,6 @@ row and the retry policy here, in one place:
 from __future__ import annotations
 
 import logging
-import smtplib
 from datetime import timedelta
 
 from django.conf import settings
@@ -76,7 +75,8 @@ def mail_deliver(*, mail_id: int) -> str:
             return "skipped"
         try:
             _smtp_send(mail)
-        except (smtplib.SMTPException, OSError) as exc:
+        except Exception as exc:  # any failure is an attempt: retried, then failed for good
+            # Only the class is kept and logged: the message of e.g. BadHeaderError quotes the header.
             return _attempt_failed(mail=mail, error=type(exc).__name__)
         mail.attempts += 1
         mail.status = MailStatus.SENT

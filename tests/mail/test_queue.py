@@ -96,3 +96,33 @@ def test_shoppers_and_non_staff_cannot_see_the_mail_admin(client, ring):
     place(cart_with((ring, 1)))
     response = client.get(reverse("admin:mailqueue_mail_changelist"))
     assert response.status_code == 302  # to the admin login
+
+
+def test_a_send_that_raises_a_non_smtp_error_counts_as_an_attempt_until_failed_for_good(
+    ring, settings, caplog, django_capture_on_commit_callbacks
+):
+    """A message Django refuses to build (a header with a line break: BadHeaderError, a ValueError) used
+    to roll the attempt back: pending for ever, no retry queued, never shown to staff as failed."""
+    settings.SHOP_MAIL_MAX_ATTEMPTS = 2
+    place(cart_with((ring, 1)))
+    stored = Mail.objects.get()
+    secret_address = "shopper-private@example.com"
+    Mail.objects.filter(pk=stored.pk).update(subject="Your order\nBcc: x@example.com", to=secret_address)
+    DBTaskResult.objects.all().delete()
+    with caplog.at_level(logging.WARNING, logger="shop.mail"):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert mail_deliver(mail_id=stored.pk) == "retry"
+        stored.refresh_from_db()
+        assert (stored.status, stored.attempts, stored.last_error) == (MailStatus.PENDING, 1, "BadHeaderError")
+        assert stored.next_attempt_at > timezone.now() + timedelta(seconds=settings.SHOP_MAIL_RETRY_BASE_SECONDS - 5)
+        retry = DBTaskResult.objects.get()  # the next try is queued, at the backoff
+        assert retry.args_kwargs["kwargs"] == {"mail_id": stored.pk}
+        Mail.objects.filter(pk=stored.pk).update(next_attempt_at=timezone.now())
+        assert mail_deliver(mail_id=stored.pk) == "failed"
+    stored.refresh_from_db()
+    assert (stored.status, stored.attempts) == (MailStatus.FAILED, 2)
+    assert mail.outbox == []
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "BadHeaderError" in logged
+    assert secret_address not in logged
+    assert "Bcc" not in logged
