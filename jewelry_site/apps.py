@@ -8,4 +8,4 @@ class JewelrySiteConfig(AppConfig):
     verbose_name = "Site operations"
 
     def ready(self) -> None:
-        from jewelry_site import signals  # noqa: F401 - connects the receivers
+        from jewelry_site import checks, signals  # noqa: F401 - registers the checks, connects the receivers

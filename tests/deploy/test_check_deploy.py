@@ -21,6 +21,7 @@ def full_app_config() -> dict:
         "COGNITO_CLIENT_SECRET": "cognito-client-secret-value",
         "COGNITO_DOMAIN": COGNITO_DOMAIN,
         "DEFAULT_FROM_EMAIL": f"Maison Aurelia <orders@{PROD_HOST}>",
+        "ORIGIN_VERIFY_SECRET": "origin-verify-value-from-the-stack",
     }
 
 
@@ -29,10 +30,25 @@ def test_check_deploy_has_no_findings_with_plain_environment():
         database_url=database_url("jewelry"),
         DJANGO_SECRET_KEY=strong_secret_key(),
         DJANGO_ALLOWED_HOSTS=PROD_HOST,
+        DJANGO_ORIGIN_VERIFY_SECRET="origin-verify-value-from-the-stack",
     )
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_check_deploy_fails_behind_cloudfront_without_the_origin_secret():
+    """Hops counting CloudFront (prod's default 3) and no origin secret: the release stops, naming it."""
+    base = {"database_url": database_url("jewelry"), "DJANGO_SECRET_KEY": strong_secret_key()}
+    env = prod_env(**base, DJANGO_ALLOWED_HOSTS=PROD_HOST)
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert "jewelry_site.E001" in result.stderr
+    assert "ORIGIN_VERIFY_SECRET" in result.stderr
+    # Not behind CloudFront (load balancer and nginx only): no origin header to check, no finding.
+    env = prod_env(**base, DJANGO_ALLOWED_HOSTS=PROD_HOST, DJANGO_TRUSTED_PROXY_HOPS="2")
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_check_deploy_has_no_findings_with_everything_from_secrets(aws_env):

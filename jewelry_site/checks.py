@@ -1,0 +1,25 @@
+"""Deploy checks (`manage.py check --deploy`, run by deploy/release.sh before a release goes live)."""
+
+from django.conf import settings
+from django.core import checks
+
+# CloudFront, the load balancer and nginx (jewelry_site/client_address.py): three hops or more means
+# the shop believes CloudFront's X-Forwarded-For entry, which only the origin header check protects.
+CLOUDFRONT_HOPS = 3
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def origin_verify_secret_set(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Behind CloudFront (hops >= 3) the origin header check must be on: ORIGIN_VERIFY_SECRET set."""
+    hops = getattr(settings, "SHOP_TRUSTED_PROXY_HOPS", 0)
+    if hops >= CLOUDFRONT_HOPS and not getattr(settings, "SHOP_ORIGIN_VERIFY_SECRET", ""):
+        return [
+            checks.Error(
+                f"DJANGO_TRUSTED_PROXY_HOPS={hops} counts CloudFront, but ORIGIN_VERIFY_SECRET is empty: "
+                "anyone reaching the load balancer directly skips CloudFront and forges the client address.",
+                hint="Set APP_CONFIG's ORIGIN_VERIFY_SECRET (or DJANGO_ORIGIN_VERIFY_SECRET) to the stack's "
+                "OriginVerifySecret, or DJANGO_TRUSTED_PROXY_HOPS=2 when the shop is not behind CloudFront.",
+                id="jewelry_site.E001",
+            )
+        ]
+    return []
