@@ -110,6 +110,18 @@ def mail_retry_failed(*, mail_ids: list[int]) -> int:
     return len(rows)
 
 
+def mail_prune(*, days: int) -> tuple[int, int]:
+    """Delete e-mails sent over ``days`` ago and finished delivery tasks as old; returns (mails, tasks)."""
+    from django_tasks_db.models import DBTaskResult
+
+    cutoff = timezone.now() - timedelta(days=days)
+    # Pending and failed-for-good e-mails stay: staff resolve the failed ones in the admin first.
+    mails, _ = Mail.objects.filter(status=MailStatus.SENT, sent_at__lt=cutoff).delete()
+    tasks, _ = DBTaskResult.objects.filter(finished_at__lt=cutoff).delete()
+    logger.info("mail_pruned", extra={"event": "mail_pruned", "mails": mails, "tasks": tasks, "days": days})
+    return mails, tasks
+
+
 def _smtp_send(mail: Mail) -> None:
     domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(">") or "localhost"
     message = EmailMultiAlternatives(

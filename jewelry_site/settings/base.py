@@ -264,6 +264,9 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 SHOP_MAIL_MAX_ATTEMPTS = env.int("DJANGO_MAIL_MAX_ATTEMPTS", default=10)
 SHOP_MAIL_RETRY_BASE_SECONDS = env.float("DJANGO_MAIL_RETRY_BASE_SECONDS", default=30)
 SHOP_MAIL_RETRY_MAX_SECONDS = env.float("DJANGO_MAIL_RETRY_MAX_SECONDS", default=3600)
+# Sent e-mails (their bodies hold names and addresses) and finished delivery tasks are deleted after
+# this many days by `manage.py mail_prune` (daily, deploy/jewelry-maintenance.service); failed ones stay.
+SHOP_MAIL_RETENTION_DAYS = env.int("DJANGO_MAIL_RETENTION_DAYS", default=90)
 
 # --- Cache --------------------------------------------------------------------------
 # Rendered catalogue fragments live in each process's memory: they are keyed by the catalogue

@@ -1,11 +1,13 @@
 """The queue's rules: stored in the caller's transaction, backoff that doubles to a cap, "failed for
 good" after the last try (seen and re-sent by staff in the admin), and duplicates that never send twice."""
 
+import io
 import logging
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -126,3 +128,32 @@ def test_a_send_that_raises_a_non_smtp_error_counts_as_an_attempt_until_failed_f
     assert "BadHeaderError" in logged
     assert secret_address not in logged
     assert "Bcc" not in logged
+
+
+def test_prune_deletes_old_sent_mails_and_finished_tasks_and_keeps_failed_and_pending(
+    ring, settings, django_capture_on_commit_callbacks
+):
+    settings.SHOP_MAIL_RETENTION_DAYS = 90
+    with django_capture_on_commit_callbacks(execute=True):
+        place(cart_with((ring, 1)))
+    mail_worker_run()  # sends it, finishing its task
+    with django_capture_on_commit_callbacks(execute=True):
+        place(cart_with((ring, 1)))  # its task stays queued (not finished): never pruned
+    long_ago = timezone.now() - timedelta(days=91)
+    DBTaskResult.objects.filter(finished_at__isnull=False).update(finished_at=long_ago)
+    old_sent, queued = Mail.objects.order_by("pk")
+    Mail.objects.filter(pk=old_sent.pk).update(sent_at=long_ago, created_at=long_ago)
+
+    def stored(status, **fields):
+        return Mail.objects.create(
+            to="a@example.com", subject="s", text_body="t", kind="k", status=status, next_attempt_at=long_ago, **fields
+        )
+
+    recent_sent = stored(MailStatus.SENT, sent_at=timezone.now() - timedelta(days=89))
+    old_failed = stored(MailStatus.FAILED)
+    Mail.objects.filter(pk=old_failed.pk).update(created_at=long_ago)
+    out = io.StringIO()
+    call_command("mail_prune", stdout=out)
+    assert "1 sent e-mail(s) and 1 finished task(s) older than 90 days" in out.getvalue()
+    assert set(Mail.objects.values_list("pk", flat=True)) == {queued.pk, recent_sent.pk, old_failed.pk}
+    assert DBTaskResult.objects.get().args_kwargs["kwargs"] == {"mail_id": queued.pk}
