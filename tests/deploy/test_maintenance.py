@@ -1,4 +1,4 @@
-"""Daily housekeeping: deploy/jewelry-maintenance.{service,timer} run prune_carts and clearsessions the way
+"""Daily housekeeping: deploy/jewelry-maintenance.{service,timer} run prune_carts, clearsessions, mail_prune the way
 jewelry.service runs the shop, release.sh installs them, and the commands they run do their job."""
 
 import json
@@ -14,6 +14,7 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from cart.models import Cart, CartLine
+from mailqueue.models import Mail, MailStatus
 from tests.deploy.conftest import (
     PROD_HOST,
     PYTHON,
@@ -75,6 +76,7 @@ def test_service_runs_both_commands_as_the_shop_runs():
     assert job["ExecStart"] == [
         f"{APP_PYTHON} manage.py prune_carts --days 30",
         f"{APP_PYTHON} manage.py clearsessions",
+        f"{APP_PYTHON} manage.py mail_prune",
     ]
     for key in HARDENING:
         assert job.get(key) == shop[key], key
@@ -147,6 +149,19 @@ def test_the_units_commands_prune_old_carts_and_expired_sessions(moto_server):
     expired.create()
     live.create()
     Session.objects.filter(session_key=expired.session_key).update(expire_date=timezone.now() - timedelta(hours=1))
+    mails = {}
+    for status, days in ((MailStatus.SENT, 91), (MailStatus.SENT, 89), (MailStatus.FAILED, 91)):
+        when = timezone.now() - timedelta(days=days)
+        mails[(status, days)] = stored = Mail.objects.create(
+            to="shopper@example.com",
+            subject="s",
+            text_body="t",
+            kind="k",
+            status=status,
+            next_attempt_at=when,
+            sent_at=when if status == MailStatus.SENT else None,
+        )
+        Mail.objects.filter(pk=stored.pk).update(created_at=when)
 
     # As on the instance: production settings, secrets fetched from Secrets Manager by their ids.
     env = prod_env(
@@ -171,3 +186,7 @@ def test_the_units_commands_prune_old_carts_and_expired_sessions(moto_server):
     assert set(Cart.objects.values_list("pk", flat=True)) == {fresh_cart.pk, users_cart.pk}
     assert not CartLine.objects.exists()
     assert set(Session.objects.values_list("session_key", flat=True)) == {live.session_key}
+    # Sent e-mails past the 90-day default go; a recent one and a failed one (for staff) stay.
+    assert "1 sent e-mail(s)" in outputs[2]
+    kept = {mails[(MailStatus.SENT, 89)].pk, mails[(MailStatus.FAILED, 91)].pk}
+    assert set(Mail.objects.values_list("pk", flat=True)) == kept
