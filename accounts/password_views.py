@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.debug import sensitive_post_parameters
+from django_ratelimit.decorators import ratelimit
 
 from . import services
 from .auth_forms import ResetForm, SignUpForm
@@ -36,6 +37,7 @@ def local_accounts_only(view):
 
 @sensitive_post_parameters("password1", "password2")
 @local_accounts_only
+@ratelimit(group="account-sign-up", key="ip", rate="accounts.ratelimits.rate_per_ip", method="POST")
 def sign_up(request: HttpRequest) -> HttpResponse:
     """Create a password account, sign it in, and continue where the shopper was going."""
     if request.user.is_authenticated:
@@ -61,16 +63,25 @@ def sign_up(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/sign_up.html", context)
 
 
-password_reset = local_accounts_only(
-    django_auth_views.PasswordResetView.as_view(
-        template_name="registration/password_reset_form.html",
-        form_class=ResetForm,
-        email_template_name="registration/password_reset_email.txt",
-        subject_template_name="registration/password_reset_subject.txt",
-        extra_email_context={"site_name": settings.SHOP_NAME},
-        success_url=reverse_lazy("accounts:password-reset-done"),
-    )
+_password_reset = django_auth_views.PasswordResetView.as_view(
+    template_name="registration/password_reset_form.html",
+    form_class=ResetForm,
+    email_template_name="registration/password_reset_email.txt",
+    subject_template_name="registration/password_reset_subject.txt",
+    extra_email_context={"site_name": settings.SHOP_NAME},
+    success_url=reverse_lazy("accounts:password-reset-done"),
 )
+# Each POST may e-mail a link: limited per client address and per address typed (accounts/ratelimits.py).
+_password_reset = ratelimit(
+    group="password-reset",
+    key="accounts.ratelimits.email_key",
+    rate="accounts.ratelimits.rate_per_email",
+    method="POST",
+)(_password_reset)
+_password_reset = ratelimit(group="password-reset", key="ip", rate="accounts.ratelimits.rate_per_ip", method="POST")(
+    _password_reset
+)
+password_reset = local_accounts_only(_password_reset)
 password_reset_done = local_accounts_only(
     django_auth_views.PasswordResetDoneView.as_view(template_name="registration/password_reset_done.html")
 )

@@ -459,6 +459,9 @@ SHOP_ORDER_RATE_PER_EMAIL = env.str("DJANGO_SHOP_ORDER_RATE_PER_EMAIL", default=
 # Card attempts (the payment page's charge call) per client address: slows card testing down.
 SHOP_CARD_ATTEMPTS_PER_IP = env.str("DJANGO_SHOP_CARD_ATTEMPTS_PER_IP", default="20/h")
 RATELIMIT_IP_META_KEY = "jewelry_site.client_address.client_ip"
+# Sign-up and password-reset POSTs per client address, and reset requests per e-mail address typed.
+SHOP_ACCOUNT_RATE_PER_IP = env.str("DJANGO_SHOP_ACCOUNT_RATE_PER_IP", default="20/h")
+SHOP_PASSWORD_RESET_RATE_PER_EMAIL = env.str("DJANGO_SHOP_PASSWORD_RESET_RATE_PER_EMAIL", default="5/h")
 RATELIMIT_VIEW = "orders.ratelimits.rate_limited"
 INSTALLED_APPS += ["payments"]
 MIDDLEWARE += ["django_ratelimit.middleware.RatelimitMiddleware"]
