@@ -309,3 +309,16 @@ def test_the_queued_email_is_delivered_by_the_mail_worker_function(
     (message,) = mailoutbox
     assert message.to == ["deliver@example.com"]
     assert "is back in stock" in message.alternatives[0][0]
+
+
+def test_sold_out_sizes_between_available_ones_share_one_form(client, sold_out):
+    """Sizes interleave in/out of stock (J sold, L in, N sold, P in): still one form listing both sold ones."""
+    product = sold_out.product
+    ProductVariantFactory(product=product, stock=2, sku="RING-K", ring_size="K")
+    other_sold = ProductVariantFactory(product=product, stock=0, sku="RING-N", ring_size="N")
+    ProductVariantFactory(product=product, stock=1, sku="RING-P", ring_size="P")
+    html = client.get(product.get_absolute_url()).content.decode()
+    assert html.count('class="restock-form"') == 1
+    form = html.split('class="restock-form"')[1].split("</form>")[0]
+    assert f'value="{sold_out.pk}"' in form
+    assert f'value="{other_sold.pk}"' in form
