@@ -1,18 +1,17 @@
 """Concurrent checkouts on real Postgres: threads with their own connections, started together by a Barrier."""
 
-import threading
 import uuid
 from collections import Counter
 
 import pytest
 from django.contrib.messages import get_messages
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from catalog.models import ProductVariant
 from orders.models import Order, OrderLine
 from orders.services import OutOfStockError
+from tests import threads
 from tests.factories import ProductFactory, ProductVariantFactory
 from tests.orders.conftest import CHECKOUT_POST, cart_with, place
 
@@ -20,26 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run_together(calls):
-    """Run each zero-argument callable in its own thread, all released at once; return results/exceptions."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except BaseException as error:  # collected and asserted by the test
-            results[index] = error
-        finally:
-            connection.close()  # each thread has its own connection; give it back
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a checkout hung (deadlock?)"
-    return results
+    return threads.run_together(calls, what="a checkout")
 
 
 def test_twenty_shoppers_buy_the_last_unit_through_the_in_process_client_one_wins():

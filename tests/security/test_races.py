@@ -6,7 +6,6 @@ inside the code path (wrapping one of our own functions) holds each thread at th
 import threading
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -15,6 +14,7 @@ import orders.services
 from accounts.models import Address
 from cart.models import Cart, CartLine
 from orders.models import Order
+from tests import threads
 from tests.factories import ProductFactory, ProductVariantFactory, UserFactory
 from tests.orders.conftest import CHECKOUT_POST
 
@@ -22,26 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run_together(calls):
-    """Run each zero-argument callable in its own thread, all released at once; return results/exceptions."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except BaseException as error:  # collected and asserted by the test
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, call), name=f"tab-{i}") for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a request hung (deadlock?)"
-    return results
+    return threads.run_together(calls, join_timeout=60, what="a request")
 
 
 # --- Two first adds to the bag from two tabs ------------------------------------------------------
