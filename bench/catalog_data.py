@@ -17,7 +17,6 @@ from django.utils.text import slugify
 
 from catalog.images import renditions_make
 from catalog.models import Category, Collection, Gemstone, Metal, Product, ProductImage, ProductVariant
-from catalog.services import product_listing_refresh
 
 STAFF_USERNAME = "bench-staff"
 STAFF_PASSWORD = "bench-staff-password-loopback-only"  # noqa: S105 (throwaway database, loopback only)
@@ -196,10 +195,10 @@ def catalogue_load(*, products: int = 10_000, seed: int = 7) -> dict[str, int]:
             )
             if product.pk % 3 == 0:
                 memberships.append(through(product_id=product.pk, collection_id=collections[product.pk % 5].pk))
+        # Bulk writes refresh the stored price ranges and bump the cache versions like saves do
+        # (catalog.models.CatalogueQuerySet), once more when this transaction commits: that last bump
+        # also covers the memberships and the raw UPDATE of dates written below in the same transaction.
         ProductVariant.objects.bulk_create(variants, batch_size=5000)
-        # bulk_create sends no signals: the stored price ranges are refreshed here, and the catalogue
-        # version is bumped again when this transaction commits (so the image rows and dates below count).
-        product_listing_refresh(product_ids=[product.pk for product in created])
         ProductImage.objects.bulk_create(image_rows, batch_size=5000)
         through.objects.bulk_create(memberships, batch_size=5000)
         # Spread creation dates so "newest" ordering and the date index behave as in a real shop.

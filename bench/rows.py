@@ -104,7 +104,7 @@ def detail_many(s: Setting) -> Callable[[float, int], dict]:
 def detail_after_edit(s: Setting) -> Callable[[float, int], dict]:
     """The same product pages just after a catalogue edit: every cached page is obsolete, as after any
     staff change in a shop that has been running (each product's stock version already exists)."""
-    from catalog.cache import catalog_version, catalog_version_bump, product_stock_version_start
+    from catalog.cache import catalog_cache_versions_bump, catalog_version, product_stock_version_start
 
     files = _slug_files(s)
     version = catalog_version()
@@ -114,7 +114,7 @@ def detail_after_edit(s: Setting) -> Callable[[float, int], dict]:
 
     def run(seconds: float, index: int) -> dict:
         slugs, data = files[index]
-        catalog_version_bump()
+        catalog_cache_versions_bump()
         log(f"  {len(slugs)} product pages after a catalogue edit")
         return wrk(s.app.url + "/", seconds=seconds, connections=s.connections, env={"BENCH_WRK_PATHS": str(data)})
 

@@ -133,9 +133,9 @@ def measure_queries(pages: dict[str, str], variant_id: int) -> dict[str, dict]:
     cold = reverse("catalog:product-detail", kwargs={"slug": Product.objects.order_by("-pk").first().slug})
     queries, response = _count(lambda: client.get(cold))
     out["detail-many"] = {"queries": queries, "bytes": len(response.content), "status": response.status_code}
-    from catalog.cache import catalog_version_bump
+    from catalog.cache import catalog_cache_versions_bump
 
-    catalog_version_bump()  # a staff edit: the page seen above is obsolete, its stock version is not
+    catalog_cache_versions_bump()  # a staff edit: the page seen above is obsolete, its stock version is not
     queries, response = _count(lambda: client.get(cold))
     out["detail-after-edit"] = {"queries": queries, "bytes": len(response.content), "status": response.status_code}
     out["list-during-orders"] = out.get("product-list", {})

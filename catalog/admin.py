@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from .admin_uploads import ProductImageAdmin  # product photos (helper E, issue #5)
 from .models import Category, Collection, Product, ProductImage, ProductVariant, StockAdjustment, StockReason
 from .money import format_money
-from .services import StockAdjustmentError, variant_stock_adjust
+from .services.stock import StockAdjustmentError, variant_stock_adjust
 
 admin.site.site_header = "Maison Aurelia admin"
 admin.site.site_title = "Maison Aurelia admin"
@@ -116,7 +116,7 @@ class CollectionAdmin(admin.ModelAdmin):
 # --- Stock in the admin (issue 15) --------------------------------------------------------------------
 # No admin form has a stock field: a value typed over the stock shown when the page was loaded would undo
 # every sale made since. Staff give a change ("+3 received", "-1 damaged"), applied by
-# catalog.services.variant_stock_adjust to the stock as it is when saving, and recorded.
+# catalog.services.stock.variant_stock_adjust to the stock as it is when saving, and recorded.
 
 STOCK_CHANGE_LIMIT = 10_000
 

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from .images import ACCEPTED_CONTENT_TYPES, ImageRejectedError
 from .models import Product, ProductImage, ProductVariant
-from .services import product_image_create, product_image_create_from_upload, product_image_delete
+from .services.image_records import product_image_create, product_image_delete
 from .storage import ImageStorageError, direct_upload_enabled, upload_key_from_token, upload_presign
 
 STORAGE_DOWN_MESSAGE = (
@@ -163,7 +163,7 @@ class ProductImageAdmin(admin.ModelAdmin):
         }
         if data.get("upload_token"):
             key = upload_key_from_token(token=data["upload_token"], user_id=request.user.pk)
-            return product_image_create_from_upload(upload_key=key, **fields)
+            return product_image_create(upload_key=key, **fields)
         return product_image_create(file=data["file"], **fields)
 
     def _after_add_url(self, image: ProductImage) -> str:

@@ -1,15 +1,17 @@
 """Cached catalogue fragments (issue #7): rendered product grids keyed by a catalogue version.
 
-Every catalogue write changes the version (catalog.signals for saves and deletes; callers of
-queryset.update() and bulk_create call ``catalog_changed`` or ``catalog_version_bump`` themselves),
-so a fragment is never served after the data under it changed: old entries are simply never asked
-for again and expire. The version lives in Django's default cache, which production shares between
-gunicorn workers and instances (a database table by default, Redis with DJANGO_CACHE_URL); the
-fragments live in the "fragments" cache alias (each process's memory, or Redis when configured).
+One function changes the versions: ``catalog_cache_versions_bump``. catalog.signals calls it for every
+save, delete and bulk write of a catalogue row (``catalog.models.CatalogueQuerySet`` makes update()
+and bulk_create() heard like a save), and ``catalog.services.stock.variant_stock_move`` for stock sold
+or returned; no other code needs to remember it (tests/catalog/test_write_paths.py walks every write
+path). So a fragment is never served after the data under it changed: old entries are simply never
+asked for again and expire. The version lives in Django's default cache, which production shares
+between gunicorn workers and instances (a database table by default, Redis with DJANGO_CACHE_URL);
+the fragments live in the "fragments" cache alias (each process's memory, or Redis when configured).
 
-Stock sold through orders is finer-grained (catalog.services.catalog_stock_changed): each product
-has its own stock version, part of its product page's key, so a sale re-renders that one page; the
-whole catalogue version changes only when a product card's stock badge would change.
+Stock moved by orders is finer-grained: each product has its own stock version, part of its product
+page's key, so a sale re-renders that one page; the whole catalogue version changes only when a
+product card's stock badge would change.
 
 Fragments hold nothing per shopper (no CSRF token, no bag count): only HTML that every visitor of
 the same URL sees.
@@ -17,7 +19,8 @@ the same URL sees.
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from django.core.cache import cache, caches
@@ -78,32 +81,59 @@ def product_stock_version_start(*, slug: str, catalogue: str) -> str | None:
     return f"{catalogue}.{stock}"
 
 
-def product_stock_bump(*, slugs: list[str]) -> None:
-    """Make the cached pages of these products obsolete (their stock changed; their cards did not)."""
+def catalog_cache_versions_bump(
+    *, using: str = DEFAULT_DB_ALIAS, product_slugs: Iterable[str] | None = None, now: bool = True
+) -> None:
+    """Make obsolete the cached fragments that a catalogue write changed: the one way versions change.
+
+    Without ``product_slugs``, every fragment: the catalogue version changes now (so later reads in
+    this same transaction see the change) and, inside a transaction, once more after it commits. The
+    bump after commit is the one that matters across processes: a request that read the old rows while
+    the transaction was open may have stored a fragment under the first new version. One bump after
+    commit is enough however many rows the transaction wrote (a CSV import writes hundreds).
+
+    With ``product_slugs`` (stock that moved where no product card shows it), only those products'
+    pages, after commit. ``now=False`` leaves out the immediate bump: callers holding the checkout's
+    stock locks write nothing to the cache (with the database cache, that write would join their
+    transaction and hold the version row's lock until it ends).
+    """
+    if product_slugs is not None:
+        slugs = sorted(set(product_slugs))
+        if slugs:
+            transaction.on_commit(partial(_product_stock_versions_new, slugs=slugs), using=using, robust=True)
+        return
+    if not now:  # one stock move per order: no search for a pending bump
+        transaction.on_commit(_AfterCommitBump(), using=using, robust=True)
+        return
+    _catalog_version_new()
+    connection = connections[using]
+    if connection.in_atomic_block and not _bump_pending(connection):
+        transaction.on_commit(_AfterCommitBump(), using=using, robust=True)
+
+
+def _product_stock_versions_new(*, slugs: list[str]) -> None:
     cache.set_many({_stock_key(slug): _new_version() for slug in slugs}, timeout=STOCK_VERSION_TIMEOUT)
 
 
-def catalog_version_bump() -> None:
-    """Make every cached catalogue fragment obsolete."""
+def _catalog_version_new() -> None:
     cache.set(VERSION_KEY, _new_version(), timeout=None)
 
 
-def catalog_changed(*, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Bump the version now and, inside a transaction, once more after it commits.
+class _AfterCommitBump:
+    """The catalogue version's bump once a transaction commits: one is enough however many rows it wrote."""
 
-    The bump after commit is the one that matters across processes: a request that read the old
-    rows while the transaction was open may have stored a fragment under the first new version.
-    The immediate bump makes the change show at once to later reads in this same transaction."""
-    catalog_version_bump()
-    connection = connections[using]
-    if connection.in_atomic_block and not _bump_pending(connection):
-        transaction.on_commit(catalog_version_bump, using=using, robust=True)
+    def __init__(self) -> None:
+        self.done = False
+
+    def __call__(self) -> None:
+        self.done = True
+        _catalog_version_new()
 
 
 def _bump_pending(connection) -> bool:
-    # One bump after commit is enough however many rows the transaction wrote (a CSV import writes
-    # hundreds). Entries of rolled-back savepoints are dropped by Django, so this stays right.
-    return any(entry[1] is catalog_version_bump for entry in getattr(connection, "run_on_commit", ()))
+    # Entries of rolled-back savepoints are dropped by Django, so any entry left runs at commit. Done
+    # ones are skipped: tests run callbacks early, inside a transaction that never commits.
+    return any(isinstance(func, _AfterCommitBump) and not func.done for _, func, _ in connection.run_on_commit)
 
 
 def fragment_key(name: str, *parts: Any, version: str | None = None) -> str:

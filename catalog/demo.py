@@ -21,7 +21,7 @@ from django.utils.text import slugify
 from . import demo_images
 from .images import ProcessedImage
 from .models import Category, Collection, Gemstone, Metal, Product, ProductImage, ProductVariant
-from .services import product_image_create_from_processed, product_listing_refresh
+from .services.image_records import product_image_create
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ def demo_image_create(
     *, product: Product, variant: ProductVariant | None, processed: ProcessedImage, alt_text: str, position: int
 ) -> ProductImage:
     """Store one prepared demo photo with its renditions. The single place demo images are written."""
-    return product_image_create_from_processed(
+    return product_image_create(
         product=product, processed=processed, alt_text=alt_text, variant=variant, position=position
     )
 
@@ -439,9 +439,7 @@ def _load_variants(result: DemoLoadResult, items: list[DemoProduct], products: d
         ProductVariant.objects.filter(sku__in=[row["sku"] for _, row in wanted]).values_list("sku", flat=True)
     )
     missing = [ProductVariant(product=product, **row) for product, row in wanted if row["sku"] not in existing]
-    ProductVariant.objects.bulk_create(missing)
-    # bulk_create sends no signals: bring the products' stored price ranges up to date here.
-    product_listing_refresh(product_ids={variant.product_id for variant in missing})
+    ProductVariant.objects.bulk_create(missing)  # the products' price ranges follow (CatalogueQuerySet)
     result.variants.total += len(wanted)
     result.variants.created += len(missing)
 

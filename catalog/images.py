@@ -182,7 +182,7 @@ def image_process(data: bytes, *, quick: bool = False) -> ProcessedImage:
     (``quick``: lighter encoder effort, see WEBP_METHOD).
 
     CPU only (no storage, no database), and the result is plain bytes and numbers, so it can be
-    computed in another process and stored by services.product_image_create_from_processed."""
+    computed in another process and stored by catalog.services.image_records.product_image_create(processed=...)."""
     image = image_normalise(image_open(data))
     # The master keeps transparency as WebP; photos (no alpha) stay JPEG, the format staff expect.
     master_format = "webp" if image.mode == "RGBA" else "jpeg"

@@ -1,5 +1,6 @@
 """The catalogue: categories, collections, products, their sellable variants and images."""
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.conf import settings
@@ -8,6 +9,8 @@ from django.db import models
 from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils.functional import cached_property
+
+from .events import catalogue_rows_written
 
 
 class Metal(models.TextChoices):
@@ -30,6 +33,31 @@ class Gemstone(models.TextChoices):
     OPAL = "opal", "Opal"
 
 
+class CatalogueQuerySet(models.QuerySet):
+    """Bulk writes that keep derived data in step, as save() and delete() do through their signals.
+
+    update(), bulk_create() and bulk_update() (which writes through update()) send no post_save, so
+    these send ``catalogue_rows_written`` (catalog.events) instead; catalog.signals answers it as it
+    answers a save: stored price ranges and cache versions follow. No writer has anything to remember.
+    (Deletes need nothing: models with delete receivers are never fast-deleted, so each row is heard.)
+    Only raw SQL gets past this; tests/catalog/test_write_paths.py lists every write path and checks it."""
+
+    def _written(self, *, product_ids: Iterable[int] = (), stock_variant_ids: Iterable[int] = ()) -> None:
+        catalogue_rows_written.send(
+            sender=self.model, using=self.db, product_ids=set(product_ids), stock_variant_ids=list(stock_variant_ids)
+        )
+
+    def update(self, **kwargs) -> int:
+        count = super().update(**kwargs)
+        self._written()
+        return count
+
+    def bulk_create(self, objs, *args, **kwargs) -> list:
+        created = super().bulk_create(objs, *args, **kwargs)
+        self._written()
+        return created
+
+
 class Category(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=120, unique=True)
@@ -38,6 +66,8 @@ class Category(models.Model):
     seo_description = models.CharField(max_length=160, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
     is_active = models.BooleanField(default=True)
+
+    objects = CatalogueQuerySet.as_manager()
 
     class Meta:
         ordering = ("position", "name")
@@ -55,6 +85,8 @@ class Collection(models.Model):
     slug = models.SlugField(max_length=120, unique=True)
     description = models.TextField(blank=True)
     is_active = models.BooleanField(default=True)
+
+    objects = CatalogueQuerySet.as_manager()
 
     class Meta:
         ordering = ("name",)
@@ -76,7 +108,7 @@ def sellable_product_q(prefix: str = "") -> Q:
     return Q(**{f"{prefix}is_active": True, f"{prefix}category__is_active": True})
 
 
-class ProductQuerySet(models.QuerySet):
+class ProductQuerySet(CatalogueQuerySet):
     def active(self) -> "ProductQuerySet":
         return self.filter(sellable_product_q())
 
@@ -84,7 +116,7 @@ class ProductQuerySet(models.QuerySet):
         """Active products with an active variant, with what a product card shows, in a constant number of queries.
 
         The price range is stored on the product (``price_from``/``price_to``, kept by
-        ``catalog.services.product_listing_refresh``), so listing, filtering and sorting read one
+        ``catalog.services.price_ranges``), so listing, filtering and sorting read one
         indexed table. Stock is never stored: ``stock_total`` is a correlated subquery, which
         Postgres evaluates only for the rows that survive ORDER BY ... LIMIT (a page of cards).
         The first image is prefetched, so a page of 24 cards costs the same as a page of one.
@@ -125,7 +157,7 @@ class Product(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # The listing summary: lowest and highest price of the active variants, NULL when there is none
     # (such a product is not for sale and is not listed). Derived data, written only by
-    # catalog.services.product_listing_refresh, so the shop pages need no GROUP BY over variants.
+    # catalog.services.price_ranges, so the shop pages need no GROUP BY over variants.
     price_from = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True, editable=False)
     price_to = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True, editable=False)
 
@@ -146,7 +178,33 @@ class Product(models.Model):
         return reverse("catalog:product-detail", kwargs={"slug": self.slug})
 
 
-class ProductVariantQuerySet(models.QuerySet):
+# A variant's fields that its product's stored price range is made from (catalog.services.price_ranges).
+PRICE_RANGE_INPUTS = frozenset({"price", "is_active", "product", "product_id"})
+
+
+class ProductVariantQuerySet(CatalogueQuerySet):
+    def update(self, **kwargs) -> int:
+        """Also refresh the price ranges of the products concerned, and tell apps above of new stock.
+
+        Stock sold or returned by orders goes through ``catalog.services.stock.variant_stock_move``
+        instead, which bumps only what a stock move makes obsolete; a plain update of stock here is an
+        outside correction (a fixture, a shell) and makes every cached fragment obsolete."""
+        if not kwargs.keys() & (PRICE_RANGE_INPUTS | {"stock"}):
+            return super().update(**kwargs)
+        rows = list(self.values_list("pk", "product_id"))  # before the update: a moved variant's old product
+        count = models.QuerySet.update(self, **kwargs)
+        product_ids = {product_id for _, product_id in rows} if kwargs.keys() & PRICE_RANGE_INPUTS else set()
+        moved_to = kwargs.get("product", kwargs.get("product_id"))
+        if moved_to is not None:
+            product_ids.add(getattr(moved_to, "pk", moved_to))
+        self._written(product_ids=product_ids, stock_variant_ids=[pk for pk, _ in rows] if "stock" in kwargs else ())
+        return count
+
+    def bulk_create(self, objs, *args, **kwargs) -> list:
+        created = models.QuerySet.bulk_create(self, objs, *args, **kwargs)
+        self._written(product_ids={variant.product_id for variant in created})
+        return created
+
     def sellable(self) -> "ProductVariantQuerySet":
         """Variants a shopper may see and buy: the variant, its product and the product's category are active.
 
@@ -213,7 +271,7 @@ class StockReason(models.TextChoices):
 class StockAdjustment(models.Model):
     """One staff change of a variant's stock: who, when, why, by how much, before and after.
 
-    Written only by ``catalog.services.variant_stock_adjust``, which applies the change with F() under
+    Written only by ``catalog.services.stock.variant_stock_adjust``, which applies the change with F() under
     the variant's row lock, so a sale between loading a page and saving it is never overwritten.
     """
 
@@ -243,7 +301,7 @@ class StockAdjustment(models.Model):
 
 
 # A card says "Only N left" at or below this many pieces in stock across its variants (and "Sold out"
-# at 0); above it a card shows no stock at all (catalog.services.catalog_stock_changed relies on this).
+# at 0); above it a card shows no stock at all (catalog.services.stock relies on this).
 LOW_STOCK_CARD = 2
 
 # Width of the plain `src` JPEG for browsers that ignore srcset (and for social previews).
@@ -260,16 +318,18 @@ class ProductImage(models.Model):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
     variant = models.ForeignKey(ProductVariant, null=True, blank=True, on_delete=models.SET_NULL, related_name="images")
     # No width_field/height_field: with them Django re-reads the file (an S3 GET) whenever a row without
-    # dimensions is loaded, even just to render a page. catalog.services sets width and height itself.
+    # dimensions is loaded, even just to render a page. catalog.services.image_records sets width and height itself.
     image = models.ImageField(upload_to=product_image_path)
     width = models.PositiveIntegerField(null=True, blank=True, editable=False)
     height = models.PositiveIntegerField(null=True, blank=True, editable=False)
     alt_text = models.CharField(max_length=200, help_text="Describe the photo for shoppers using screen readers.")
     position = models.PositiveSmallIntegerField(default=0)
-    # Made once at upload by catalog.services (helper E): [{"width", "height", "format", "name", "bytes"}],
+    # Made once at upload by catalog.services.image_records: [{"width", "height", "format", "name", "bytes"}],
     # "format" being "webp" or "jpeg" and "name" the storage key. Kept on the row so a page of
     # product cards needs no extra query, and building their URLs needs no call to storage.
     renditions = models.JSONField(default=list, blank=True, editable=False)
+
+    objects = CatalogueQuerySet.as_manager()
 
     class Meta:
         ordering = ("position", "pk")

@@ -1,18 +1,21 @@
 """Keep derived catalogue data in step with the rows it comes from (connected in CatalogConfig.ready).
 
-Two kinds of derived data: each product's stored price range (catalog.services.product_listing_refresh)
-and the cached page fragments (catalog.cache, made obsolete by a version bump). Receivers only call
-those functions. Writes that bypass signals (bulk_create, queryset.update) call them themselves.
+Two kinds of derived data: each product's stored price range (catalog.services.price_ranges) and the
+cached page fragments (catalog.cache, made obsolete by ``catalog_cache_versions_bump``). Every way the
+ORM writes a catalogue row is heard here: save and delete through Django's signals, update(),
+bulk_create() and bulk_update() through ``catalogue_rows_written`` (catalog.models.CatalogueQuerySet),
+many-to-many changes through m2m_changed. Receivers only call those functions.
 """
 
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from .cache import catalog_changed
-from .events import variant_stock_changed
+from .cache import catalog_cache_versions_bump
+from .events import catalogue_rows_written, variant_stock_changed
 from .models import Category, Collection, Product, ProductImage, ProductVariant
-from .services import product_image_files_delete, product_listing_refresh
+from .services.image_records import product_image_files_delete
+from .services.price_ranges import product_price_range_refresh
 
 LISTING_FIELDS = {"price_from", "price_to"}
 
@@ -20,7 +23,7 @@ LISTING_FIELDS = {"price_from", "price_to"}
 @receiver(post_save, sender=ProductVariant, dispatch_uid="catalog-variant-saved")
 @receiver(post_delete, sender=ProductVariant, dispatch_uid="catalog-variant-deleted")
 def variant_changed(sender, instance: ProductVariant, using: str, **kwargs) -> None:
-    product_listing_refresh(product_ids=[instance.product_id], using=using)
+    product_price_range_refresh(product_ids=[instance.product_id], using=using)
     if kwargs.get("signal") is post_save:  # a saved variant may have new stock (admin, CSV import)
         variant_stock_changed.send(sender=ProductVariant, variant_ids=[instance.pk], using=using)
 
@@ -28,11 +31,11 @@ def variant_changed(sender, instance: ProductVariant, using: str, **kwargs) -> N
 @receiver(post_save, sender=Product, dispatch_uid="catalog-product-saved")
 def product_saved(sender, instance: Product, using: str, update_fields=None, **kwargs) -> None:
     if update_fields is not None and not LISTING_FIELDS & set(update_fields):
-        catalog_changed(using=using)
+        catalog_cache_versions_bump(using=using)
         return
     # Product.save() writes every column, including a price range this instance may have read before
-    # a variant changed; recomputing after the save puts the true range back.
-    product_listing_refresh(product_ids=[instance.pk], using=using)
+    # a variant changed; recomputing after the save puts the true range back (and bumps the versions).
+    product_price_range_refresh(product_ids=[instance.pk], using=using)
 
 
 @receiver(post_delete, sender=Product, dispatch_uid="catalog-product-deleted")
@@ -44,7 +47,19 @@ def product_saved(sender, instance: Product, using: str, update_fields=None, **k
 @receiver(post_delete, sender=ProductImage, dispatch_uid="catalog-image-deleted")
 @receiver(m2m_changed, sender=Product.collections.through, dispatch_uid="catalog-collections-changed")
 def catalogue_row_changed(sender, using: str, **kwargs) -> None:
-    catalog_changed(using=using)
+    catalog_cache_versions_bump(using=using)
+
+
+@receiver(catalogue_rows_written, dispatch_uid="catalog-rows-written")
+def catalogue_rows_bulk_written(
+    sender, using: str, product_ids: set[int], stock_variant_ids: list[int], **kwargs
+) -> None:
+    if product_ids:
+        product_price_range_refresh(product_ids=product_ids, using=using)  # its update() bumps the versions
+    else:
+        catalog_cache_versions_bump(using=using)
+    if stock_variant_ids:
+        variant_stock_changed.send(sender=ProductVariant, variant_ids=stock_variant_ids, using=using)
 
 
 # --- Stored photo files follow their row (image cleanup) ---------------------------------------------

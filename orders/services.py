@@ -21,7 +21,6 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -30,7 +29,7 @@ from cart.models import Cart, CartLine
 from cart.services import cart_clear
 from catalog.models import ProductVariant
 from catalog.money import format_money
-from catalog.services import catalog_stock_changed
+from catalog.services.stock import variant_stock_move
 
 from .carriers import Carrier
 from .emails import order_confirmation_queue, order_refund_mail_queue, order_status_mail_queue
@@ -255,9 +254,7 @@ def _order_place_locked(
         payment_deadline=order_payment_deadline(payment_method=payment_method, placed_at=timezone.now()),
         **shipping_address.__dict__,
     )
-    for variant_id, quantity in sorted(needed.items()):
-        ProductVariant.objects.filter(pk=variant_id).update(stock=F("stock") - quantity)
-    catalog_stock_changed(stock_deltas={variant_id: -quantity for variant_id, quantity in needed.items()})
+    variant_stock_move(deltas={variant_id: -quantity for variant_id, quantity in needed.items()})
     _order_lines_create(order=order, items=summary.items)
     OrderEvent.objects.create(order=order, actor=order.user, to_status=order.status, note="Order placed")
     cart_clear(cart=cart)
@@ -480,9 +477,7 @@ def order_reinstate_paid(*, order: Order, note: str) -> bool:
     variants = _variants_locked(sorted(needed))
     if any(variant_id not in variants or variants[variant_id].stock < qty for variant_id, qty in needed.items()):
         return False
-    for variant_id, quantity in sorted(needed.items()):
-        ProductVariant.objects.filter(pk=variant_id).update(stock=F("stock") - quantity)
-    catalog_stock_changed(stock_deltas={variant_id: -quantity for variant_id, quantity in needed.items()})
+    variant_stock_move(deltas={variant_id: -quantity for variant_id, quantity in needed.items()})
     order.status = OrderStatus.PAID
     order.save(update_fields=["status", "updated_at"])
     event = OrderEvent.objects.create(
@@ -506,6 +501,4 @@ def _stock_restore(*, order: Order) -> None:
     for variant_id, quantity in order.lines.filter(variant__isnull=False).values_list("variant_id", "quantity"):
         returned[variant_id] += quantity
     _variants_locked(sorted(returned))
-    for variant_id, quantity in sorted(returned.items()):
-        ProductVariant.objects.filter(pk=variant_id).update(stock=F("stock") + quantity)
-    catalog_stock_changed(stock_deltas=dict(returned))
+    variant_stock_move(deltas=returned)

@@ -5,7 +5,7 @@ from django.db.models import Max, Min, OuterRef, Subquery
 
 
 def fill_listing_summary(apps, schema_editor):
-    """The price range of each existing product's active variants (what services.product_listing_refresh keeps)."""
+    """The price range of each existing product's active variants (what catalog.services.price_ranges.product_price_range_refresh keeps)."""
     Product = apps.get_model("catalog", "Product")
     ProductVariant = apps.get_model("catalog", "ProductVariant")
     active = ProductVariant.objects.filter(product=OuterRef("pk"), is_active=True).order_by().values("product")

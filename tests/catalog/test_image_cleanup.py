@@ -10,7 +10,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from catalog.models import Product, ProductImage
-from catalog.services import product_image_create, product_image_delete, product_image_files_delete
+from catalog.services.image_records import product_image_create, product_image_delete, product_image_files_delete
 from catalog.signals import ImageFilesCleanup
 from tests.catalog.test_images import upload
 from tests.catalog.test_images_s3 import s3, use_bucket  # noqa: F401 (the moto bucket fixture)

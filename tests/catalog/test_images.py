@@ -16,7 +16,7 @@ from PIL import Image
 
 from catalog.images import ImageRejectedError, image_process
 from catalog.models import ProductImage
-from catalog.services import product_image_create, product_image_create_from_processed, product_image_delete
+from catalog.services.image_records import product_image_create, product_image_delete
 from tests.factories import (
     ProductFactory,
     ProductImageFactory,
@@ -87,7 +87,7 @@ def test_processing_and_storing_are_separate_steps(settings):
     assert (processed.master.width, processed.master.height, processed.master.format) == (1600, 1200, "jpeg")
 
     # ...and the storing half records exactly what it was given.
-    image = product_image_create_from_processed(
+    image = product_image_create(
         product=ProductFactory(), processed=processed, alt_text="Ring, prepared elsewhere", position=2
     )
     image.refresh_from_db()
@@ -102,9 +102,7 @@ def test_processing_and_storing_are_separate_steps(settings):
 
 def test_storing_a_processed_photo_still_checks_the_fields(settings):
     with pytest.raises(ValidationError, match="screen readers"):
-        product_image_create_from_processed(
-            product=ProductFactory(), processed=image_process(samples.photo()), alt_text=" "
-        )
+        product_image_create(product=ProductFactory(), processed=image_process(samples.photo()), alt_text=" ")
     assert stored_files(Path(settings.MEDIA_ROOT)) == []
 
 

@@ -17,7 +17,7 @@ import requests
 from django.urls import reverse
 
 from catalog.models import ProductImage
-from catalog.services import product_image_create, product_image_rebuild_renditions
+from catalog.services.image_records import product_image_create, product_image_rebuild_renditions
 from jewelry_site.settings.base import s3_media_storage
 from loopback import DroppingServer, free_port
 from tests.factories import ProductVariantFactory, StaffUserFactory, UserFactory

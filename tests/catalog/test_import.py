@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from catalog.models import Category, Gemstone, Metal, Product, ProductVariant
-from catalog.services import product_import_csv
+from catalog.services.product_import import product_import_csv
 from tests.factories import CategoryFactory, ProductFactory, ProductVariantFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 """Issue #7: the stored price range behind the shop pages, and the cached catalogue fragments.
 
-The price range lives on the product (catalog.services.product_listing_refresh, kept by signals);
+The price range lives on the product (catalog.services.price_ranges, kept by signals);
 rendered grids are cached per catalogue version (catalog.cache). Whatever is cached, a change to a
 price, a stock level or a product shows on the very next page view.
 """
@@ -18,15 +18,14 @@ from django.urls import reverse
 from catalog.cache import (
     CSRF_MARKER,
     VERSION_KEY,
-    catalog_changed,
+    catalog_cache_versions_bump,
     catalog_version,
-    catalog_version_bump,
     fragment_get,
     fragment_key,
     fragment_set,
 )
 from catalog.models import Product, ProductVariant
-from catalog.services import product_listing_refresh
+from catalog.services.price_ranges import product_price_range_refresh
 from tests.factories import CategoryFactory, ProductFactory, ProductImageFactory, ProductVariantFactory
 
 pytestmark = pytest.mark.django_db
@@ -87,19 +86,39 @@ def test_saving_a_product_read_before_its_variants_changed_keeps_the_true_range(
     assert price_range(product) == (Decimal("200.00"), Decimal("200.00"))
 
 
-def test_refresh_repairs_writes_that_bypass_signals():
+def test_bulk_writes_keep_the_price_range_as_saves_do():
     product = ProductVariantFactory(price=Decimal("200.00")).product
     other = ProductVariantFactory(price=Decimal("80.00")).product
-    ProductVariant.objects.filter(product=product).update(price=Decimal("150.00"))
-    ProductVariant.objects.filter(product=other).update(price=Decimal("90.00"))
-    assert price_range(product) == (Decimal("200.00"), Decimal("200.00"))  # update() sends no signal
-
-    assert product_listing_refresh(product_ids=[product.pk]) == 1
+    ProductVariant.objects.filter(product=product).update(price=Decimal("150.00"))  # update() sends no post_save
     assert price_range(product) == (Decimal("150.00"), Decimal("150.00"))
     assert price_range(other) == (Decimal("80.00"), Decimal("80.00"))
-    assert product_listing_refresh(product_ids=[]) == 0
 
-    product_listing_refresh(product_ids=None)
+    moved = ProductVariant.objects.filter(product=other).get()
+    ProductVariant.objects.filter(pk=moved.pk).update(product=product)  # both products' ranges change
+    assert price_range(product) == (Decimal("80.00"), Decimal("150.00"))
+    assert price_range(other) == (None, None)
+
+    moved.price = Decimal("400.00")
+    ProductVariant.objects.bulk_update([moved], ["price"])
+    assert price_range(product) == (Decimal("150.00"), Decimal("400.00"))
+
+    ProductVariant.objects.bulk_create([ProductVariant(product=other, sku="B-1", metal="silver", price=Decimal(60))])
+    assert price_range(other) == (Decimal("60.00"), Decimal("60.00"))
+
+
+def test_refresh_repairs_raw_sql_writes():
+    product = ProductVariantFactory(price=Decimal("200.00")).product
+    other = ProductVariantFactory(price=Decimal("80.00")).product
+    with connection.cursor() as cursor:  # the one writer nothing hears
+        cursor.execute("UPDATE catalog_productvariant SET price = price + 10")
+    assert price_range(product) == (Decimal("200.00"), Decimal("200.00"))
+
+    assert product_price_range_refresh(product_ids=[product.pk]) == 1
+    assert price_range(product) == (Decimal("210.00"), Decimal("210.00"))
+    assert price_range(other) == (Decimal("80.00"), Decimal("80.00"))
+    assert product_price_range_refresh(product_ids=[]) == 0
+
+    product_price_range_refresh(product_ids=None)
     assert price_range(other) == (Decimal("90.00"), Decimal("90.00"))
 
 
@@ -185,8 +204,7 @@ def test_new_product_image_and_category_rename_show_at_once(client):
     category.save()
     assert "Fine Rings" in html(client, SHOP)  # the category filter's choices
 
-    Product.objects.filter(name="Second Ring").update(is_active=False)
-    catalog_changed()  # what a caller of update() must do
+    Product.objects.filter(name="Second Ring").update(is_active=False)  # no post_save, heard all the same
     assert "Second Ring" not in html(client, SHOP)
 
 
@@ -230,7 +248,7 @@ def test_fragment_with_a_csrf_token_is_never_stored():
 def test_version_is_new_after_a_bump_or_an_eviction():
     first = catalog_version()
     assert catalog_version() == first
-    catalog_version_bump()
+    catalog_cache_versions_bump()
     second = catalog_version()
     assert second != first
     cache.delete(VERSION_KEY)  # evicted: never back to an earlier value
@@ -302,8 +320,7 @@ def test_cached_product_page_follows_price_photo_and_withdrawal(client):
     ProductImageFactory(product=product, alt_text="Orbit pendant on a model")
     assert "Orbit pendant on a model" in html(client, url)
 
-    ProductVariant.objects.filter(pk=variant.pk).update(price=Decimal("120.00"))
-    product_listing_refresh(product_ids=[product.pk])  # what a caller of update() must do
+    ProductVariant.objects.filter(pk=variant.pk).update(price=Decimal("120.00"))  # heard like a save
     assert "£120" in html(client, url)
 
     variant.is_active = False
@@ -392,15 +409,15 @@ def test_a_sale_that_changes_a_card_badge_shows_on_every_grid_at_once(client, dj
 
 
 def test_stock_of_an_inactive_variant_never_touches_the_grids(django_capture_on_commit_callbacks):
-    from catalog.services import catalog_stock_changed
+    from catalog.services.stock import variant_stock_move
 
     product = ProductFactory()
     ProductVariantFactory(product=product, stock=1)
     hidden = ProductVariantFactory(product=product, stock=1, is_active=False)
     version = catalog_version()
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        ProductVariant.objects.filter(pk=hidden.pk).update(stock=0)
-        catalog_stock_changed(stock_deltas={hidden.pk: -1})
+        variant_stock_move(deltas={hidden.pk: -1})
+    assert ProductVariant.objects.get(pk=hidden.pk).stock == 0
     assert catalog_version() == version  # the card (1 active piece, "Only 1 left") is unchanged
 
 
@@ -417,13 +434,14 @@ def test_a_product_page_that_does_not_exist_writes_nothing_to_the_cache(client):
     assert len(set(cache._cache) - before) == 1
 
 
-def test_a_first_view_racing_a_sale_does_not_cache_what_it_read():
-    from catalog.cache import product_page_versions, product_stock_bump, product_stock_version_start
+def test_a_first_view_racing_a_sale_does_not_cache_what_it_read(django_capture_on_commit_callbacks):
+    from catalog.cache import product_page_versions, product_stock_version_start
 
     ProductVariantFactory(product=ProductFactory(slug="twin-ring"))
     version, page_version = product_page_versions(slug="twin-ring")
     assert page_version is None  # never viewed: the view reads the product, then starts the version
-    product_stock_bump(slugs=["twin-ring"])  # meanwhile a sale of it commits
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_cache_versions_bump(product_slugs=["twin-ring"])  # meanwhile a sale of it commits
     assert product_stock_version_start(slug="twin-ring", catalogue=version) is None  # so: do not cache
     _, page_version = product_page_versions(slug="twin-ring")
     assert page_version is not None

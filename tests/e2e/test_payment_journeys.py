@@ -156,9 +156,7 @@ def sell_stock(shop: CardShop, slug: str, stock: int, one_left: int | None = Non
     shop.sql("UPDATE catalog_productvariant SET stock = %s WHERE id = ANY(%s)", stock, variants)
     if one_left is not None:
         shop.sql("UPDATE catalog_productvariant SET stock = 1 WHERE id = %s", one_left)
-    shop.manage(
-        "shell", "-c", "from catalog.services import catalog_stock_changed; catalog_stock_changed(stock_deltas={})"
-    )
+    shop.manage("shell", "-c", "from catalog.cache import catalog_cache_versions_bump; catalog_cache_versions_bump()")
     return variants
 
 

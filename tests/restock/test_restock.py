@@ -7,12 +7,12 @@ import threading
 
 import pytest
 from django.db import connection, transaction
-from django.db.models import F
 from django.test import Client
 from django.urls import reverse
 
 from catalog.models import ProductVariant
-from catalog.services import catalog_stock_changed, product_import_csv
+from catalog.services.product_import import product_import_csv
+from catalog.services.stock import variant_stock_move
 from mailqueue.models import Mail
 from restock.models import RestockSignup
 from restock.services import RestockError, restock_notify, restock_signup_create
@@ -59,17 +59,15 @@ def test_signup_then_restock_sends_one_email_with_an_unsubscribe_link(
     assert RestockSignup.objects.get().notified_at is not None
     # More stock, or stock sold and back again: the sign-up was used, no second e-mail.
     with django_capture_on_commit_callbacks(execute=True):
-        ProductVariant.objects.filter(pk=sold_out.pk).update(stock=F("stock") + 3)
-        catalog_stock_changed(stock_deltas={sold_out.pk: 3})
+        variant_stock_move(deltas={sold_out.pk: 3})
     assert len(queued()) == 1
 
 
 def test_orders_returning_stock_notifies(sold_out, django_capture_on_commit_callbacks):
-    """The orders path: update() then catalog_stock_changed (what _stock_restore does on a cancellation)."""
+    """The orders path: variant_stock_move (what _stock_restore does on a cancellation)."""
     restock_signup_create(variant_id=sold_out.pk, email="a@example.com")
     with django_capture_on_commit_callbacks(execute=True):
-        ProductVariant.objects.filter(pk=sold_out.pk).update(stock=F("stock") + 1)
-        catalog_stock_changed(stock_deltas={sold_out.pk: 1})
+        variant_stock_move(deltas={sold_out.pk: 1})
     assert queued_to() == ["a@example.com"]
 
 
@@ -219,10 +217,9 @@ def test_product_page_offers_the_form_only_for_sold_out_variants(client, sold_ou
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_notifiers_send_each_signup_once():
     """Two notifiers (two restocks committing together) race over the same sign-ups."""
-    variant = ProductVariantFactory(stock=0)
+    variant = ProductVariantFactory(stock=5)  # back in stock before the sign-ups are seen (no notifier yet)
     for i in range(10):
         RestockSignup.objects.create(variant=variant, email=f"r{i}@example.com")
-    ProductVariant.objects.filter(pk=variant.pk).update(stock=5)
     barrier = threading.Barrier(2)
     counts = []
 

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from catalog.models import ProductVariant, StockAdjustment
-from catalog.services import variant_stock_adjust
+from catalog.services.stock import variant_stock_adjust
 from orders.models import Order
 from tests.factories import ProductFactory, ProductVariantFactory, StaffUserFactory
 from tests.orders.conftest import CHECKOUT_POST

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from catalog.services import ImportResult, product_import_csv
+from catalog.services.product_import import ImportResult, product_import_csv
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.images import ImageRejectedError
 from catalog.models import ProductImage
-from catalog.services import product_image_rebuild_renditions
+from catalog.services.image_records import product_image_rebuild_renditions
 from catalog.storage import ImageStorageError
 
 
