@@ -8,8 +8,9 @@ row and the retry policy here, in one place:
 
 * ``mail_send`` writes the row inside the caller's transaction (it commits with the order, or not at
   all) and enqueues a delivery task on commit: the request never waits on SMTP.
-* ``mail_deliver`` (the task's body) locks the row, sends, and marks it sent, in one transaction. On an
-  SMTP or network error it counts the attempt and enqueues the next one with a backoff
+* ``mail_deliver`` (the body of ``mail_deliver_task``, defined beside it) locks the row, sends, and
+  marks it sent, in one transaction. On an SMTP or network error it counts the attempt and enqueues
+  the next one with a backoff
   (``SHOP_MAIL_RETRY_BASE_SECONDS`` doubling, capped at ``SHOP_MAIL_RETRY_MAX_SECONDS``) until
   ``SHOP_MAIL_MAX_ATTEMPTS``; then the row is "failed for good", which staff see in the admin.
 * A worker killed mid-send leaves the row pending (its transaction dies with it) and its task stuck
@@ -30,6 +31,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django_tasks import task
 
 from .models import Mail, MailStatus
 
@@ -160,8 +162,12 @@ def _attempt_failed(*, mail: Mail, error: str) -> str:
     return "failed" if final else "retry"
 
 
-def _enqueue(*, mail_id: int, run_after=None) -> None:
-    from .tasks import mail_deliver_task  # the task module imports this one
+@task()
+def mail_deliver_task(mail_id: int) -> str:
+    """The task the worker (``manage.py db_worker``) runs: one attempt; the Mail row says whether it went."""
+    return mail_deliver(mail_id=mail_id)
 
-    task = mail_deliver_task if run_after is None else mail_deliver_task.using(run_after=run_after)
-    task.enqueue(mail_id=mail_id)
+
+def _enqueue(*, mail_id: int, run_after=None) -> None:
+    delivery = mail_deliver_task if run_after is None else mail_deliver_task.using(run_after=run_after)
+    delivery.enqueue(mail_id=mail_id)
