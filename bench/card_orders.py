@@ -8,13 +8,12 @@ script would. localstripe answers far faster than Stripe's API, so production ad
 
 import json
 import re
-import statistics
-import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urlparse
 
-from bench.harness import fill_form, log
+from bench.harness import fill_form
+from bench.loops import checkouts_threaded
 
 SETUP_SECRET = re.compile(r'data-setup-secret="([^"]+)"')
 
@@ -48,58 +47,6 @@ def _card_order(shopper, localstripe) -> tuple[bool, float, str]:
 
 def card_orders(s) -> Callable[[float, int], dict]:
     """Card checkouts from ``s.connections`` threads per slice, bounded by count and time."""
-    from bench.shopper import Paths, Shopper
-
-    paths = Paths.from_urlconf()
-    per_slice = max(1, s.max_orders // s.slices)
-
-    def run(seconds: float, index: int) -> dict:
-        deadline = time.monotonic() + seconds
-        lock = threading.Lock()
-        latencies: list[float] = []
-        failures: list[str] = []
-        attempts = [0]
-
-        def worker(thread: int) -> None:
-            while time.monotonic() < deadline:
-                with lock:
-                    if attempts[0] >= per_slice:
-                        return
-                    attempts[0] += 1
-                    number = attempts[0]
-                shopper = Shopper(s.app.url, paths, email=f"card{index}-{number}@example.com")
-                shopper.add_to_cart(s.variants[(number * 11 + thread + index * 131) % len(s.variants)])
-                ok, took, detail = _card_order(shopper, s.localstripe)
-                with lock:
-                    (latencies.append(took) if ok else failures.append(detail))
-
-        log(f"  card checkouts from {s.connections} threads for {seconds:.0f} s (at most {per_slice})")
-        start = time.monotonic()
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(s.connections)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=seconds + 60)
-        elapsed = time.monotonic() - start
-        ordered = sorted(latencies)
-
-        def pct(p: float) -> float:
-            return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1e6 if ordered else 0.0
-
-        return {
-            "requests": len(latencies) + len(failures),
-            "orders": len(latencies),
-            "rps": len(latencies) / elapsed if elapsed else 0.0,
-            "duration_us": elapsed * 1e6,
-            "latency_us": {
-                "p50": pct(0.5),
-                "p90": pct(0.9),
-                "p99": pct(0.99),
-                "mean": statistics.fmean(ordered) * 1e6 if ordered else 0.0,
-            },
-            "status": {"failed": len(failures)},
-            "failures_sample": failures[:5],
-            "socket_errors": 0,
-        }
-
-    return run
+    return checkouts_threaded(
+        s, what="card checkouts", email="card", stride=11, place=lambda shopper: _card_order(shopper, s.localstripe)
+    )

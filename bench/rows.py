@@ -8,7 +8,6 @@ is taken against the reference measured just before and just after it.
 To add a row, write its slice function and append one ``Row`` in ``rows_build``.
 """
 
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from urllib.parse import urlencode
 
 from bench.card_orders import card_orders
 from bench.harness import Gunicorn, log, wrk
+from bench.loops import checkouts_threaded
 
 
 @dataclass
@@ -201,67 +201,15 @@ def add_to_cart(s: Setting) -> Callable[[float, int], dict]:
     return run
 
 
+def _place_order(shopper) -> tuple[bool, float, str]:
+    outcome = shopper.place_order()
+    return outcome.ok, outcome.seconds, "" if outcome.ok else f"{outcome.status} {outcome.detail[:120]}"
+
+
 def orders(s: Setting) -> Callable[[float, int], dict]:
     """Whole guest checkouts over HTTP from ``connections`` threads, bounded by count and time;
     latency is that of the order-placing POST alone."""
-    from bench.shopper import Paths, Shopper
-
-    paths = Paths.from_urlconf()
-    per_slice = max(1, s.max_orders // s.slices)
-
-    def run(seconds: float, index: int) -> dict:
-        deadline = time.monotonic() + seconds
-        lock = threading.Lock()
-        latencies: list[float] = []
-        failures: list[str] = []
-        attempts = [0]
-
-        def worker(thread: int) -> None:
-            while time.monotonic() < deadline:
-                with lock:
-                    if attempts[0] >= per_slice:
-                        return
-                    attempts[0] += 1
-                    number = attempts[0]
-                shopper = Shopper(s.app.url, paths, email=f"bench{index}-{number}@example.com")
-                shopper.add_to_cart(s.variants[(number * 7 + thread + index * 131) % len(s.variants)])
-                outcome = shopper.place_order()
-                with lock:
-                    if outcome.ok:
-                        latencies.append(outcome.seconds)
-                    else:
-                        failures.append(f"{outcome.status} {outcome.detail[:120]}")
-
-        log(f"  guest checkouts from {s.connections} threads for {seconds:.0f} s (at most {per_slice})")
-        start = time.monotonic()
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(s.connections)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=seconds + 60)
-        elapsed = time.monotonic() - start
-        ordered = sorted(latencies)
-
-        def pct(p: float) -> float:
-            return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1e6 if ordered else 0.0
-
-        return {
-            "requests": len(latencies) + len(failures),
-            "orders": len(latencies),
-            "rps": len(latencies) / elapsed if elapsed else 0.0,
-            "duration_us": elapsed * 1e6,
-            "latency_us": {
-                "p50": pct(0.50),
-                "p90": pct(0.90),
-                "p99": pct(0.99),
-                "mean": statistics.fmean(ordered) * 1e6 if ordered else 0.0,
-            },
-            "status": {"failed": len(failures)},
-            "failures_sample": failures[:5],
-            "socket_errors": 0,
-        }
-
-    return run
+    return checkouts_threaded(s, what="guest checkouts", email="bench", stride=7, place=_place_order)
 
 
 # --- The list ----------------------------------------------------------------------------------
