@@ -1,5 +1,6 @@
 """Helpers for the deploy tests: secrets in the moto server, a production-like environment for
-subprocesses (manage.py, gunicorn) and a JSON log capture."""
+subprocesses (manage.py, gunicorn), the shop in a real gunicorn under production settings, and a
+JSON log capture."""
 
 import io
 import json
@@ -9,13 +10,18 @@ import secrets
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import pytest
+import requests
 
 from jewelry_site.logs import JsonFormatter
+from loopback import free_port, port_open, stop, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -92,6 +98,76 @@ def run_manage(*args: str, env: dict[str, str], timeout: float = 120) -> subproc
     return subprocess.run(
         [PYTHON, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+@dataclass
+class ProdServer:
+    """A gunicorn started by ``prod_gunicorn``: its URL and the files its stdout and stderr go to."""
+
+    url: str
+    stdout: Path
+    stderr: Path
+    secret_key: str = ""
+
+    def get(self, path: str, *, https: bool = True, host: str = PROD_HOST, **headers: str) -> requests.Response:
+        """GET as the load balancer would send it (X-Forwarded-Proto: https unless ``https=False``)."""
+        headers = {"Host": host, **headers}
+        if https:
+            headers["X-Forwarded-Proto"] = "https"
+        return requests.get(self.url + path, headers=headers, allow_redirects=False, timeout=15)
+
+
+@contextmanager
+def prod_gunicorn(env: dict[str, str], tmp: Path, *, secret_key: str = "") -> Iterator[ProdServer]:
+    """The real entry point (``gunicorn -c deploy/gunicorn.conf.py``) under ``env`` (see ``prod_env``;
+    GUNICORN_BIND's first address must be 127.0.0.1:PORT), stdout and stderr to files in ``tmp``;
+    yielded once the port accepts connections, stopped by its PID on exit."""
+    port = int(env["GUNICORN_BIND"].split(",")[0].removeprefix("127.0.0.1:"))
+    out, err = tmp / "stdout.log", tmp / "stderr.log"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen(
+            [GUNICORN, "-c", "deploy/gunicorn.conf.py"], cwd=REPO, env=env, stdout=stdout, stderr=stderr
+        )
+    try:
+        wait_until(port_open(port), timeout=60, what="gunicorn", process=process)
+        yield ProdServer(f"http://127.0.0.1:{port}", out, err, secret_key)
+    finally:
+        stop(process)
+
+
+@contextmanager
+def prod_gunicorn_with_secrets(
+    *, moto: str, database: str, tmp: Path, app_config: dict, db_password: str, workers: int, bind: str = ""
+) -> Iterator[ProdServer]:
+    """The shop as on an instance: production settings, DB_PASSWORD and APP_CONFIG fetched from moto
+    (a fresh SECRET_KEY and ALLOWED_HOSTS=PROD_HOST added to ``app_config``), serving ``database``
+    on a free loopback port plus ``bind`` (e.g. ``unix:PATH``), static files collected into tmp."""
+    secret_key = strong_secret_key()
+    # The throwaway cluster trusts local connections, so any password works; the point is the path.
+    db_secret = create_secret(moto, json.dumps({"username": pg_env()["PGUSER"], "password": db_password}))
+    app_secret = create_secret(moto, json.dumps({"SECRET_KEY": secret_key, "ALLOWED_HOSTS": PROD_HOST, **app_config}))
+    env = prod_env(
+        database_url=database_url(database),
+        moto=moto,
+        DJANGO_DB_PASSWORD_SECRET_ID=db_secret,
+        DJANGO_APP_CONFIG_SECRET_ID=app_secret,
+        DJANGO_STATIC_ROOT=str(tmp / "static"),
+        GUNICORN_BIND=",".join(filter(None, [f"127.0.0.1:{free_port()}", bind])),
+        GUNICORN_WORKERS=str(workers),
+    )
+    collected = run_manage("collectstatic", "--noinput", "-v0", env=env)
+    assert collected.returncode == 0, collected.stderr
+    with prod_gunicorn(env, tmp, secret_key=secret_key) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def test_database(django_db_setup, django_db_blocker) -> str:
+    """The name of pytest-django's test database, for servers started in subprocesses."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        return connection.settings_dict["NAME"]
 
 
 def json_lines(text: str) -> list[dict]:

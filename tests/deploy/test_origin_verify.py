@@ -19,16 +19,12 @@ from django.urls import reverse
 from cart.models import Cart
 from jewelry_site.client_address import client_ip
 from tests.deploy.conftest import (
-    GUNICORN,
     PROD_HOST,
     PYTHON,
     REPO,
-    create_secret,
-    database_url,
     json_lines,
-    pg_env,
     prod_env,
-    run_manage,
+    prod_gunicorn_with_secrets,
     strong_secret_key,
 )
 from tests.factories import ProductVariantFactory
@@ -176,47 +172,27 @@ def test_production_defaults_match_the_chain():
 
 
 @pytest.fixture(scope="module")
-def gunicorn_with_origin_secret(moto_server, django_db_setup, django_db_blocker, tmp_path_factory):
+def gunicorn_with_origin_secret(moto_server, test_database, tmp_path_factory):
     """The shop under prod settings in a real gunicorn on TCP and on a unix socket (for nginx), one process."""
-    from django.db import connection
-
-    with django_db_blocker.unblock():
-        test_database = connection.settings_dict["NAME"]
     tmp = tmp_path_factory.mktemp("origin-verify")
-    port = free_port()
     sock = tmp / "gunicorn.sock"
-    db_secret = create_secret(moto_server, json.dumps({"username": pg_env()["PGUSER"], "password": "x"}))
-    app_secret = create_secret(
-        moto_server,
-        json.dumps({"SECRET_KEY": strong_secret_key(), "ALLOWED_HOSTS": PROD_HOST, "ORIGIN_VERIFY_SECRET": SECRET}),
-    )
-    env = prod_env(
-        database_url=database_url(test_database),
+    with prod_gunicorn_with_secrets(
         moto=moto_server,
-        DJANGO_DB_PASSWORD_SECRET_ID=db_secret,
-        DJANGO_APP_CONFIG_SECRET_ID=app_secret,
-        DJANGO_STATIC_ROOT=str(tmp / "static"),
-        GUNICORN_BIND=f"127.0.0.1:{port},unix:{sock}",
-        GUNICORN_WORKERS="1",
-    )
-    collected = run_manage("collectstatic", "--noinput", "-v0", env=env)
-    assert collected.returncode == 0, collected.stderr
-    out = tmp / "stdout.log"
-    with out.open("w") as stdout:
-        process = subprocess.Popen(
-            [GUNICORN, "-c", "deploy/gunicorn.conf.py"], cwd=REPO, env=env, stdout=stdout, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_until(port_open(port), timeout=60, what="gunicorn", process=process)
-        yield f"http://127.0.0.1:{port}", out, sock
-    finally:
-        stop(process)
+        database=test_database,
+        tmp=tmp,
+        app_config={"ORIGIN_VERIFY_SECRET": SECRET},
+        db_password="x",
+        workers=1,
+        bind=f"unix:{sock}",
+    ) as server:
+        yield server, sock
 
 
 # The mark makes pytest-django create the test database the server reads, even when run alone.
 @pytest.mark.django_db
 def test_production_server_refuses_requests_that_skipped_cloudfront(gunicorn_with_origin_secret):
-    url, log, _sock = gunicorn_with_origin_secret
+    server, _sock = gunicorn_with_origin_secret
+    url, log = server.url, server.stdout
     chain = {"Host": PROD_HOST, "X-Forwarded-Proto": "https", "X-Forwarded-For": CHAIN}
     # Straight to the load balancer: no header, or a guess.
     assert requests.get(url + "/", headers=chain, timeout=15).status_code == 403
@@ -227,13 +203,13 @@ def test_production_server_refuses_requests_that_skipped_cloudfront(gunicorn_wit
     assert through.status_code == 200
     # The balancer's probe: by IP, plain HTTP, no header.
     assert requests.get(url + "/healthz", headers={"Host": "172.26.4.9"}, timeout=15).status_code == 200
-    lines = json_lines("\n".join(line for line in log.read_text().splitlines() if line.startswith("{")))
+    lines = json_lines(log.read_text())  # the app's stdout: JSON lines only
     refused = [line for line in lines if line.get("event") == "origin_verify_failed"]
     assert [(line["reason"], line["client_ip"]) for line in refused] == [
         ("missing", "203.0.113.7"),
         ("mismatch", "203.0.113.7"),
     ]
-    assert SECRET[:-1] not in log.read_text()
+    assert SECRET[:-1] not in log.read_text() + server.stderr.read_text()
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +219,7 @@ def nginx_in_front(gunicorn_with_origin_secret, tmp_path_factory):
     Only paths and the listen port are rewritten; the proxy headers are the shipped ones. Here nginx's
     peer is 127.0.0.1, standing for the load balancer's private address.
     """
-    _url, _log, sock = gunicorn_with_origin_secret
+    _server, sock = gunicorn_with_origin_secret
     tmp = tmp_path_factory.mktemp("nginx")
     port = free_port()
     proxy = tmp / "jewelry_proxy.conf"
@@ -280,7 +256,8 @@ def nginx_in_front(gunicorn_with_origin_secret, tmp_path_factory):
 @pytest.mark.django_db
 def test_through_nginx_the_client_is_three_hops_back_and_the_header_passes(nginx_in_front, gunicorn_with_origin_secret):
     """What the load balancer sends nginx: the viewer and CloudFront's edge in X-Forwarded-For, https, the header."""
-    _url, log, _sock = gunicorn_with_origin_secret
+    server, _sock = gunicorn_with_origin_secret
+    log = server.stdout
     from_balancer = {
         "Host": PROD_HOST,
         "X-Forwarded-Proto": "https",
@@ -302,7 +279,6 @@ def test_through_nginx_the_client_is_three_hops_back_and_the_header_passes(nginx
     assert redirected.headers["Location"] == f"https://{PROD_HOST}/"
     # The balancer's probe: by IP, no header, no forwarding headers.
     assert requests.get(nginx_in_front + "/healthz", headers={"Host": "172.26.4.9"}, timeout=15).status_code == 200
-    new_lines = [line for line in log.read_text()[before:].splitlines() if line.startswith("{")]
-    events = [line for line in json_lines("\n".join(new_lines)) if line.get("event") == "origin_verify_failed"]
+    events = [line for line in json_lines(log.read_text()[before:]) if line.get("event") == "origin_verify_failed"]
     # nginx appended its peer (127.0.0.1, the balancer): the viewer is exactly three entries from the right.
     assert [(e["reason"], e["client_ip"]) for e in events] == [("missing", "198.51.100.23")]

@@ -4,89 +4,38 @@ One server per module: two workers, preloaded, reading DB_PASSWORD and APP_CONFI
 server and serving the pytest database. Every page type must carry the full security header set.
 """
 
-import json
-import subprocess
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 import requests
 from django.urls import reverse
 
 from tests.deploy.conftest import (
-    GUNICORN,
     PROD_HOST,
-    REPO,
-    create_secret,
     database_url,
     json_lines,
     pg_env,
     prod_env,
-    run_manage,
+    prod_gunicorn,
+    prod_gunicorn_with_secrets,
     strong_secret_key,
 )
 from tests.factories import ProductVariantFactory
-from tests.servers import free_port, port_open, stop, wait_until
+from tests.servers import free_port, wait_until
 
 CDN = "d1111abcdef8.cloudfront.net"
 PROBE_IP = "172.26.9.10"  # the load balancer probes the instance by private IP
 
 
-@dataclass
-class Server:
-    url: str
-    stdout: Path
-    stderr: Path
-    secret_key: str
-
-    def get(self, path: str, *, https: bool = True, host: str = PROD_HOST, **headers: str) -> requests.Response:
-        headers = {"Host": host, **headers}
-        if https:
-            headers["X-Forwarded-Proto"] = "https"
-        return requests.get(self.url + path, headers=headers, allow_redirects=False, timeout=15)
-
-
-def start_gunicorn(env: dict[str, str], tmp: Path, port: int) -> tuple[subprocess.Popen, Path, Path]:
-    out, err = tmp / "stdout.log", tmp / "stderr.log"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen(
-            [GUNICORN, "-c", "deploy/gunicorn.conf.py"], cwd=REPO, env=env, stdout=stdout, stderr=stderr
-        )
-    wait_until(port_open(port), timeout=60, what="gunicorn", process=process)
-    return process, out, err
-
-
 @pytest.fixture(scope="module")
-def prod_server(moto_server, django_db_setup, django_db_blocker, tmp_path_factory):
-    from django.db import connection
-
-    with django_db_blocker.unblock():
-        test_database = connection.settings_dict["NAME"]
-    tmp = tmp_path_factory.mktemp("prod-server")
-    port = free_port()
-    secret_key = strong_secret_key()
-    # The throwaway cluster trusts local connections, so any password works; the point is the path.
-    db_secret = create_secret(moto_server, json.dumps({"username": pg_env()["PGUSER"], "password": "rotated-1"}))
-    app_secret = create_secret(
-        moto_server,
-        json.dumps({"SECRET_KEY": secret_key, "ALLOWED_HOSTS": PROD_HOST, "CLOUDFRONT_DOMAIN": CDN}),
-    )
-    env = prod_env(
-        database_url=database_url(test_database),
+def prod_server(moto_server, test_database, tmp_path_factory):
+    with prod_gunicorn_with_secrets(
         moto=moto_server,
-        DJANGO_DB_PASSWORD_SECRET_ID=db_secret,
-        DJANGO_APP_CONFIG_SECRET_ID=app_secret,
-        DJANGO_STATIC_ROOT=str(tmp / "static"),
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        GUNICORN_WORKERS="2",
-    )
-    collected = run_manage("collectstatic", "--noinput", "-v0", env=env)
-    assert collected.returncode == 0, collected.stderr
-    process, out, err = start_gunicorn(env, tmp, port)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", out, err, secret_key)
-    finally:
-        stop(process)
+        database=test_database,
+        tmp=tmp_path_factory.mktemp("prod-server"),
+        app_config={"CLOUDFRONT_DOMAIN": CDN},
+        db_password="rotated-1",
+        workers=2,
+    ) as server:
+        yield server
 
 
 def csp_directives(header: str) -> dict[str, list[str]]:
@@ -188,25 +137,20 @@ def test_logs_are_json_secrets_fetched_once_and_probes_quiet(prod_server):
 
 def test_readyz_503_when_database_is_down(tmp_path):
     """A real gunicorn whose database port is closed: /readyz says 503 fast, /healthz stays 200."""
-    port = free_port()
     env = prod_env(
         database_url=database_url("jewelry").replace(f":{pg_env()['PGPORT']}/", f":{free_port()}/", 1),
         DJANGO_SECRET_KEY=strong_secret_key(),
         DJANGO_ALLOWED_HOSTS=PROD_HOST,
         DJANGO_STATIC_ROOT=str(tmp_path / "static"),
-        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_BIND=f"127.0.0.1:{free_port()}",
         GUNICORN_WORKERS="1",
     )
-    process, out, _err = start_gunicorn(env, tmp_path, port)
-    try:
-        server = Server(f"http://127.0.0.1:{port}", out, _err, "")
+    with prod_gunicorn(env, tmp_path) as server:
         readyz = server.get("/readyz", https=False, host=PROBE_IP)
         assert readyz.status_code == 503
         assert readyz.json() == {"status": "unavailable", "database": "error"}
         assert readyz.elapsed.total_seconds() < 5
         assert server.get("/healthz", https=False, host=PROBE_IP).status_code == 200
-    finally:
-        stop(process)
-    events = [line for line in json_lines(out.read_text()) if line.get("event") == "readyz_failed"]
+    events = [line for line in json_lines(server.stdout.read_text()) if line.get("event") == "readyz_failed"]
     assert events
     assert events[0]["error"] == "OperationalError"
