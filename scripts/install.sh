@@ -35,6 +35,8 @@ if [ "$target" = test ] || [ "$target" = bench ]; then
   need_deb nginx /usr/sbin/nginx
   need_deb systemd /usr/bin/systemd-analyze
   need_deb curl /usr/bin/curl
+  # tests/deploy/test_logrotate.py runs the shipped deploy/logrotate.conf with the real binary.
+  need_deb logrotate /usr/sbin/logrotate
   # release.sh builds the release's venv with Debian's python3, as on an instance.
   /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || apt_missing+=(python3-venv)
 fi
