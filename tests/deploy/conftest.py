@@ -135,22 +135,38 @@ def prod_gunicorn(env: dict[str, str], tmp: Path, *, secret_key: str = "") -> It
         stop(process)
 
 
-@contextmanager
-def prod_gunicorn_with_secrets(
-    *, moto: str, database: str, tmp: Path, app_config: dict, db_password: str, workers: int, bind: str = ""
-) -> Iterator[ProdServer]:
-    """The shop as on an instance: production settings, DB_PASSWORD and APP_CONFIG fetched from moto
-    (a fresh SECRET_KEY and ALLOWED_HOSTS=PROD_HOST added to ``app_config``), serving ``database``
-    on a free loopback port plus ``bind`` (e.g. ``unix:PATH``), static files collected into tmp."""
+def prod_secrets_env(
+    *, moto: str, database: str, db_password: str, app_config: dict | None = None, **extra: str
+) -> tuple[dict[str, str], str]:
+    """``prod_env`` as on an instance: DB_PASSWORD and APP_CONFIG (a fresh SECRET_KEY, ALLOWED_HOSTS
+    PROD_HOST, then ``app_config``) created in moto and named by their ids; returns it and the SECRET_KEY."""
     secret_key = strong_secret_key()
     # The throwaway cluster trusts local connections, so any password works; the point is the path.
     db_secret = create_secret(moto, json.dumps({"username": pg_env()["PGUSER"], "password": db_password}))
-    app_secret = create_secret(moto, json.dumps({"SECRET_KEY": secret_key, "ALLOWED_HOSTS": PROD_HOST, **app_config}))
+    app_secret = create_secret(
+        moto, json.dumps({"SECRET_KEY": secret_key, "ALLOWED_HOSTS": PROD_HOST, **(app_config or {})})
+    )
     env = prod_env(
         database_url=database_url(database),
         moto=moto,
         DJANGO_DB_PASSWORD_SECRET_ID=db_secret,
         DJANGO_APP_CONFIG_SECRET_ID=app_secret,
+        **extra,
+    )
+    return env, secret_key
+
+
+@contextmanager
+def prod_gunicorn_with_secrets(
+    *, moto: str, database: str, tmp: Path, app_config: dict, db_password: str, workers: int, bind: str = ""
+) -> Iterator[ProdServer]:
+    """The shop as on an instance (``prod_secrets_env``) in ``prod_gunicorn``, serving ``database`` on a
+    free loopback port plus ``bind`` (e.g. ``unix:PATH``), static files collected into ``tmp``."""
+    env, secret_key = prod_secrets_env(
+        moto=moto,
+        database=database,
+        app_config=app_config,
+        db_password=db_password,
         DJANGO_STATIC_ROOT=str(tmp / "static"),
         GUNICORN_BIND=",".join(filter(None, [f"127.0.0.1:{free_port()}", bind])),
         GUNICORN_WORKERS=str(workers),

@@ -1,7 +1,6 @@
 """Daily housekeeping: deploy/jewelry-maintenance.{service,timer} run prune_carts, clearsessions, mail_prune the way
 jewelry.service runs the shop, release.sh installs them, and the commands they run do their job."""
 
-import json
 import re
 import shlex
 import shutil
@@ -15,16 +14,7 @@ from django.utils import timezone
 
 from cart.models import Cart, CartLine
 from mailqueue.models import Mail, MailStatus
-from tests.deploy.conftest import (
-    PROD_HOST,
-    PYTHON,
-    REPO,
-    create_secret,
-    database_url,
-    pg_env,
-    prod_env,
-    strong_secret_key,
-)
+from tests.deploy.conftest import PYTHON, REPO, prod_secrets_env
 from tests.factories import ProductVariantFactory, UserFactory
 
 DEPLOY = REPO / "deploy"
@@ -164,16 +154,7 @@ def test_the_units_commands_prune_old_carts_and_expired_sessions(moto_server):
         Mail.objects.filter(pk=stored.pk).update(created_at=when)
 
     # As on the instance: production settings, secrets fetched from Secrets Manager by their ids.
-    env = prod_env(
-        database_url=database_url(connection.settings_dict["NAME"]),
-        moto=moto_server,
-        DJANGO_DB_PASSWORD_SECRET_ID=create_secret(
-            moto_server, json.dumps({"username": pg_env()["PGUSER"], "password": "any"})
-        ),
-        DJANGO_APP_CONFIG_SECRET_ID=create_secret(
-            moto_server, json.dumps({"SECRET_KEY": strong_secret_key(), "ALLOWED_HOSTS": PROD_HOST})
-        ),
-    )
+    env, _secret_key = prod_secrets_env(moto=moto_server, database=connection.settings_dict["NAME"], db_password="any")
     outputs = []
     for command in unit(SERVICE)["Service"]["ExecStart"]:
         argv = shlex.split(command)
