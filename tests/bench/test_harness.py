@@ -53,6 +53,23 @@ def test_bench_settings_are_production_like_but_plain_http():
     assert out.stdout.split() == ["False", "False", "False", "bench.urls", "CompressedManifestStaticFilesStorage"]
 
 
+def test_bench_settings_lift_the_limits_its_order_rows_would_hit():
+    """Every bench shopper is 127.0.0.1: a per-address limit left on turns a row into a count of 429s."""
+    names = [
+        "SHOP_ORDER_RATE_PER_IP",
+        "SHOP_ORDER_RATE_PER_SESSION",
+        "SHOP_ORDER_RATE_PER_EMAIL",
+        "SHOP_CARD_ATTEMPTS_PER_IP",
+    ]
+    code = (
+        "import django; from django.conf import settings as s; django.setup(); "
+        f"print(*[getattr(s, n) for n in {names}])"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1000000/h"] * len(names)
+
+
 def test_filter_query_and_form_filling_follow_the_markup():
     html = """
     <form method="get"><select name="sort"><option value="newest">New</option><option value="price-asc">Price</option>
