@@ -64,6 +64,7 @@ class Box:
 @pytest.fixture
 def box(tmp_path):
     assert Path(LOGROTATE).is_file(), "logrotate is missing: scripts/install.sh test installs it"
+    assert os.geteuid() == 0, "logrotate runs as root on an instance, in a folder the app user owns"
     return Box(tmp_path)
 
 
