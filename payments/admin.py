@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from catalog.money import format_money
 
 from .models import Payment, Refund, StripeEvent
-from .services import RefundError, payment_refund, payment_refundable, refund_key_issue
+from .refunds import RefundError, payment_refund, payment_refundable, refund_key_issue
 
 
 class RefundForm(forms.Form):

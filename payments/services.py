@@ -1,4 +1,4 @@
-"""Taking a card payment, acting on Stripe's webhooks, ending overdue reservations, refunding.
+"""Taking a card payment and acting on Stripe's webhooks (refunds: payments.refunds; expiry: payments.expiry).
 
 Every path that changes an order takes the order's row lock first (then variants by pk, through
 ``orders.services``), so the expiry job and a webhook for the same order queue up and one wins
@@ -8,21 +8,14 @@ cleanly. Stripe is called before a lock is taken or after the transaction commit
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
-from decimal import Decimal
-from functools import partial
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
-from catalog.money import format_money
 from orders.models import Order, OrderStatus
 from orders.services import (
-    OrderError,
     order_event_record,
     order_refund_record,
     order_reinstate_paid,
@@ -31,11 +24,10 @@ from orders.services import (
 
 from . import gateway
 from .models import Payment, Refund, RefundSource, RefundStatus, StripeEvent
+from .refunds import refund_automatically, refunded_total
 
 logger = logging.getLogger("shop.payments")
 security_log = logging.getLogger("shop.security")
-
-OPEN_INTENT_STATUSES = ("requires_payment_method", "requires_confirmation", "requires_action", "processing")
 
 
 class PaymentError(Exception):
@@ -184,12 +176,12 @@ def _on_intent_succeeded(obj) -> str:
     if order.status == OrderStatus.CANCELLED:
         if order_reinstate_paid(order=order, note=f"Card payment {obj['id']} arrived after the deadline"):
             return "paid_late_reinstated"
-        _refund_automatically(
+        refund_automatically(
             order=order, payment=payment, reason="paid after its reservation ended and the pieces were sold"
         )
         return "paid_late_refunded"
     # Already paid by another intent (two tabs, two cards): the second payment goes back.
-    _refund_automatically(order=order, payment=payment, reason="a second payment for a paid order")
+    refund_automatically(order=order, payment=payment, reason="a second payment for a paid order")
     return "duplicate_payment_refunded"
 
 
@@ -211,7 +203,7 @@ def _on_charge_refunded(obj) -> str:
         return "unknown_order"
     order = Order.objects.select_for_update().get(pk=payment.order_id)
     refunded = gateway.from_minor(int(obj["amount_refunded"]), str(obj["currency"]))
-    recorded = _refunded_total(payment=payment, statuses=(RefundStatus.SUCCEEDED, RefundStatus.PENDING))
+    recorded = refunded_total(payment=payment, statuses=(RefundStatus.SUCCEEDED, RefundStatus.PENDING))
     if refunded <= recorded:
         return "refund_already_recorded"
     amount = refunded - recorded
@@ -231,160 +223,3 @@ _HANDLERS = {
     "payment_intent.payment_failed": _on_intent_failed,
     "charge.refunded": _on_charge_refunded,
 }
-
-
-# --- Refunds ----------------------------------------------------------------------------------
-
-
-class RefundError(Exception):
-    """A refund the shop refuses; ``str()`` is safe to show staff."""
-
-
-def _refunded_total(*, payment: Payment, statuses=(RefundStatus.SUCCEEDED, RefundStatus.PENDING)) -> Decimal:
-    total = payment.refunds.filter(status__in=statuses).aggregate(total=Sum("amount"))["total"]
-    return total or Decimal("0.00")
-
-
-def payment_refundable(*, payment: Payment) -> Decimal:
-    """Paid minus refunded (pending refunds count: they may still go through)."""
-    if payment.succeeded_at is None:
-        return Decimal("0.00")
-    return payment.amount - _refunded_total(payment=payment)
-
-
-def _refund_automatically(*, order: Order, payment: Payment, reason: str) -> Refund:
-    refund = Refund.objects.create(
-        payment=payment,
-        amount=payment.amount,
-        source=RefundSource.AUTOMATIC,
-        idempotency_key=f"auto-{payment.intent_id}",
-    )
-    order_refund_record(
-        order=order, amount=payment.amount, note=f"Card payment {payment.intent_id} refunded in full: {reason}"
-    )
-    transaction.on_commit(partial(_refund_send, refund_id=refund.pk), robust=True)
-    return refund
-
-
-def payment_refund(
-    *, payment: Payment, amount: Decimal, actor: AbstractBaseUser | None, restock: bool, idempotency_key: str
-) -> Refund:
-    """Staff refund, full or partial, never above paid minus refunded; the same key never refunds twice."""
-    existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing
-    amount = Decimal(amount).quantize(Decimal("0.01"))
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=payment.order_id)
-        payment = Payment.objects.get(pk=payment.pk)
-        if amount <= 0:
-            raise RefundError("Enter an amount above zero.")
-        remaining = payment_refundable(payment=payment)
-        if amount > remaining:
-            raise RefundError(f"At most {format_money(remaining, pence=True)} can still be refunded for this payment.")
-        full = amount == remaining and remaining == payment.amount
-        if restock and not full:
-            raise RefundError("Pieces go back on sale only with a full refund.")
-        if restock and order.status != OrderStatus.PAID:
-            raise RefundError("Only a paid order that has not shipped can put its pieces back on sale.")
-        try:
-            with transaction.atomic():
-                refund = Refund.objects.create(
-                    payment=payment,
-                    amount=amount,
-                    source=RefundSource.STAFF,
-                    idempotency_key=idempotency_key,
-                    restock=restock,
-                    actor=actor,
-                )
-        except IntegrityError:
-            return Refund.objects.get(idempotency_key=idempotency_key)
-    # Outside the lock: the pending row already counts against what may still be refunded.
-    _refund_send(refund_id=refund.pk)
-    refund.refresh_from_db()
-    if refund.status == RefundStatus.FAILED:
-        raise RefundError("Stripe did not accept the refund; nothing was refunded. Please try again.")
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=payment.order_id)
-        order_refund_record(
-            order=order, amount=amount, actor=actor, note=f"Refunded {format_money(amount, pence=True)} by card"
-        )
-        if restock:
-            order_transition(
-                order=order, to_status=OrderStatus.CANCELLED, actor=actor, note="Refunded in full; pieces back on sale"
-            )
-    return refund
-
-
-def _refund_send(*, refund_id: int) -> None:
-    """Ask Stripe for a recorded refund (idempotent on the row's key) and store the answer."""
-    refund = Refund.objects.select_related("payment").get(pk=refund_id)
-    if refund.status != RefundStatus.PENDING:
-        return
-    try:
-        stripe_id, status = gateway.refund_create(
-            intent_id=refund.payment.intent_id,
-            amount_minor=gateway.to_minor(refund.amount, refund.payment.currency),
-            idempotency_key=f"refund-{refund.idempotency_key}",
-        )
-    except gateway.GatewayError as error:
-        Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.FAILED)
-        logger.error("refund_failed", extra={"event": "refund_failed", "refund": refund.pk, "error": str(error)})
-        return
-    new_status = RefundStatus.FAILED if status in ("failed", "canceled") else RefundStatus.SUCCEEDED
-    Refund.objects.filter(pk=refund.pk).update(stripe_refund_id=stripe_id, status=new_status)
-    logger.info("refund_sent", extra={"event": "refund_sent", "refund": refund.pk, "status": status})
-
-
-def refund_key_issue() -> str:
-    return uuid.uuid4().hex
-
-
-# --- Reservation expiry -----------------------------------------------------------------------
-
-
-def orders_expire_overdue(*, now=None) -> list[str]:
-    """Cancel unpaid orders past their deadline (stock back once) and cancel their open PaymentIntents."""
-    now = now or timezone.now()
-    candidates = list(
-        Order.objects.filter(status=OrderStatus.AWAITING_PAYMENT, payment_deadline__lt=now)
-        .order_by("payment_deadline", "pk")
-        .values_list("pk", flat=True)[:500]
-    )
-    expired = []
-    for order_id in candidates:
-        if order_expire(order_id=order_id, now=now):
-            expired.append(order_id)
-    return list(Order.objects.filter(pk__in=expired).values_list("number", flat=True))
-
-
-def order_expire(*, order_id: int, now=None) -> bool:
-    """Cancel one overdue unpaid order under its row lock; False if a payment (or anything else) got there first."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
-        if order.status != OrderStatus.AWAITING_PAYMENT or not order.payment_deadline or order.payment_deadline >= now:
-            return False
-        try:
-            order_transition(order=order, to_status=OrderStatus.CANCELLED, actor=None, note="Not paid by the deadline")
-        except OrderError:
-            return False
-        intents = list(
-            order.payments.filter(status__in=(*OPEN_INTENT_STATUSES, "")).values_list("intent_id", flat=True)
-        )
-        for intent_id in intents:
-            transaction.on_commit(partial(_intent_cancel, intent_id=intent_id), robust=True)
-    logger.info("order_expired", extra={"event": "order_expired", "order_number": order.number})
-    return True
-
-
-def _intent_cancel(*, intent_id: str) -> None:
-    try:
-        status = gateway.payment_intent_cancel(intent_id=intent_id)
-    except gateway.GatewayError:
-        # It stays payable at Stripe; if it is paid, the webhook takes the pieces again or refunds.
-        logger.error(
-            "payment_intent_cancel_failed", extra={"event": "payment_intent_cancel_failed", "intent": intent_id}
-        )
-        return
-    Payment.objects.filter(intent_id=intent_id).exclude(status="succeeded").update(status=status)

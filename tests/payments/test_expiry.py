@@ -16,8 +16,9 @@ from django.utils import timezone
 from catalog.models import ProductVariant
 from mailqueue.models import Mail
 from orders.models import Order, OrderStatus
+from payments.expiry import order_expire, orders_expire_overdue
 from payments.models import Payment, Refund, RefundSource
-from payments.services import PaymentError, order_expire, orders_expire_overdue, payment_charge, payment_setup_start
+from payments.services import PaymentError, payment_charge, payment_setup_start
 from tests.deploy.test_maintenance import APP_PYTHON, HARDENING, unit
 from tests.e2e.conftest import PYTHON, REPO
 from tests.orders.conftest import cart_with, place

@@ -12,7 +12,8 @@ from mailqueue.models import Mail
 from orders.models import OrderStatus
 from payments import gateway
 from payments.models import Payment, Refund, RefundSource, RefundStatus
-from payments.services import RefundError, payment_charge, payment_refund, payment_setup_start
+from payments.refunds import RefundError, payment_refund
+from payments.services import payment_charge, payment_setup_start
 from tests.factories import StaffUserFactory, UserFactory
 from tests.payments.fixtures import SECRET_KEY
 from tests.payments.helpers import card_order, card_setup, intent_event, post_event

@@ -6,7 +6,7 @@ cancelled under its row lock, and a cancelled order is final, so its stock comes
 
 from django.core.management.base import BaseCommand
 
-from payments.services import orders_expire_overdue
+from payments.expiry import orders_expire_overdue
 
 
 class Command(BaseCommand):

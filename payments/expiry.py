@@ -1,0 +1,73 @@
+"""Reservations that end: unpaid orders past their payment deadline are cancelled (their pieces back
+on sale, once) and their open PaymentIntents cancelled at Stripe. Run every 5 minutes by
+``manage.py expire_unpaid_orders`` (deploy/jewelry-expire-orders.timer).
+
+The order's row lock orders expiry against a webhook for the same order: one wins cleanly, and a
+payment that lands after expiry is handled by payments.services (pieces taken again, or refunded).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.db import transaction
+from django.utils import timezone
+
+from orders.models import Order, OrderStatus
+from orders.services import OrderError, order_transition
+
+from . import gateway
+from .models import Payment
+
+logger = logging.getLogger("shop.payments")
+
+# A PaymentIntent in one of these can still be paid: expiry cancels it at Stripe.
+OPEN_INTENT_STATUSES = ("requires_payment_method", "requires_confirmation", "requires_action", "processing")
+
+
+def orders_expire_overdue(*, now=None) -> list[str]:
+    """Cancel unpaid orders past their deadline (stock back once) and cancel their open PaymentIntents."""
+    now = now or timezone.now()
+    candidates = list(
+        Order.objects.filter(status=OrderStatus.AWAITING_PAYMENT, payment_deadline__lt=now)
+        .order_by("payment_deadline", "pk")
+        .values_list("pk", flat=True)[:500]
+    )
+    expired = []
+    for order_id in candidates:
+        if order_expire(order_id=order_id, now=now):
+            expired.append(order_id)
+    return list(Order.objects.filter(pk__in=expired).values_list("number", flat=True))
+
+
+def order_expire(*, order_id: int, now=None) -> bool:
+    """Cancel one overdue unpaid order under its row lock; False if a payment (or anything else) got there first."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status != OrderStatus.AWAITING_PAYMENT or not order.payment_deadline or order.payment_deadline >= now:
+            return False
+        try:
+            order_transition(order=order, to_status=OrderStatus.CANCELLED, actor=None, note="Not paid by the deadline")
+        except OrderError:
+            return False
+        intents = list(
+            order.payments.filter(status__in=(*OPEN_INTENT_STATUSES, "")).values_list("intent_id", flat=True)
+        )
+        for intent_id in intents:
+            transaction.on_commit(partial(_intent_cancel, intent_id=intent_id), robust=True)
+    logger.info("order_expired", extra={"event": "order_expired", "order_number": order.number})
+    return True
+
+
+def _intent_cancel(*, intent_id: str) -> None:
+    try:
+        status = gateway.payment_intent_cancel(intent_id=intent_id)
+    except gateway.GatewayError:
+        # It stays payable at Stripe; if it is paid, the webhook takes the pieces again or refunds.
+        logger.error(
+            "payment_intent_cancel_failed", extra={"event": "payment_intent_cancel_failed", "intent": intent_id}
+        )
+        return
+    Payment.objects.filter(intent_id=intent_id).exclude(status="succeeded").update(status=status)
