@@ -17,7 +17,8 @@ from accounts.models import POSTAL_ADDRESS_FIELDS
 
 from .guest_links import order_guest_links_revoke
 from .models import LowStockVariant, Order, OrderEvent, OrderLine, OrderStatus
-from .services import OrderTransitionError, order_allowed_transitions, order_transition
+from .services import OrderTransitionError
+from .workflow import order_allowed_transitions, order_transition
 
 TRANSITION_LABELS = {
     OrderStatus.PAID: "Record payment",

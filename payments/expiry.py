@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders.models import Order, OrderStatus
-from orders.services import OrderError, order_transition
+from orders.services import OrderError
+from orders.workflow import order_transition
 
 from . import gateway
 from .models import Payment

@@ -18,7 +18,7 @@ from django.db.models import Sum
 
 from catalog.money import format_money
 from orders.models import Order, OrderStatus
-from orders.services import order_refund_record, order_transition
+from orders.workflow import order_refund_record, order_transition
 
 from . import gateway
 from .models import Payment, Refund, RefundSource, RefundStatus

@@ -15,12 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orders.models import Order, OrderStatus
-from orders.services import (
-    order_event_record,
-    order_refund_record,
-    order_reinstate_paid,
-    order_transition,
-)
+from orders.workflow import order_event_record, order_refund_record, order_reinstate_paid, order_transition
 
 from . import gateway
 from .models import Payment, Refund, RefundSource, RefundStatus, StripeEvent

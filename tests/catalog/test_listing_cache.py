@@ -380,7 +380,7 @@ def test_an_ordinary_sale_keeps_the_grids_cached_and_shows_on_the_product_page(
 
 
 def test_a_sale_that_changes_a_card_badge_shows_on_every_grid_at_once(client, django_capture_on_commit_callbacks):
-    from orders.services import order_transition
+    from orders.workflow import order_transition
     from tests.orders.conftest import cart_with, place
 
     category = CategoryFactory(slug="rings", name="Rings")

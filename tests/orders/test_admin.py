@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from catalog.models import ProductVariant
 from orders.models import Order, OrderEvent, OrderStatus
-from orders.services import order_transition
+from orders.workflow import order_transition
 from tests.factories import ProductVariantFactory, StaffUserFactory, UserFactory
 from tests.orders.conftest import cart_with, place
 

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from orders.models import OrderStatus
-from orders.services import order_transition
+from orders.workflow import order_transition
 from tests.factories import ProductFactory, ProductVariantFactory, StaffUserFactory, UserFactory
 from tests.orders.conftest import cart_with, place
 

@@ -7,7 +7,8 @@ from django.urls import reverse
 
 from catalog.models import ProductVariant
 from orders.models import OrderStatus
-from orders.services import OutOfStockError, order_transition
+from orders.services import OutOfStockError
+from orders.workflow import order_transition
 from tests.factories import StaffUserFactory
 from tests.orders.conftest import cart_with, place
 

@@ -12,7 +12,8 @@ from mailqueue.models import Mail
 from orders.carriers import carrier_tracking_url
 from orders.guest_links import order_guest_token
 from orders.models import OrderStatus
-from orders.services import OrderError, OrderTransitionError, order_refund_record, order_transition
+from orders.services import OrderError, OrderTransitionError
+from orders.workflow import order_refund_record, order_transition
 from tests.factories import StaffUserFactory, UserFactory
 from tests.mail.worker import mail_worker_run
 from tests.orders.conftest import cart_with, place

@@ -19,10 +19,10 @@ from orders.services import (
     OrderTransitionError,
     OutOfStockError,
     PriceChangedError,
-    order_transition,
     payment_start,
     shipping_cost,
 )
+from orders.workflow import order_transition
 from tests.factories import StaffUserFactory, UserFactory
 from tests.mail.worker import mail_worker_run
 from tests.orders.conftest import cart_with, place

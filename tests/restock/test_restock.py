@@ -279,7 +279,7 @@ def test_signup_racing_a_restock_is_never_lost():
 def test_an_order_selling_out_then_cancelled_notifies_once(django_capture_on_commit_callbacks):
     """The real orders path: order_place sells the last pieces, a cancellation returns them."""
     from orders.models import OrderStatus
-    from orders.services import order_transition
+    from orders.workflow import order_transition
     from tests.factories import StaffUserFactory
     from tests.orders.conftest import cart_with, place
 
