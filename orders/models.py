@@ -154,7 +154,7 @@ class OrderLine(models.Model):
 
 
 class OrderEvent(models.Model):
-    """One status change: who, when, from, to and why. Written only by ``orders.services``."""
+    """One status change: who, when, from, to and why. Written only by ``orders.services`` and ``orders.workflow``."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(

@@ -1,7 +1,7 @@
 """Taking a card payment and acting on Stripe's webhooks (refunds: payments.refunds; expiry: payments.expiry).
 
 Every path that changes an order takes the order's row lock first (then variants by pk, through
-``orders.services``), so the expiry job and a webhook for the same order queue up and one wins
+``orders.workflow``), so the expiry job and a webhook for the same order queue up and one wins
 cleanly. Stripe is called before a lock is taken or after the transaction commits, never inside one.
 """
 
