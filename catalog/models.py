@@ -70,6 +70,7 @@ class Category(models.Model):
     objects = CatalogueQuerySet.as_manager()
 
     class Meta:
+        base_manager_name = "objects"  # reverse add()/set() write through it: they are heard too
         ordering = ("position", "name")
         verbose_name_plural = "categories"
 
@@ -89,6 +90,7 @@ class Collection(models.Model):
     objects = CatalogueQuerySet.as_manager()
 
     class Meta:
+        base_manager_name = "objects"  # reverse add()/set() write through it: they are heard too
         ordering = ("name",)
 
     def __str__(self) -> str:
@@ -164,6 +166,7 @@ class Product(models.Model):
     objects = ProductQuerySet.as_manager()
 
     class Meta:
+        base_manager_name = "objects"  # reverse add()/set() write through it: they are heard too
         ordering = ("-created_at", "-pk")
         indexes = [
             models.Index(fields=["is_active", "-created_at"], name="catalog_product_active_new"),
@@ -194,9 +197,9 @@ class ProductVariantQuerySet(CatalogueQuerySet):
         rows = list(self.values_list("pk", "product_id"))  # before the update: a moved variant's old product
         count = models.QuerySet.update(self, **kwargs)
         product_ids = {product_id for _, product_id in rows} if kwargs.keys() & PRICE_RANGE_INPUTS else set()
-        moved_to = kwargs.get("product", kwargs.get("product_id"))
-        if moved_to is not None:
-            product_ids.add(getattr(moved_to, "pk", moved_to))
+        if kwargs.keys() & {"product", "product_id"}:  # moved: the new products too, read back (bulk_update's Case)
+            moved = models.QuerySet(self.model, using=self.db).filter(pk__in=[pk for pk, _ in rows])
+            product_ids.update(moved.values_list("product_id", flat=True))
         self._written(product_ids=product_ids, stock_variant_ids=[pk for pk, _ in rows] if "stock" in kwargs else ())
         return count
 
@@ -228,6 +231,7 @@ class ProductVariant(models.Model):
     objects = ProductVariantQuerySet.as_manager()
 
     class Meta:
+        base_manager_name = "objects"  # reverse add()/set() write through it: they are heard too
         ordering = ("position", "pk")
         constraints = [
             models.CheckConstraint(condition=Q(stock__gte=0), name="catalog_variant_stock_not_negative"),
@@ -332,6 +336,7 @@ class ProductImage(models.Model):
     objects = CatalogueQuerySet.as_manager()
 
     class Meta:
+        base_manager_name = "objects"  # reverse add()/set() write through it: they are heard too
         ordering = ("position", "pk")
         constraints = [models.CheckConstraint(condition=~Q(alt_text=""), name="catalog_image_alt_text_required")]
 

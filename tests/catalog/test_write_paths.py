@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.core.cache import cache
 from django.db import transaction
 from django.dispatch import receiver
 
-from catalog.cache import catalog_version, product_page_versions, product_stock_version_start
+from catalog.cache import _AfterCommitBump, catalog_version, product_page_versions, product_stock_version_start
 from catalog.events import variant_stock_changed
 from catalog.models import (
     CatalogueQuerySet,
@@ -44,6 +45,12 @@ def _collection(name: str = "Bridal") -> Collection:
 
 def _variant(**fields) -> ProductVariant:
     return ProductVariantFactory(price=Decimal("100.00"), stock=10, **fields)
+
+
+def _image_of_a_variant() -> ProductVariant:
+    variant = _variant()
+    ProductImageFactory(product=variant.product, variant=variant)
+    return variant
 
 
 def _product_in_a_collection() -> tuple[Product, Collection]:
@@ -101,6 +108,11 @@ WRITES: list[tuple[str, Callable[[], object], Callable[[object], None]]] = [
     ("collection products add", lambda: (_variant().product, _collection()), lambda pc: pc[1].products.add(pc[0])),
     ("product collections remove", _product_in_a_collection, lambda pc: pc[0].collections.remove(pc[1])),
     ("product collections clear", _product_in_a_collection, lambda pc: pc[0].collections.clear()),
+    (
+        "category products add (reverse foreign key, bulk)",
+        lambda: (_variant().product, CategoryFactory()),
+        lambda pc: pc[1].products.add(pc[0]),
+    ),
     # ProductVariant (stock aside: see the stock section)
     ("variant create", lambda: ProductFactory(), lambda p: ProductVariantFactory(product=p)),
     ("variant save", _variant, lambda v: (setattr(v, "price", Decimal("120.00")), v.save())),
@@ -115,6 +127,12 @@ WRITES: list[tuple[str, Callable[[], object], Callable[[object], None]]] = [
         "variant bulk_update",
         _variant,
         lambda v: (setattr(v, "price", Decimal("140.00")), ProductVariant.objects.bulk_update([v], ["price"])),
+    ),
+    ("variant moved by reverse add", lambda: (_variant(), ProductFactory()), lambda vp: vp[1].variants.add(vp[0])),
+    (
+        "variant bulk_update product",
+        lambda: (_variant(), ProductFactory()),
+        lambda vp: (setattr(vp[0], "product", vp[1]), ProductVariant.objects.bulk_update([vp[0]], ["product"])),
     ),
     ("variant delete", _variant, lambda v: v.delete()),
     ("variant queryset delete", _variant, lambda v: ProductVariant.objects.filter(pk=v.pk).delete()),
@@ -131,6 +149,12 @@ WRITES: list[tuple[str, Callable[[], object], Callable[[object], None]]] = [
         lambda: ProductFactory(),
         lambda p: ProductImage.objects.bulk_create([ProductImage(product=p, image="x.jpg", alt_text="Front")]),
     ),
+    (
+        "image added by reverse add",
+        lambda: (ProductImageFactory(), ProductFactory()),
+        lambda ip: ip[1].images.add(ip[0]),
+    ),
+    ("image variant cleared (reverse, nullable)", lambda: _image_of_a_variant(), lambda v: v.images.clear()),
     ("image delete", lambda: ProductImageFactory(), lambda i: i.delete()),
     ("image queryset delete", lambda: ProductImageFactory(), lambda i: ProductImage.objects.filter(pk=i.pk).delete()),
 ]
@@ -163,6 +187,26 @@ def test_every_price_write_path_keeps_the_stored_price_range(write):
     write(variant)
     product = Product.objects.get(pk=variant.product_id)
     assert (product.price_from, product.price_to) == (Decimal("150.00"), Decimal("150.00"))
+
+
+MOVES = [
+    ("reverse add", lambda v, to: to.variants.add(v)),
+    ("queryset update", lambda v, to: ProductVariant.objects.filter(pk=v.pk).update(product=to)),
+    ("bulk_update", lambda v, to: (setattr(v, "product", to), ProductVariant.objects.bulk_update([v], ["product"]))),
+]
+
+
+@pytest.mark.parametrize("move", [m[1] for m in MOVES], ids=[m[0] for m in MOVES])
+def test_moving_a_variant_keeps_both_products_price_ranges(move):
+    variant = _variant()
+    left = variant.product
+    ProductVariantFactory(product=left, price=Decimal("300.00"))
+    to = ProductVariantFactory(price=Decimal("500.00")).product
+    move(variant, to)
+    left.refresh_from_db()
+    to.refresh_from_db()
+    assert (left.price_from, left.price_to) == (Decimal("300.00"), Decimal("300.00"))
+    assert (to.price_from, to.price_to) == (Decimal("100.00"), Decimal("500.00"))
 
 
 def test_withdrawing_a_variant_in_bulk_takes_it_out_of_the_price_range():
@@ -225,29 +269,37 @@ def test_an_ordinary_sale_bumps_only_its_product_page(django_capture_on_commit_c
     assert product_page_versions(slug=slug)[1] not in (None, page)
 
 
-def test_a_sale_inside_the_checkout_locks_writes_nothing_to_the_cache_before_commit(
-    django_capture_on_commit_callbacks,
-):
-    variant = ProductVariantFactory(stock=1)
+def test_a_checkout_writes_nothing_to_the_cache_before_commit(django_capture_on_commit_callbacks):
+    """order_place holds the cart and variant locks until commit: no cache write may join them."""
+    from tests.orders.conftest import cart_with, place
+
+    with django_capture_on_commit_callbacks(execute=True):
+        variant = ProductVariantFactory(stock=1)
+        cart = cart_with((variant, 1))
     before = catalog_version()
-    with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
-        variant_stock_move(deltas={variant.pk: -1})  # 1 → 0: every grid's badge changes
-        assert catalog_version() == before
-    assert len(callbacks) == 1
-    callbacks[0]()
+    stored = dict(cache._cache)  # the test settings' local-memory cache: every key and value
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        place(cart)  # 1 → 0: every grid's badge changes, after commit
+        assert dict(cache._cache) == stored
+    bumps = [c for c in callbacks if isinstance(c, _AfterCommitBump)]
+    assert len(bumps) == 1
+    bumps[0]()
     assert catalog_version() != before
 
 
-def test_a_rolled_back_write_bumps_nothing_after_commit(django_capture_on_commit_callbacks):
-    product = _variant().product
+@pytest.mark.parametrize("rolled_back", [False, True], ids=["kept (control)", "rolled back"])
+def test_a_rolled_back_write_bumps_nothing_after_commit(rolled_back, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        product = _variant().product
     with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
         try:
             with transaction.atomic():
                 Product.objects.filter(pk=product.pk).update(name="Never")
-                raise RuntimeError
+                if rolled_back:
+                    raise RuntimeError
         except RuntimeError:
             pass
-    assert [c for c in callbacks if getattr(c, "__module__", "") == "catalog.cache"] == []
+    assert len([c for c in callbacks if isinstance(c, _AfterCommitBump)]) == (0 if rolled_back else 1)
 
 
 # --- Nothing left out -----------------------------------------------------------------------------------
@@ -272,6 +324,7 @@ RAW_SQL_ALLOWED = {
     "catalog/migrations": "migrations run before any page is cached",
 }
 PLAIN_UPDATE_ALLOWED = {"catalog/services/stock.py", "catalog/models.py"}  # the stock move and the guard itself
+AROUND_THE_QUERYSET = re.compile(r"QuerySet\.(update|bulk_create)\(|\._update\(|_base_manager|_raw_delete\(")
 
 
 def test_no_code_writes_catalogue_tables_around_the_orm():
@@ -283,7 +336,7 @@ def test_no_code_writes_catalogue_tables_around_the_orm():
         text = path.read_text(encoding="utf-8")
         if RAW_SQL_WRITE.search(text) and not any(relative.startswith(allowed) for allowed in RAW_SQL_ALLOWED):
             offenders.append(relative)
-        if "QuerySet.update(" in text and relative not in PLAIN_UPDATE_ALLOWED:
+        if AROUND_THE_QUERYSET.search(text) and relative not in PLAIN_UPDATE_ALLOWED:
             plain_updates.append(relative)
     assert offenders == [], "raw SQL writes a catalogue table: write through the ORM (or say why here)"
-    assert plain_updates == [], "QuerySet.update called past CatalogueQuerySet: use catalog.services.stock"
+    assert plain_updates == [], "a write past CatalogueQuerySet: use the ORM's public methods or catalog.services.stock"
