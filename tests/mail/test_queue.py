@@ -157,3 +157,13 @@ def test_prune_deletes_old_sent_mails_and_finished_tasks_and_keeps_failed_and_pe
     assert "1 sent e-mail(s) and 1 finished task(s) older than 90 days" in out.getvalue()
     assert set(Mail.objects.values_list("pk", flat=True)) == {queued.pk, recent_sent.pk, old_failed.pk}
     assert DBTaskResult.objects.get().args_kwargs["kwargs"] == {"mail_id": queued.pk}
+
+
+def test_task_rows_queued_under_the_old_module_path_still_import():
+    """Rows queued before the task moved beside mail_deliver name mailqueue.tasks; the worker must load them."""
+    from django.utils.module_loading import import_string
+
+    from mailqueue.services import mail_deliver_task
+
+    assert import_string("mailqueue.tasks.mail_deliver_task") is mail_deliver_task
+    assert import_string(mail_deliver_task.module_path) is mail_deliver_task
