@@ -1,4 +1,4 @@
-"""Order placement, payment start and the status workflow.
+"""Order placement and payment start (the status workflow after that: orders.workflow).
 
 Lock order everywhere: the cart row first, then variant rows in primary-key order (Oscar/Saleor
 habit), so two checkouts that share pieces queue up instead of deadlocking. Side effects run after

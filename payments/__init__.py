@@ -4,7 +4,8 @@ Why an app of its own: orders know what was bought; this app knows how it gets p
 (Stripe), and what happens when nobody pays. It sits beside ``orders`` and below ``jewelry_site``.
 
 Dependencies run one way: ``payments -> orders -> cart -> catalog``. This app imports ``orders``
-(models and the status services); ``orders`` never imports ``payments``: its one hook,
-``orders.services.payment_start``, names the payment page by URL name (``payments:pay``) only.
+(models, placement services and the status workflow, ``orders.workflow``); ``orders`` never imports
+``payments``: its one hook, ``orders.services.payment_start``, names the payment page by URL name
+(``payments:pay``) only.
 Stripe itself is reached through ``payments.gateway`` alone (timeouts, retries, idempotency keys).
 """

@@ -1,7 +1,7 @@
 """Payments in the admin: read-only records of Stripe's side, and the staff refund form (issue #11).
 
 Kept out of orders/admin.py on purpose: refunds need their own permission (``payments.add_refund``)
-and everything here writes only through ``payments.services``.
+and everything here writes only through ``payments.refunds``.
 """
 
 from decimal import Decimal

@@ -36,7 +36,9 @@ def product_image_create(
     ``file``: an upload through Django. ``upload_key``: a file the browser sent straight to S3 under
     uploads/ (removed once read, kept or not). ``processed``: a photo catalog.images.image_process has
     already made (the demo loader does that CPU work in worker processes). Raises ValidationError for
-    the fields and ImageRejectedError for the photo; nothing is left in storage either way."""
+    the fields and ImageRejectedError for the photo, leaving nothing of its own in storage; a raw upload
+    is removed once stored or refused by Pillow, and otherwise left for the form to be sent again (the
+    bucket's lifecycle rule on uploads/ clears what is never sent again)."""
     if sum(source is not None for source in (file, upload_key, processed)) != 1:
         raise TypeError("product_image_create takes exactly one of file, upload_key and processed.")
     alt_text = _image_fields_clean(product=product, alt_text=alt_text, variant=variant)
