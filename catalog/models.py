@@ -40,7 +40,8 @@ class CatalogueQuerySet(models.QuerySet):
     these send ``catalogue_rows_written`` (catalog.events) instead; catalog.signals answers it as it
     answers a save: stored price ranges and cache versions follow. No writer has anything to remember.
     (Deletes need nothing: models with delete receivers are never fast-deleted, so each row is heard.)
-    Only raw SQL gets past this; tests/catalog/test_write_paths.py lists every write path and checks it."""
+    Only raw SQL and the collections' link table written through its own manager get past this;
+    tests/catalog/test_write_paths.py checks every write path and limits those two to where they are safe."""
 
     def _written(self, *, product_ids: Iterable[int] = (), stock_variant_ids: Iterable[int] = ()) -> None:
         catalogue_rows_written.send(
