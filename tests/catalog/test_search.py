@@ -192,3 +192,23 @@ def _query(**params):
     for key, value in params.items():
         query[key] = value
     return query
+
+
+def test_a_cached_search_page_plans_nothing_and_still_logs_the_search(client, monkeypatch, caplog):
+    """Planning a query (typo matching over every category, metal and stone) is CPU work: a repeated
+    search is served from the cached listing without it, and is still counted in the search log."""
+    import catalog.views
+
+    plans = []
+    real_plan = catalog.views.search_plan
+    monkeypatch.setattr(catalog.views, "search_plan", lambda *a, **k: plans.append(a) or real_plan(*a, **k))
+    ProductVariantFactory(product=ProductFactory(name="Sapphire Halo Ring"))
+    url = reverse("catalog:product-list") + "?q=Saphire+ring"
+    assert b"Sapphire Halo Ring" in client.get(url).content  # found through the typo correction
+    assert len(plans) == 1
+    caplog.clear()
+    with caplog.at_level("INFO", logger="shop.catalog"):
+        assert b"Sapphire Halo Ring" in client.get(url).content
+    assert len(plans) == 1  # the second view built no plan
+    (logged,) = [r for r in caplog.records if getattr(r, "event", "") == "catalog_search"]
+    assert logged.search_query == "saphire ring"
