@@ -23,22 +23,10 @@ from PIL import Image
 from catalog.models import Category, Product, ProductImage, ProductVariant
 from catalog.search import uses_full_text_search
 from orders.models import Order
+from tests.orders.conftest import checkout_data
 
 pytestmark = pytest.mark.django_db
 
-ADDRESS = {
-    "email": "ada@example.com",
-    "full_name": "Ada Lovelace",
-    "address_line1": "12 St James's Square",
-    "address_line2": "",
-    "city": "London",
-    "postcode": "SW1Y 4JH",
-    "country": "GB",
-    "phone": "",
-    "shipping_method": "standard",
-    "payment_method": "bank_transfer",
-    "gift_message": "",
-}
 PRODUCT_LINK = re.compile(r'href="/product/([\w-]+)/"')
 
 
@@ -126,15 +114,7 @@ def test_shopper_browses_filters_searches_buys_and_reads_the_order(demo):
     bag = client.get(reverse("cart:detail"))
     assert product.name in bag.content.decode()
 
-    form = client.get(reverse("orders:checkout")).context["form"]
-    placed = client.post(
-        reverse("orders:checkout"),
-        {
-            **ADDRESS,
-            "checkout_token": form["checkout_token"].value(),
-            "expected_goods_total": form["expected_goods_total"].value(),
-        },
-    )
+    placed = client.post(reverse("orders:checkout"), checkout_data(client))
     order = Order.objects.get(user=shopper)
     assert placed.status_code == 302
     assert placed["Location"] == reverse("orders:confirmation", kwargs={"number": order.number})

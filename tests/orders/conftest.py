@@ -2,6 +2,8 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from cart.models import Cart
 from cart.services import cart_add_line
@@ -41,6 +43,26 @@ def ring(db):
 @pytest.fixture
 def necklace(db):
     return ProductVariantFactory(product=ProductFactory(name="Lune Necklace"), price=Decimal("300.00"), stock=2)
+
+
+def checkout_data(client: Client, **overrides) -> dict:
+    """The checkout form as the browser would send it after a GET (token and expected total included)."""
+    response = client.get(reverse("orders:checkout"))
+    assert response.status_code == 200
+    form = response.context["form"]
+    return {
+        **CHECKOUT_POST,
+        "checkout_token": form["checkout_token"].value(),
+        "expected_goods_total": form["expected_goods_total"].value(),
+        **overrides,
+    }
+
+
+def shopper_ready(variant) -> tuple[Client, dict]:
+    """A new shopper with one of ``variant`` in the bag and the checkout form filled, not yet sent."""
+    client = Client()
+    client.post(reverse("cart:add"), {"variant": variant.pk, "quantity": 1})
+    return client, checkout_data(client)
 
 
 def cart_with(*items, user=None) -> Cart:

@@ -11,7 +11,8 @@ from mailqueue.models import Mail
 from orders.checkout_display import reservation_note
 from orders.models import Order, PaymentMethod, ShippingMethod
 from tests.factories import UserFactory
-from tests.orders.test_views import CHECKOUT, add, checkout_data
+from tests.orders.conftest import checkout_data
+from tests.orders.test_views import CHECKOUT, add
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,6 @@ from collections import Counter
 
 import pytest
 from django.contrib.messages import get_messages
-from django.test import Client
 from django.urls import reverse
 
 from catalog.models import ProductVariant
@@ -13,7 +12,7 @@ from orders.models import Order, OrderLine
 from orders.services import OutOfStockError
 from tests import threads
 from tests.factories import ProductFactory, ProductVariantFactory
-from tests.orders.conftest import CHECKOUT_POST, cart_with, place
+from tests.orders.conftest import cart_with, place, shopper_ready
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,17 +25,7 @@ def test_twenty_shoppers_buy_the_last_unit_through_the_in_process_client_one_win
     """The whole view (form, messages, redirect) through Django's in-process test client, one thread
     and one database connection per shopper; gunicorn itself is exercised by bench's order-place row."""
     last = ProductVariantFactory(product=ProductFactory(name="Unique Opal Ring"), stock=1)
-    shoppers = []
-    for _ in range(20):
-        client = Client()
-        client.post(reverse("cart:add"), {"variant": last.pk, "quantity": 1})
-        form = client.get(reverse("orders:checkout")).context["form"]
-        data = {
-            **CHECKOUT_POST,
-            "checkout_token": form["checkout_token"].value(),
-            "expected_goods_total": form["expected_goods_total"].value(),
-        }
-        shoppers.append((client, data))
+    shoppers = [shopper_ready(last) for _ in range(20)]
 
     responses = run_together(
         [lambda c=client, d=data: c.post(reverse("orders:checkout"), d) for client, data in shoppers]

@@ -14,7 +14,7 @@ from orders.forms import checkout_token_issue
 from orders.guest_links import order_guest_token
 from orders.models import Order
 from tests.factories import StaffUserFactory, UserFactory
-from tests.orders.conftest import ADDRESS, CHECKOUT_POST, cart_with, place
+from tests.orders.conftest import ADDRESS, cart_with, checkout_data, place
 
 pytestmark = pytest.mark.django_db
 
@@ -23,19 +23,6 @@ CHECKOUT = reverse("orders:checkout")
 
 def add(client, variant, quantity=1, **extra):
     return client.post(reverse("cart:add"), {"variant": variant.pk, "quantity": quantity, **extra})
-
-
-def checkout_data(client, **overrides) -> dict:
-    """The checkout form as the browser would send it after a GET (token and expected total included)."""
-    response = client.get(CHECKOUT)
-    assert response.status_code == 200
-    form = response.context["form"]
-    return {
-        **CHECKOUT_POST,
-        "checkout_token": form["checkout_token"].value(),
-        "expected_goods_total": form["expected_goods_total"].value(),
-        **overrides,
-    }
 
 
 def flash(response) -> list[str]:

@@ -16,7 +16,7 @@ from catalog.models import ProductVariant, StockAdjustment
 from catalog.services.stock import variant_stock_adjust
 from orders.models import Order
 from tests.factories import ProductFactory, ProductVariantFactory, StaffUserFactory
-from tests.orders.conftest import CHECKOUT_POST
+from tests.orders.conftest import checkout_data
 from tests.security.forms import form_post_data
 
 pytestmark = pytest.mark.django_db
@@ -39,15 +39,7 @@ def shopper_buys(variant: ProductVariant) -> Order:
     """A guest adds the piece to the bag and checks out through the shop's pages."""
     shopper = Client()
     assert shopper.post(reverse("cart:add"), {"variant": variant.pk, "quantity": 1}).status_code == 302
-    form = shopper.get(reverse("orders:checkout")).context["form"]
-    response = shopper.post(
-        reverse("orders:checkout"),
-        {
-            **CHECKOUT_POST,
-            "checkout_token": form["checkout_token"].value(),
-            "expected_goods_total": form["expected_goods_total"].value(),
-        },
-    )
+    response = shopper.post(reverse("orders:checkout"), checkout_data(shopper))
     assert response.status_code == 302
     return Order.objects.get()
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from catalog.models import ProductVariant, StockAdjustment
 from tests.factories import ProductFactory, ProductVariantFactory, StaffUserFactory
-from tests.orders.conftest import CHECKOUT_POST
+from tests.orders.conftest import shopper_ready
 from tests.security.forms import form_post_data
 from tests.security.test_races import run_together
 
@@ -22,14 +22,7 @@ def test_an_adjustment_and_a_sale_at_the_same_moment_both_count():
     url = reverse("admin:catalog_productvariant_change", args=[ring.pk])
     data = form_post_data(staff.get(url).content.decode(), "productvariant_form")
     data.update(stock_change=["3"], stock_reason=["received"])
-    shopper = Client()
-    shopper.post(reverse("cart:add"), {"variant": ring.pk, "quantity": 1})
-    form = shopper.get(reverse("orders:checkout")).context["form"]
-    checkout = {
-        **CHECKOUT_POST,
-        "checkout_token": form["checkout_token"].value(),
-        "expected_goods_total": form["expected_goods_total"].value(),
-    }
+    shopper, checkout = shopper_ready(ring)
 
     responses = run_together(
         [lambda: staff.post(url, data), lambda: shopper.post(reverse("orders:checkout"), checkout)]

@@ -16,7 +16,7 @@ from cart.models import Cart, CartLine
 from orders.models import Order
 from tests import threads
 from tests.factories import ProductFactory, ProductVariantFactory, UserFactory
-from tests.orders.conftest import CHECKOUT_POST
+from tests.orders.conftest import shopper_ready
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,18 +80,10 @@ def test_an_order_number_clash_is_retried_not_a_500(monkeypatch):
 
     monkeypatch.setattr(orders.services.secrets, "randbelow", clashing_randbelow)
     monkeypatch.setattr(orders.services, "order_number_generate", generate_then_wait)
-    shoppers = []
-    for name in ("Aurora Ring", "Lune Necklace"):
-        variant = ProductVariantFactory(product=ProductFactory(name=name), stock=2)
-        shopper = Client()
-        shopper.post(reverse("cart:add"), {"variant": variant.pk, "quantity": 1})
-        form = shopper.get(reverse("orders:checkout")).context["form"]
-        data = {
-            **CHECKOUT_POST,
-            "checkout_token": form["checkout_token"].value(),
-            "expected_goods_total": form["expected_goods_total"].value(),
-        }
-        shoppers.append((shopper, data))
+    shoppers = [
+        shopper_ready(ProductVariantFactory(product=ProductFactory(name=name), stock=2))
+        for name in ("Aurora Ring", "Lune Necklace")
+    ]
 
     responses = run_together([lambda s=s, d=d: s.post(reverse("orders:checkout"), d) for s, d in shoppers])
 
