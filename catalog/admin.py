@@ -35,6 +35,20 @@ def thumbnail_url(image: ProductImage) -> str:
     return image.image.storage.url(min(fitting, key=lambda r: r["width"])["name"])
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record staff may look at and never add, change or delete (here as catalog is the lowest app the
+    orders and payments admins may import)."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class CategoryListFilter(admin.RelatedFieldListFilter):
     """The stock category filter, but naming "Rings › Wedding bands" without one query per category."""
 
@@ -397,7 +411,7 @@ class ProductVariantAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockAdjustment)
-class StockAdjustmentAdmin(admin.ModelAdmin):
+class StockAdjustmentAdmin(ReadOnlyAdmin):
     """Every stock change made by staff: who, when, why, before and after. Read-only."""
 
     list_display = ("created_at", "variant", "change", "stock_before", "stock_after", "reason", "actor")
@@ -405,15 +419,6 @@ class StockAdjustmentAdmin(admin.ModelAdmin):
     list_select_related = ("variant__product", "actor")
     search_fields = ("variant__sku", "variant__product__name", "note")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- Product photos (helper E, issue #5): adding one goes through the checked upload form ------------

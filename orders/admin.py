@@ -14,6 +14,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import POSTAL_ADDRESS_FIELDS
+from catalog.admin import ReadOnlyAdmin
 
 from .guest_links import order_guest_links_revoke
 from .models import LowStockVariant, Order, OrderEvent, OrderLine, OrderStatus
@@ -321,7 +322,7 @@ class LowStockFilter(admin.SimpleListFilter):
 
 
 @admin.register(LowStockVariant)
-class LowStockVariantAdmin(admin.ModelAdmin):
+class LowStockVariantAdmin(ReadOnlyAdmin):
     """Active variants at or under their low-stock threshold: what to remake or reorder."""
 
     list_display = ("sku", "piece", "stock", "low_stock_threshold", "edit_link")
@@ -346,12 +347,3 @@ class LowStockVariantAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}">Edit variant</a>', reverse("admin:catalog_productvariant_change", args=[obj.pk])
         )
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from catalog.admin import ReadOnlyAdmin
 from catalog.money import format_money
 
 from .models import Payment, Refund, StripeEvent
@@ -32,17 +33,6 @@ class RefundForm(forms.Form):
         label="Put the pieces back on sale (full refund of a paid order only; cancels the order)", required=False
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class RefundInline(admin.TabularInline):
