@@ -1,9 +1,14 @@
 """Fixtures for the whole suite. Servers (moto, the OIDC provider, gunicorn for browser tests)
 are session-scoped and started on free loopback ports; each stops only the process it started."""
 
+import io
+import logging
+
 import pytest
 
+from jewelry_site.logs import JsonFormatter
 from loopback import moto_running
+from tests.deploy.conftest import json_lines
 
 # The test OpenID Connect provider (Node `oidc-provider`), shared by tests/accounts and tests/e2e (helper F).
 from tests.oidc_provider.fixtures import oidc_provider  # noqa: F401
@@ -47,3 +52,27 @@ def aws_env(moto_server, monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     return moto_server
+
+
+@pytest.fixture
+def log_text():
+    """Everything any logger writes during the test, through the real JsonFormatter (redaction included);
+    returns a function giving the text so far."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield stream.getvalue
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+
+
+@pytest.fixture
+def json_log(log_text):
+    """The same capture; returns a function giving the parsed lines."""
+    return lambda: json_lines(log_text())

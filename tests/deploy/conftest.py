@@ -2,9 +2,7 @@
 subprocesses (manage.py, gunicorn), the shop in a real gunicorn under production settings, and a
 JSON log capture."""
 
-import io
 import json
-import logging
 import os
 import secrets
 import subprocess
@@ -20,7 +18,6 @@ import boto3
 import pytest
 import requests
 
-from jewelry_site.logs import JsonFormatter
 from loopback import free_port, port_open, stop, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,20 +186,3 @@ def test_database(django_db_setup, django_db_blocker) -> str:
 def json_lines(text: str) -> list[dict]:
     """Every non-empty line parsed as JSON (fails the test on a line that is not JSON)."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-@pytest.fixture
-def json_log():
-    """Root-logger capture through the real JsonFormatter; returns a function giving parsed lines."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield lambda: json_lines(stream.getvalue())
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous)

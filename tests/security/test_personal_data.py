@@ -2,8 +2,6 @@
 every page with personal data; saved addresses under the checkout's text rules; money settings checked
 at start-up and the placeholder bank account refused in production."""
 
-import io
-import logging
 import os
 import re
 from urllib.parse import parse_qs, urlsplit
@@ -14,7 +12,6 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Address
-from jewelry_site.logs import JsonFormatter
 from mailqueue.models import Mail
 from orders.guest_links import order_guest_token
 from orders.models import Order
@@ -32,23 +29,6 @@ def order(django_capture_on_commit_callbacks):
         return place(cart_with((ring, 1)))
 
 
-@pytest.fixture
-def every_log_line():
-    """Everything any logger writes during the test, through the real JSON formatter (redaction included)."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield stream.getvalue
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous)
-
-
 def _emailed_link(order) -> str:
     (message,) = Mail.objects.filter(kind="order_confirmation", reference=order.number)
     return re.search(r"https?://\S+/orders/view/\S+", message.text_body).group(0)
@@ -57,7 +37,7 @@ def _emailed_link(order) -> str:
 # --- Guest order links ----------------------------------------------------------------------------
 
 
-def test_guest_link_token_stays_out_of_every_log_and_the_address_bar(client, order, every_log_line):
+def test_guest_link_token_stays_out_of_every_log_and_the_address_bar(client, order, log_text):
     """The e-mailed link carries its token in the query string (no access log writes it) and is exchanged
     at once for a session grant and a redirect to a token-free URL."""
     link = urlsplit(_emailed_link(order))
@@ -70,17 +50,17 @@ def test_guest_link_token_stays_out_of_every_log_and_the_address_bar(client, ord
     page = client.get(response["Location"])
     assert page.status_code == 200
     assert order.number in page.content.decode()
-    logged = every_log_line()
+    logged = log_text()
     assert "/orders/view/" in logged  # the requests were logged...
     assert token not in logged  # ...without the token
     assert token.split(":")[0] not in logged
 
 
-def test_links_sent_before_carry_the_token_in_the_path_and_logs_redact_it(client, order, every_log_line):
+def test_links_sent_before_carry_the_token_in_the_path_and_logs_redact_it(client, order, log_text):
     token = order_guest_token(order=order)
     response = client.get(reverse("orders:guest-link-legacy", args=[token]))
     assert response["Location"] == reverse("orders:guest-order", args=[order.number])
-    logged = every_log_line()
+    logged = log_text()
     assert "/orders/view/[REDACTED]" in logged
     assert token not in logged
     assert token.split(":")[0] not in logged

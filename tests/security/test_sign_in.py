@@ -23,7 +23,6 @@ from django.urls import reverse
 from accounts.lockout import username_digest
 from accounts.models import Address
 from tests.accounts.conftest import apply_sign_in_env, oidc_off, oidc_on  # noqa: F401 - fixtures
-from tests.deploy.conftest import json_log  # noqa: F401 - fixture
 from tests.factories import StaffUserFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"
