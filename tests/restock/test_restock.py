@@ -54,6 +54,9 @@ def test_signup_then_restock_sends_one_email_with_an_unsubscribe_link(
     assert mail.to == "fan@example.com"
     assert "back in stock" in mail.subject
     assert sold_out.product.get_absolute_url() in mail.text_body
+    metal = sold_out.get_metal_display().lower()
+    for body in (mail.text_body, mail.html_body):
+        assert f"in {metal}, size L is back" in body  # the ring size as the shop writes it, never "size l"
     assert "/back-in-stock/unsubscribe/" in mail.text_body
     assert "/back-in-stock/unsubscribe/" in mail.html_body
     assert RestockSignup.objects.get().notified_at is not None
