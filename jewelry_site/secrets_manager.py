@@ -137,16 +137,22 @@ def fetch_secret_string(secret_id: str, *, environ: Mapping[str, str] = os.envir
     return value
 
 
-def parse_db_secret(secret_id: str, value: str) -> tuple[str, str | None]:
-    """(password, username or None) from a JSON object with ``password`` or from a bare password."""
-    if not value.lstrip().startswith("{"):
-        return value, None
+def _json_object(secret_id: str, value: str, *, shape: str) -> dict:
+    """The secret's JSON object; the error names the secret and where the JSON breaks, never its text."""
     try:
         data = json.loads(value)
     except json.JSONDecodeError as exc:
         raise SecretsError(f"secret {secret_id!r}: is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(data, dict):
-        raise SecretsError(f"secret {secret_id!r}: must be a JSON object")
+        raise SecretsError(f"secret {secret_id!r}: must be {shape}")
+    return data
+
+
+def parse_db_secret(secret_id: str, value: str) -> tuple[str, str | None]:
+    """(password, username or None) from a JSON object with ``password`` or from a bare password."""
+    if not value.lstrip().startswith("{"):
+        return value, None
+    data = _json_object(secret_id, value, shape="a JSON object")
     password = data.get("password")
     if not isinstance(password, str) or not password:
         raise SecretsError(f'secret {secret_id!r}: JSON has no non-empty "password" string')
@@ -158,12 +164,7 @@ def parse_db_secret(secret_id: str, value: str) -> tuple[str, str | None]:
 
 def parse_app_config(secret_id: str, value: str) -> dict[str, str]:
     """APP_CONFIG as a dict of upper-case keys to strings (numbers and booleans are accepted)."""
-    try:
-        data = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise SecretsError(f"secret {secret_id!r}: is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-    if not isinstance(data, dict):
-        raise SecretsError(f"secret {secret_id!r}: must be a JSON object of KEY: value")
+    data = _json_object(secret_id, value, shape="a JSON object of KEY: value")
     config: dict[str, str] = {}
     for key, item in data.items():
         if not _KEY.fullmatch(key):

@@ -24,14 +24,10 @@ def variant_stock_move(*, deltas: Mapping[int, int], using: str = DEFAULT_DB_ALI
     moves = {variant_id: delta for variant_id, delta in deltas.items() if delta}
     variants = ProductVariant.objects.using(using)
     for variant_id, delta in sorted(moves.items()):
-        _stock_update(variants.filter(pk=variant_id), delta)
+        # QuerySet.update itself, past ProductVariantQuerySet.update (which would make every cached
+        # fragment obsolete): _stock_versions_bump does the finer job right after.
+        models.QuerySet.update(variants.filter(pk=variant_id), stock=F("stock") + delta)
     _stock_versions_bump(stock_deltas=moves, using=using)
-
-
-def _stock_update(variant: models.QuerySet, delta: int) -> None:
-    # QuerySet.update itself, past ProductVariantQuerySet.update (which would make every cached
-    # fragment obsolete): _stock_versions_bump does the finer job right after.
-    models.QuerySet.update(variant, stock=F("stock") + delta)
 
 
 def _stock_versions_bump(*, stock_deltas: Mapping[int, int], using: str) -> None:
