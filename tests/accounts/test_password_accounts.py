@@ -3,17 +3,16 @@ sign-in by e-mail address, password reset by e-mail and password change, with Dj
 With single sign-on on, the provider's hosted pages own all of these."""
 
 import re
-import threading
 
 import pytest
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.core import mail
-from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
 from tests.accounts.conftest import COGNITO, apply_sign_in_env
 from tests.factories import UserFactory
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -66,22 +65,15 @@ def test_sign_up_checks_the_password_rules_and_keeps_what_was_typed(client, oidc
 def test_two_sign_ups_racing_with_one_address_make_one_account(oidc_off):
     """Both pass the form's check at once; the database's unique index on lower(email) decides, and
     the loser gets the form back with the message (not a 500)."""
-    barrier = threading.Barrier(2, timeout=30)
-    statuses: list[int] = []
-
-    def attempt(email):
-        try:
-            client = Client(raise_request_exception=False)
-            barrier.wait()
-            statuses.append(sign_up(client, email=email).status_code)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=attempt, args=(e,)) for e in ("ada@example.com", "Ada@Example.com")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    clients = [Client(raise_request_exception=False) for _ in range(2)]
+    responses = run_together(
+        [
+            lambda c=client, e=email: sign_up(c, email=e)
+            for client, email in zip(clients, ("ada@example.com", "Ada@Example.com"), strict=True)
+        ],
+        join_timeout=60,
+    )
+    statuses = [response.status_code for response in responses]
     assert sorted(statuses) == [200, 302]
     assert User.objects.filter(email__iexact="ada@example.com").count() == 1
 

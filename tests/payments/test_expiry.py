@@ -4,7 +4,6 @@ a payment that arrives afterwards takes the pieces again or is refunded."""
 import shlex
 import shutil
 import subprocess
-import threading
 from datetime import timedelta
 
 import pytest
@@ -24,6 +23,7 @@ from tests.e2e.conftest import PYTHON, REPO
 from tests.orders.conftest import cart_with, place
 from tests.payments.fixtures import SECRET_KEY
 from tests.payments.helpers import card_order, card_setup, intent_event, post_event
+from tests.threads import run_together
 
 DEPLOY = REPO / "deploy"
 SERVICE = DEPLOY / "jewelry-expire-orders.service"
@@ -162,27 +162,10 @@ def test_expiry_and_webhook_at_the_same_moment_one_wins_cleanly(stripe_settings,
     intent_id = Payment.objects.get(order=order).intent_id
     overdue(order)
     event = _paid_event(order, intent_id)
-    barrier = threading.Barrier(2)
-    results = {}
-
-    def run(name, call):
-        try:
-            barrier.wait(timeout=30)
-            results[name] = call()
-        except BaseException as error:  # asserted below
-            results[name] = error
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=run, args=("expire", lambda: order_expire(order_id=order.pk))),
-        threading.Thread(target=run, args=("webhook", lambda: post_event(event).json()["outcome"])),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
+    expired, webhook = run_together(
+        [lambda: order_expire(order_id=order.pk), lambda: post_event(event).json()["outcome"]], join_timeout=60
+    )
+    results = {"expire": expired, "webhook": webhook}
     assert results["expire"] in (True, False)
     # Either the payment came first (paid, expiry finds nothing) or the expiry did (the late payment retakes it).
     assert results["webhook"] == ("paid_late_reinstated" if results["expire"] else "paid")

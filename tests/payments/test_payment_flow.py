@@ -1,11 +1,9 @@
 """Card payment against localstripe: the PaymentIntent flow, and the signed webhook that alone marks an order paid."""
 
 import logging
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -24,6 +22,7 @@ from tests.payments.helpers import (
     post_event,
     signed,
 )
+from tests.threads import run_together
 
 
 def localstripe_event(localstripe, intent_id: str, type: str = "payment_intent.succeeded") -> dict:
@@ -176,22 +175,7 @@ def test_the_same_event_ten_times_at_once_is_one_transition_and_one_email(stripe
     order, _ = card_order()
     pay(stripe_settings, order)
     event = localstripe_event(stripe_settings, Payment.objects.get(order=order).intent_id)
-    barrier = threading.Barrier(10)
-    outcomes = []
-
-    def deliver():
-        try:
-            barrier.wait(timeout=30)
-            outcomes.append(post_event(event).json()["outcome"])
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=deliver) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
+    outcomes = run_together([lambda: post_event(event).json()["outcome"]] * 10, join_timeout=60)
     assert sorted(outcomes) == ["duplicate"] * 9 + ["paid"]
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
     assert order.events.filter(to_status=OrderStatus.PAID).count() == 1

@@ -3,10 +3,9 @@ the stock; after commit only; duplicates, forged unsubscribe tokens, rate limits
 
 import io
 import re
-import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -18,6 +17,7 @@ from restock.models import RestockSignup
 from restock.services import RestockError, restock_notify, restock_signup_create
 from restock.tokens import restock_unsubscribe_token
 from tests.factories import ProductVariantFactory
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -223,21 +223,7 @@ def test_concurrent_notifiers_send_each_signup_once():
     variant = ProductVariantFactory(stock=5)  # back in stock before the sign-ups are seen (no notifier yet)
     for i in range(10):
         RestockSignup.objects.create(variant=variant, email=f"r{i}@example.com")
-    barrier = threading.Barrier(2)
-    counts = []
-
-    def run():
-        try:
-            barrier.wait(timeout=10)
-            counts.append(restock_notify(variant_ids=[variant.pk]))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    counts = run_together([lambda: restock_notify(variant_ids=[variant.pk])] * 2, join_timeout=30)
     assert sum(counts) == 10
     assert sorted(queued_to()) == sorted(f"r{i}@example.com" for i in range(10))
 
@@ -247,34 +233,21 @@ def test_signup_racing_a_restock_is_never_lost():
     """A sign-up and a restock at once: either the sign-up is refused (it is back) or it is e-mailed."""
     for round_ in range(5):
         variant = ProductVariantFactory(stock=0)
-        barrier = threading.Barrier(2)
-        outcome = {}
 
-        def signup(barrier=barrier, variant=variant, round_=round_, outcome=outcome):
+        def signup(variant=variant, round_=round_):
             try:
-                barrier.wait(timeout=10)
                 restock_signup_create(variant_id=variant.pk, email=f"race{round_}@example.com")
-                outcome["signup"] = "created"
             except RestockError:
-                outcome["signup"] = "refused"
-            finally:
-                connection.close()
+                return "refused"
+            return "created"
 
-        def restock(barrier=barrier, variant=variant):
-            try:
-                barrier.wait(timeout=10)
-                with transaction.atomic():
-                    v = ProductVariant.objects.select_for_update().get(pk=variant.pk)
-                    v.stock = 1
-                    v.save()
-            finally:
-                connection.close()
+        def restock(variant=variant):
+            with transaction.atomic():
+                v = ProductVariant.objects.select_for_update().get(pk=variant.pk)
+                v.stock = 1
+                v.save()
 
-        threads = [threading.Thread(target=signup), threading.Thread(target=restock)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=30)
+        outcome = dict(zip(("signup", "restock"), run_together([signup, restock], join_timeout=30), strict=True))
         sent = [to for to in queued_to() if to == f"race{round_}@example.com"]
         assert (outcome["signup"], len(sent)) in {("created", 1), ("refused", 0)}, outcome
 

@@ -10,12 +10,11 @@ The password form's failures are counted by django-axes in Postgres (accounts/lo
 import ast
 import json
 import logging
-import threading
 from pathlib import Path
 
 import pytest
 from axes.models import AccessAttempt
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
@@ -24,6 +23,7 @@ from accounts.lockout import username_digest
 from accounts.models import Address
 from tests.accounts.conftest import apply_sign_in_env, oidc_off, oidc_on  # noqa: F401 - fixtures
 from tests.factories import StaffUserFactory, UserFactory
+from tests.threads import run_together
 
 PASSWORD = "correct horse battery staple"
 REPO = Path(__file__).resolve().parents[2]
@@ -63,25 +63,11 @@ def test_parallel_failures_are_all_counted(oidc_off):
     with F() under a row lock count every one. Eight threads fail at once behind a Barrier."""
     UserFactory(username="grace")
     threads_n = 8
-    barrier = threading.Barrier(threads_n, timeout=30)
-    statuses: list[int] = []
-    errors: list[BaseException] = []
-
-    def attempt():
-        try:
-            client = Client()
-            barrier.wait()
-            statuses.append(sign_in(client, "grace", "wrong-password").status_code)
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=attempt) for _ in range(threads_n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = run_together(
+        [lambda: sign_in(Client(), "grace", "wrong-password") for _ in range(threads_n)], join_timeout=60
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    statuses = [r.status_code for r in results if not isinstance(r, BaseException)]
     assert not errors, errors
     assert len(statuses) == threads_n
     assert failures_for("grace") == threads_n
