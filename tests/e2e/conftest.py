@@ -18,6 +18,19 @@ from tests.servers import stop, wait_until
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+
+
+def browser_gunicorn(bind: str) -> list[str]:
+    """The command of a gunicorn that Chromium talks to directly, with no nginx buffering in front.
+
+    Threaded (gthread) workers: Chromium opens speculative connections that send nothing, and a sync
+    worker blocks reading one until its 30 s timeout, so with two workers a page load could wait past
+    the test's 15 s (seen once in a clean-clone run; test_browser_server.py holds idle connections
+    open and fails with sync workers). Production's sync workers sit behind nginx, which only hands
+    them whole requests."""
+    return [GUNICORN, "jewelry_site.wsgi:application", "--bind", bind, "--workers", "2", "--threads", "4"]
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",  # we run as root in CI; the sandbox refuses root
@@ -76,7 +89,7 @@ def shop_server(e2e_database, oidc_provider, tmp_path_factory):
         assert done.returncode == 0, done.stderr[-2000:]
     origin = oidc_provider.e2e_app_origin
     process = subprocess.Popen(
-        [GUNICORN, "jewelry_site.wsgi:application", "--bind", origin.removeprefix("http://"), "--workers", "2"],
+        browser_gunicorn(origin.removeprefix("http://")),
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import GUNICORN, PYTHON, REPO, _answers, _database_url, _server_env
+from tests.e2e.conftest import PYTHON, REPO, _answers, _database_url, _server_env, browser_gunicorn
 from tests.servers import free_port, stop, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -87,7 +87,7 @@ def card_shop(localstripe, tmp_path_factory):
             f"User.objects.create_superuser('refunds', 'refunds@example.com', '{STAFF_PASSWORD}')",
         )
         process = subprocess.Popen(
-            [GUNICORN, "jewelry_site.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+            browser_gunicorn(f"127.0.0.1:{port}"),
             cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,
