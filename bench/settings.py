@@ -21,6 +21,7 @@ os.environ.setdefault("DJANGO_SHOP_ORDER_RATE_PER_EMAIL", "1000000/h")
 os.environ.setdefault("DJANGO_SHOP_MAX_UNPAID_ORDERS", "1000000")
 # The order-place-card row charges every order from 127.0.0.1 too (the card-testing limit, 20/h by default).
 os.environ.setdefault("DJANGO_SHOP_CARD_ATTEMPTS_PER_IP", "1000000/h")
+os.environ.setdefault("DJANGO_SHOP_PAY_PAGE_PER_IP", "1000000/h")
 os.environ.setdefault("DJANGO_SHOP_BANK_TRANSFER_DETAILS", "Bench Ltd · Sort code 11-22-33 · Account 12345678")
 
 from jewelry_site.settings.prod import *  # noqa: F403

@@ -18,16 +18,27 @@ from catalog.admin import ReadOnlyAdmin
 
 from .guest_links import order_guest_links_revoke
 from .models import LowStockVariant, Order, OrderEvent, OrderLine, OrderStatus
-from .services import OrderTransitionError
-from .workflow import order_allowed_transitions, order_transition
+from .services import OrderError
+from .workflow import order_allowed_transitions, order_payment_record, order_staff_cancel, order_transition
 
 TRANSITION_LABELS = {
     OrderStatus.PAID: "Record payment",
     OrderStatus.READY_FOR_COLLECTION: "Mark ready for collection",
     OrderStatus.SHIPPED: "Mark shipped",
     OrderStatus.DELIVERED: "Mark delivered",
-    OrderStatus.CANCELLED: "Cancel order (restock)",
+    OrderStatus.CANCELLED: "Cancel order (restock; refund a card)",
 }
+
+
+def _order_step(*, order: Order, to_status: str, actor, note: str, carrier=None, tracking_number=None) -> Order:
+    """One workflow step from the admin: payment and cancel through their own services (the card side first)."""
+    if to_status == OrderStatus.PAID:
+        return order_payment_record(order=order, actor=actor, note=note)
+    if to_status == OrderStatus.CANCELLED:
+        return order_staff_cancel(order=order, actor=actor, note=note)
+    return order_transition(
+        order=order, to_status=to_status, actor=actor, note=note, carrier=carrier, tracking_number=tracking_number
+    )
 
 
 class OrderLineInline(admin.TabularInline):
@@ -75,16 +86,14 @@ def _transition_action(to_status: str):
         done, refused = 0, []
         for order in queryset:
             try:
-                order_transition(order=order, to_status=to_status, actor=request.user, note="Admin bulk action")
+                _order_step(order=order, to_status=to_status, actor=request.user, note="Admin bulk action")
                 done += 1
-            except OrderTransitionError:
-                refused.append(order.number)
+            except OrderError as error:
+                refused.append(str(error))
         if done:
             modeladmin.message_user(request, f"{done} order(s) now {OrderStatus(to_status).label.lower()}.")
-        if refused:
-            modeladmin.message_user(
-                request, f"Not allowed from their current status: {', '.join(refused)}.", messages.WARNING
-            )
+        for reason in refused:
+            modeladmin.message_user(request, f"Not done: {reason}", messages.WARNING)
 
     action.__name__ = f"mark_{to_status}"
     return admin.action(permissions=["change"], description=f"{TRANSITION_LABELS[to_status]} for selected orders")(
@@ -290,7 +299,7 @@ class OrderAdmin(admin.ModelAdmin):
             raise PermissionDenied
         to_status = request.POST.get("to_status", "")
         try:
-            order_transition(
+            _order_step(
                 order=order,
                 to_status=to_status,
                 actor=request.user,
@@ -299,10 +308,11 @@ class OrderAdmin(admin.ModelAdmin):
                 carrier=request.POST.get("carrier") if to_status == OrderStatus.SHIPPED else None,
                 tracking_number=request.POST.get("tracking_number") if to_status == OrderStatus.SHIPPED else None,
             )
-        except OrderTransitionError as error:
+        except OrderError as error:
             self.message_user(request, str(error), messages.ERROR)
         else:
-            self.message_user(request, f"Order {order.number}: {TRANSITION_LABELS[to_status].lower()} done.")
+            label = TRANSITION_LABELS.get(to_status, to_status).lower()
+            self.message_user(request, f"Order {order.number}: {label} done.")
         return HttpResponseRedirect(change_url)
 
 

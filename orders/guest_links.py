@@ -57,14 +57,6 @@ def guest_grant_add(*, session: SessionBase, order: Order) -> None:
     session[SESSION_GRANTS] = dict(list(grants.items())[-MAX_GRANTS:])
 
 
-def guest_grant_order(*, session: SessionBase, number: str) -> Order | None:
-    """The order this session was granted by a link, unless its links were revoked since."""
-    version = session.get(SESSION_GRANTS, {}).get(number)
-    if not isinstance(version, int):
-        return None
-    return Order.objects.prefetch_related("lines").filter(number=number, guest_link_version=version).first()
-
-
 def order_guest_links_revoke(*, order: Order, actor: AbstractBaseUser | None) -> None:
     """Invalidate every guest link sent for ``order`` and every session opened with one."""
     Order.objects.filter(pk=order.pk).update(guest_link_version=F("guest_link_version") + 1)

@@ -14,10 +14,11 @@ from django_ratelimit.decorators import ratelimit
 from cart.cart import cart_for_request, cart_lines, cart_summary
 from cart.services import cart_reconcile
 
+from .access import SESSION_PLACED, order_for_viewer, order_remember
 from .boutique import boutique
 from .checkout_display import checkout_display, checkout_initial
 from .forms import CheckoutForm, checkout_token_issue
-from .guest_links import guest_grant_add, guest_grant_order, order_from_guest_token
+from .guest_links import guest_grant_add, order_from_guest_token
 from .history import order_history_for_shopper
 from .models import Order
 from .payment_instructions import payment_instructions
@@ -32,17 +33,9 @@ from .services import (
 
 security_log = logging.getLogger("shop.security")
 
-SESSION_PLACED = "orders_placed"
-
-
-def _remember_order(request: HttpRequest, order: Order) -> None:
-    # The session that placed an order may see its confirmation without signing in.
-    placed = [n for n in request.session.get(SESSION_PLACED, []) if n != order.number]
-    request.session[SESSION_PLACED] = [*placed[-19:], order.number]
-
 
 def _placed(request: HttpRequest, order: Order) -> HttpResponse:
-    _remember_order(request, order)
+    order_remember(session=request.session, order=order)
     payment = payment_start(order=order)
     return redirect(payment.redirect_url or reverse("orders:confirmation", kwargs={"number": order.number}))
 
@@ -140,19 +133,15 @@ def _order_context(order: Order) -> dict:
     }
 
 
-def _order_with_lines(number: str) -> Order | None:
-    return Order.objects.prefetch_related("lines").filter(number=number).first()
+def _order_for(request: HttpRequest, number: str) -> Order | None:
+    return order_for_viewer(request_session=request.session, user=request.user, number=number, with_lines=True)
 
 
 @require_safe
 def confirmation(request: HttpRequest, number: str) -> HttpResponse:
-    """Thank-you page: for the session that placed the order, or its signed-in owner."""
-    order = _order_with_lines(number)
-    allowed = order is not None and (
-        number in request.session.get(SESSION_PLACED, [])
-        or (request.user.is_authenticated and order.user_id == request.user.pk)
-    )
-    if not allowed:
+    """Thank-you page: for the session that placed the order, its signed-in owner or a guest-link grant."""
+    order = _order_for(request, number)
+    if order is None:
         raise _deny(request, number)
     return render(request, "orders/confirmation.html", _order_context(order))
 
@@ -168,9 +157,9 @@ def order_list(request: HttpRequest) -> HttpResponse:
 @require_safe
 @login_required
 def order_detail(request: HttpRequest, number: str) -> HttpResponse:
-    """An order of the signed-in user; anyone else's number is a 404 (and logged), staff included."""
-    order = _order_with_lines(number)
-    if order is None or order.user_id != request.user.pk:
+    """An order the signed-in user may see (orders.access); anyone else's number is a 404 (logged), staff included."""
+    order = _order_for(request, number)
+    if order is None:
         raise _deny(request, number)
     return render(request, "orders/order_detail.html", _order_context(order))
 
@@ -188,7 +177,7 @@ def guest_link(request: HttpRequest, token: str = "") -> HttpResponse:
 @require_safe
 def guest_order(request: HttpRequest, number: str) -> HttpResponse:
     """An order this browser opened through a guest link (no account needed), until staff revoke its links."""
-    order = guest_grant_order(session=request.session, number=number)
+    order = _order_for(request, number)
     if order is None:
         raise _deny(request, number)
     return render(request, "orders/order_detail.html", {**_order_context(order), "guest_view": True})

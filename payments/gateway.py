@@ -66,15 +66,23 @@ def _intent(obj) -> Intent:
     )
 
 
-def setup_intent_create(*, order_number: str) -> str:
-    """A SetupIntent's client secret: the browser confirms the card against it inside Stripe's element."""
+def setup_intent_create(*, order_number: str) -> tuple[str, str]:
+    """A SetupIntent (id, client secret): the browser confirms the card against it inside Stripe's element."""
     try:
         intent = _client().v1.setup_intents.create(
             params={"usage": "on_session", "payment_method_types": ["card"], "metadata": {"order_number": order_number}}
         )
     except stripe.StripeError as error:
         raise GatewayError("Card payments are unavailable just now; please try again in a minute.") from error
-    return intent["client_secret"]
+    return intent["id"], intent["client_secret"]
+
+
+def setup_intent_status(*, setup_intent_id: str) -> str:
+    """A SetupIntent's status now (``requires_payment_method`` while a card can still be entered against it)."""
+    try:
+        return _client().v1.setup_intents.retrieve(setup_intent_id)["status"]
+    except stripe.StripeError as error:
+        raise GatewayError("Card payments are unavailable just now; please try again in a minute.") from error
 
 
 def payment_intent_create(
@@ -113,6 +121,14 @@ def payment_intent_cancel(*, intent_id: str) -> str:
         return client.v1.payment_intents.retrieve(intent_id)["status"]
     except stripe.StripeError as error:
         raise GatewayError("Stripe did not answer the cancellation.") from error
+
+
+def payment_intent_status(*, intent_id: str) -> str:
+    """A PaymentIntent's status as Stripe knows it now (the webhook may not have told us yet)."""
+    try:
+        return _client().v1.payment_intents.retrieve(intent_id)["status"]
+    except stripe.StripeError as error:
+        raise GatewayError("Stripe did not answer.") from error
 
 
 def refund_create(*, intent_id: str, amount_minor: int, idempotency_key: str) -> tuple[str, str]:

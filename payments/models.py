@@ -77,3 +77,16 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} for {self.payment.intent_id} ({self.status})"
+
+
+class CardSetup(models.Model):
+    """The order's SetupIntent, reused on every load of the payment page while a card can still be entered."""
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="card_setup")
+    setup_intent_id = models.CharField(max_length=255, unique=True)
+    # Stripe's client secret for the browser's card element; it can only confirm this SetupIntent.
+    client_secret = models.CharField(max_length=255)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.setup_intent_id

@@ -1,24 +1,30 @@
-"""Refunds: staff's (full or partial, from the admin), automatic ones (a payment that came too late) and
-those made in Stripe's dashboard (recorded by the charge.refunded webhook in payments.services).
+"""Refunds: staff's (full or partial, from the admin), automatic ones (a payment that came too late),
+those of a staff cancel (payments.cancel) and those made in Stripe's dashboard (recorded by the
+charge.refunded webhook in payments.services).
 
 Never more than paid minus refunded; each refund row has its idempotency key, so a retried request or
-a double click never refunds twice. Stripe is asked outside the order's lock, once the row counts.
+a double click never refunds twice. Stripe is asked outside the order's lock, once the row counts, and
+the shopper is told (history and e-mail) only once Stripe accepted it. ``refunds_retry`` (run by the
+expiry timer) sends again a refund left pending by a process that died and an automatic one that failed.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
+from django.utils import timezone
 
 from catalog.money import format_money
 from orders.models import Order, OrderStatus
-from orders.workflow import order_refund_record, order_transition
+from orders.workflow import order_event_record, order_refund_record, order_transition
 
 from . import gateway
 from .models import Payment, Refund, RefundSource, RefundStatus
@@ -43,15 +49,14 @@ def payment_refundable(*, payment: Payment) -> Decimal:
 
 
 def refund_automatically(*, order: Order, payment: Payment, reason: str) -> Refund:
+    """Refund a payment that must go back, in full; the shopper hears of it once Stripe accepted it."""
     refund = Refund.objects.create(
         payment=payment,
         amount=payment.amount,
         source=RefundSource.AUTOMATIC,
         idempotency_key=f"auto-{payment.intent_id}",
     )
-    order_refund_record(
-        order=order, amount=payment.amount, note=f"Card payment {payment.intent_id} refunded in full: {reason}"
-    )
+    order_event_record(order=order, note=f"Card payment {payment.intent_id} to be refunded in full: {reason}")
     transaction.on_commit(partial(_refund_send, refund_id=refund.pk), robust=True)
     return refund
 
@@ -62,6 +67,8 @@ def payment_refund(
     """Staff refund, full or partial, never above paid minus refunded; the same key never refunds twice."""
     existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
+        if existing.status == RefundStatus.FAILED:
+            raise RefundError("Stripe did not accept this refund; nothing was refunded. Reload the page to try again.")
         return existing
     amount = Decimal(amount).quantize(Decimal("0.01"))
     with transaction.atomic():
@@ -94,20 +101,15 @@ def payment_refund(
     refund.refresh_from_db()
     if refund.status == RefundStatus.FAILED:
         raise RefundError("Stripe did not accept the refund; nothing was refunded. Please try again.")
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=payment.order_id)
-        order_refund_record(
-            order=order, amount=amount, actor=actor, note=f"Refunded {format_money(amount, pence=True)} by card"
+    if restock:  # the refund itself is in the history already (_refund_send)
+        order_transition(
+            order=order, to_status=OrderStatus.CANCELLED, actor=actor, note="Refunded in full; pieces back on sale"
         )
-        if restock:
-            order_transition(
-                order=order, to_status=OrderStatus.CANCELLED, actor=actor, note="Refunded in full; pieces back on sale"
-            )
     return refund
 
 
-def _refund_send(*, refund_id: int) -> None:
-    """Ask Stripe for a recorded refund (idempotent on the row's key) and store the answer."""
+def _refund_send(*, refund_id: int, tell_shopper: bool = True) -> None:
+    """Ask Stripe for a recorded refund (idempotent on the row's key); once accepted, record it and tell the shopper."""
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     if refund.status != RefundStatus.PENDING:
         return
@@ -118,12 +120,77 @@ def _refund_send(*, refund_id: int) -> None:
             idempotency_key=f"refund-{refund.idempotency_key}",
         )
     except gateway.GatewayError as error:
-        Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.FAILED)
-        logger.error("refund_failed", extra={"event": "refund_failed", "refund": refund.pk, "error": str(error)})
+        _refund_failed(refund=refund, error=str(error))
         return
-    new_status = RefundStatus.FAILED if status in ("failed", "canceled") else RefundStatus.SUCCEEDED
-    Refund.objects.filter(pk=refund.pk).update(stripe_refund_id=stripe_id, status=new_status)
+    if status in ("failed", "canceled"):
+        _refund_failed(refund=refund, error=f"Stripe answered {status}")
+        return
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=refund.payment.order_id)
+        # Conditional: two senders of one row (the timer and a request) record it once.
+        done = Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
+            stripe_refund_id=stripe_id, status=RefundStatus.SUCCEEDED
+        )
+        if done:
+            order_refund_record(
+                order=order, amount=refund.amount, actor=refund.actor, note=_refund_note(refund), mail=tell_shopper
+            )
     logger.info("refund_sent", extra={"event": "refund_sent", "refund": refund.pk, "status": status})
+
+
+def _refund_note(refund: Refund) -> str:
+    if refund.source == RefundSource.AUTOMATIC:
+        return f"Card payment {refund.payment.intent_id} refunded in full"
+    return f"Refunded {format_money(refund.amount, pence=True)} by card"
+
+
+def _refund_failed(*, refund: Refund, error: str) -> None:
+    # A failed refund no longer counts against what may be refunded; automatic ones are retried by the timer.
+    Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(status=RefundStatus.FAILED)
+    logger.error(
+        "refund_failed",
+        extra={"event": "refund_failed", "refund": refund.pk, "source": refund.source, "error": error},
+    )
+
+
+def refunds_retry(*, now: datetime | None = None) -> int:
+    """Send again refunds left pending (a process died) and failed automatic ones; returns how many went through."""
+    now = now or timezone.now()
+    # A pending row younger than this may still be in the hands of the request that made it.
+    settled = now - timedelta(minutes=settings.SHOP_REFUND_RETRY_AFTER_MINUTES)
+    ids = list(
+        Refund.objects.filter(
+            Q(status=RefundStatus.PENDING, created_at__lt=settled)
+            | Q(status=RefundStatus.FAILED, source=RefundSource.AUTOMATIC)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:200]
+    )
+    sent = 0
+    for refund_id in ids:
+        if not _refund_reopen(refund_id=refund_id):
+            continue
+        _refund_send(refund_id=refund_id)
+        sent += Refund.objects.filter(pk=refund_id, status=RefundStatus.SUCCEEDED).exists()
+    return sent
+
+
+def _refund_reopen(*, refund_id: int) -> bool:
+    """A failed automatic refund counts again (pending) before it is re-sent, if it still fits what was paid."""
+    with transaction.atomic():
+        refund = Refund.objects.select_related("payment").get(pk=refund_id)
+        Order.objects.select_for_update().get(pk=refund.payment.order_id)
+        refund = Refund.objects.select_related("payment").get(pk=refund_id)
+        if refund.status == RefundStatus.PENDING:
+            return True
+        if refund.status != RefundStatus.FAILED:
+            return False
+        if refund.amount > payment_refundable(payment=refund.payment):
+            # Staff refunded by hand meanwhile: sending it now would refund more than was paid.
+            logger.error("refund_retry_exceeds", extra={"event": "refund_retry_exceeds", "refund": refund.pk})
+            return False
+        Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.PENDING)
+    return True
 
 
 def refund_key_issue() -> str:

@@ -15,10 +15,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orders.models import Order, OrderStatus
-from orders.workflow import order_event_record, order_refund_record, order_reinstate_paid, order_transition
+from orders.services import OrderTransitionError
+from orders.workflow import order_event_record, order_refund_record, order_transition
 
 from . import gateway
-from .models import Payment, Refund, RefundSource, RefundStatus, StripeEvent
+from .models import CardSetup, Payment, Refund, RefundSource, RefundStatus, StripeEvent
 from .refunds import refund_automatically, refunded_total
 
 logger = logging.getLogger("shop.payments")
@@ -42,13 +43,21 @@ def payment_payable(*, order: Order) -> bool:
 
 
 def payment_setup_start(*, order: Order) -> str:
-    """The SetupIntent client secret the payment page's card element confirms against."""
+    """The SetupIntent client secret the card element confirms against: the order's own while still usable."""
     if not payment_payable(order=order):
         raise PaymentError("This order can no longer be paid by card.")
+    # A reload must not mint a SetupIntent (each one lets a card be checked at Stripe): reuse the order's.
+    known = CardSetup.objects.filter(order=order).first()
     try:
-        return gateway.setup_intent_create(order_number=order.number)
+        if known and gateway.setup_intent_status(setup_intent_id=known.setup_intent_id) == "requires_payment_method":
+            return known.client_secret
+        setup_intent_id, client_secret = gateway.setup_intent_create(order_number=order.number)
     except gateway.GatewayError as error:
         raise PaymentError(str(error)) from error
+    CardSetup.objects.update_or_create(
+        order=order, defaults={"setup_intent_id": setup_intent_id, "client_secret": client_secret}
+    )
+    return client_secret
 
 
 def payment_charge(*, order: Order, payment_method_id: str) -> ChargeResult:
@@ -91,39 +100,68 @@ def payment_charge(*, order: Order, payment_method_id: str) -> ChargeResult:
 
 
 class WebhookSignatureError(Exception):
-    pass
+    """Not from Stripe (or garbled on the way): refused with 400, nothing changed."""
+
+
+class WebhookShapeError(Exception):
+    """Signed, but without the id, type or object every event has: refused with 400 before any handler runs."""
+
+
+class WebhookHandlerError(Exception):
+    """Our own handler failed: rolled back, not recorded as seen, answered 500 so that Stripe sends it again."""
 
 
 def payment_webhook_receive(*, payload: bytes, signature: str) -> str:
     """Verify and act on one Stripe event, once: the event id is recorded in the same transaction as its effect.
 
-    Returns the outcome (for the log and the tests). Raises WebhookSignatureError for a forged or garbled body.
+    Returns the outcome (for the log and the tests). Raises WebhookSignatureError for a forged or garbled
+    body, WebhookShapeError for a signed event without the fields we read, WebhookHandlerError when our
+    own code failed on it (nothing kept, so Stripe's retry is handled afresh).
     """
     try:
         event = gateway.event_construct(payload=payload, signature=signature)
     except ValueError as error:
         security_log.warning("stripe_webhook_bad_signature", extra={"event": "stripe_webhook_bad_signature"})
         raise WebhookSignatureError from error
-    handler = _HANDLERS.get(event["type"])
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = StripeEvent.objects.create(event_id=event["id"], type=event["type"], outcome="received")
-        except IntegrityError:
-            return "duplicate"
-        obj = event["data"]["object"]
-        obj = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-        try:
+    event_id, event_type, obj = _event_parts(event)
+    handler = _HANDLERS.get(event_type)
+    try:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    record = StripeEvent.objects.create(event_id=event_id, type=event_type, outcome="received")
+            except IntegrityError:
+                return "duplicate"
             outcome = handler(obj) if handler else "ignored"
-        except (KeyError, TypeError, ValueError):
-            # Signed, so from Stripe, but not a shape we act on: undo any partial effect and change nothing.
-            security_log.warning("stripe_webhook_malformed", extra={"event": "stripe_webhook_malformed"})
-            transaction.set_rollback(True)
-            return "malformed"
-        record.outcome = outcome
-        record.save(update_fields=["outcome"])
-    logger.info("stripe_webhook", extra={"event": "stripe_webhook", "stripe_type": event["type"], "outcome": outcome})
+            record.outcome = outcome
+            record.save(update_fields=["outcome"])
+    except Exception as error:
+        # Any failure of ours (a KeyError on a field we assumed, a database error) is ours to fix, not
+        # Stripe's: the rollback took the event record too, so Stripe's retry will be acted on.
+        logger.error(
+            "stripe_webhook_handler_error",
+            extra={
+                "event": "stripe_webhook_handler_error",
+                "stripe_event": event_id,
+                "stripe_type": event_type,
+                "error_class": type(error).__name__,
+            },
+            exc_info=True,
+        )
+        raise WebhookHandlerError from error
+    logger.info("stripe_webhook", extra={"event": "stripe_webhook", "stripe_type": event_type, "outcome": outcome})
     return outcome
+
+
+def _event_parts(event) -> tuple[str, str, dict]:
+    """The event's id, type and object (plain values), or WebhookShapeError when one is missing."""
+    event = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str) or not isinstance(obj, dict):
+        security_log.warning("stripe_webhook_malformed", extra={"event": "stripe_webhook_malformed"})
+        raise WebhookShapeError
+    return event["id"], event["type"], obj
 
 
 def _order_for_intent(obj) -> tuple[Order | None, Payment | None]:
@@ -169,12 +207,15 @@ def _on_intent_succeeded(obj) -> str:
         order_transition(order=order, to_status=OrderStatus.PAID, actor=None, note=f"Card payment {obj['id']}")
         return "paid"
     if order.status == OrderStatus.CANCELLED:
-        if order_reinstate_paid(order=order, note=f"Card payment {obj['id']} arrived after the deadline"):
-            return "paid_late_reinstated"
-        refund_automatically(
-            order=order, payment=payment, reason="paid after its reservation ended and the pieces were sold"
-        )
-        return "paid_late_refunded"
+        try:
+            # Allowed only after a payment timeout, with every piece still there (orders.workflow guards it).
+            order_transition(
+                order=order, to_status=OrderStatus.PAID, actor=None, note=f"Card payment {obj['id']} arrived late"
+            )
+        except OrderTransitionError:
+            refund_automatically(order=order, payment=payment, reason="paid after the order was cancelled")
+            return "paid_late_refunded"
+        return "paid_late_reinstated"
     # Already paid by another intent (two tabs, two cards): the second payment goes back.
     refund_automatically(order=order, payment=payment, reason="a second payment for a paid order")
     return "duplicate_payment_refunded"

@@ -12,13 +12,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
+from django_ratelimit.core import is_ratelimited
 from django_ratelimit.decorators import ratelimit
 
+from orders.access import order_for_viewer
 from orders.models import Order
-from orders.views import SESSION_PLACED
+from orders.ratelimits import rate_limited
 
 from .services import (
     PaymentError,
+    WebhookHandlerError,
+    WebhookShapeError,
     WebhookSignatureError,
     payment_charge,
     payment_payable,
@@ -36,13 +40,9 @@ def _enabled() -> None:
 
 
 def _order_for(request: HttpRequest, number: str) -> Order:
-    """The order, for the session that placed it or its signed-in owner; anyone else gets a 404 (logged)."""
-    order = Order.objects.filter(number=number).first()
-    allowed = order is not None and (
-        number in request.session.get(SESSION_PLACED, [])
-        or (request.user.is_authenticated and order.user_id == request.user.pk)
-    )
-    if not allowed:
+    """The order, for whoever orders.access lets see it; anyone else gets a 404 (logged)."""
+    order = order_for_viewer(request_session=request.session, user=request.user, number=number)
+    if order is None:
         security_log.warning("order_access_denied", extra={"event": "order_access_denied", "order_number": number})
         raise Http404("No such order")
     return order
@@ -63,13 +63,26 @@ def stripe_csp() -> dict[str, list[str]]:
     return {"script-src": [origin], "frame-src": [origin], "connect-src": [origin]}
 
 
+def _charge_rate(group: str, request: HttpRequest) -> str:
+    return settings.SHOP_CARD_ATTEMPTS_PER_IP
+
+
+def _pay_page_rate(group: str, request: HttpRequest) -> str:
+    return settings.SHOP_PAY_PAGE_PER_IP
+
+
 @require_http_methods(["GET", "HEAD"])
+# The page hands out a SetupIntent, against which a card can be checked at Stripe: limited per address too.
+@ratelimit(group="card-pay-page", key="ip", rate=_pay_page_rate, method=["GET", "HEAD"])
 def pay(request: HttpRequest, number: str) -> HttpResponse:
     """The card step: Stripe's card element, the amount and until when the pieces are reserved."""
     _enabled()
     order = _order_for(request, number)
     if not payment_payable(order=order):
         return redirect("orders:confirmation", number=order.number)
+    # Once this address has used up its card attempts, no new card may be checked from here either.
+    if is_ratelimited(request, group="card-charge", key="ip", rate=_charge_rate):
+        return rate_limited(request, None)
     try:
         setup_secret = payment_setup_start(order=order)
     except PaymentError as error:
@@ -89,10 +102,6 @@ def pay(request: HttpRequest, number: str) -> HttpResponse:
     )
     response._csp_update = stripe_csp()
     return response
-
-
-def _charge_rate(group: str, request: HttpRequest) -> str:
-    return settings.SHOP_CARD_ATTEMPTS_PER_IP
 
 
 @require_POST
@@ -126,10 +135,15 @@ def charge(request: HttpRequest, number: str) -> JsonResponse:
 @csrf_exempt  # Stripe cannot send our CSRF token; the signature is the check
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
-    """Stripe's signed events: 400 for a bad signature (nothing changed), 200 once handled or already seen."""
+    """Stripe's signed events: 400 for a bad signature or shape, 500 when our handler failed (Stripe retries),
+    200 once handled or already seen."""
     _enabled()
     try:
         outcome = payment_webhook_receive(payload=request.body, signature=request.headers.get("Stripe-Signature", ""))
     except WebhookSignatureError:
         return HttpResponseBadRequest("bad signature")
+    except WebhookShapeError:
+        return HttpResponseBadRequest("not an event we read")
+    except WebhookHandlerError:
+        return HttpResponse("handler error; please retry", status=500, content_type="text/plain")
     return JsonResponse({"outcome": outcome})

@@ -458,6 +458,13 @@ SHOP_ORDER_RATE_PER_SESSION = env.str("DJANGO_SHOP_ORDER_RATE_PER_SESSION", defa
 SHOP_ORDER_RATE_PER_EMAIL = env.str("DJANGO_SHOP_ORDER_RATE_PER_EMAIL", default="10/h")
 # Card attempts (the payment page's charge call) per client address: slows card testing down.
 SHOP_CARD_ATTEMPTS_PER_IP = env.str("DJANGO_SHOP_CARD_ATTEMPTS_PER_IP", default="20/h")
+# Loads of the payment page per client address (each may hand out a SetupIntent): a shopper needs a few.
+SHOP_PAY_PAGE_PER_IP = env.str("DJANGO_SHOP_PAY_PAGE_PER_IP", default="60/h")
+# A card order whose payment Stripe says succeeded (or is processing) is never expired; if the webhook
+# has not confirmed it this long after the deadline, a `payment_unconfirmed` ERROR is logged (alarm).
+SHOP_PAYMENT_UNCONFIRMED_ALARM_MINUTES = env.int("DJANGO_SHOP_PAYMENT_UNCONFIRMED_ALARM_MINUTES", default=60)
+# A refund still pending this long (the process that sent it died) is sent again by the expiry timer.
+SHOP_REFUND_RETRY_AFTER_MINUTES = env.int("DJANGO_SHOP_REFUND_RETRY_AFTER_MINUTES", default=10)
 RATELIMIT_IP_META_KEY = "jewelry_site.client_address.client_ip"
 # Sign-up and password-reset POSTs per client address, and reset requests per e-mail address typed.
 SHOP_ACCOUNT_RATE_PER_IP = env.str("DJANGO_SHOP_ACCOUNT_RATE_PER_IP", default="20/h")

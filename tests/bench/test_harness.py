@@ -60,6 +60,7 @@ def test_bench_settings_lift_the_limits_its_order_rows_would_hit():
         "SHOP_ORDER_RATE_PER_SESSION",
         "SHOP_ORDER_RATE_PER_EMAIL",
         "SHOP_CARD_ATTEMPTS_PER_IP",
+        "SHOP_PAY_PAGE_PER_IP",
     ]
     code = (
         "import django; from django.conf import settings as s; django.setup(); "

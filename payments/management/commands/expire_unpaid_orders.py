@@ -1,19 +1,25 @@
-"""Cancel unpaid orders past their payment deadline: their pieces go back on sale, their PaymentIntents end.
+"""Cancel unpaid orders past their payment deadline (their pieces back on sale, their PaymentIntents ended),
+then send again the refunds that are pending or failed (payments.refunds.refunds_retry).
 
 Run every few minutes by deploy/jewelry-expire-orders.timer; safe to run twice at once (each order is
-cancelled under its row lock, and a cancelled order is final, so its stock comes back exactly once).
+cancelled under its row lock and its stock comes back exactly once; each refund is sent with its own
+idempotency key and recorded once).
 """
 
 from django.core.management.base import BaseCommand
 
 from payments.expiry import orders_expire_overdue
+from payments.refunds import refunds_retry
 
 
 class Command(BaseCommand):
-    help = "Cancel unpaid orders past their deadline, return their stock and cancel their PaymentIntents."
+    help = "Cancel unpaid orders past their deadline, return their stock, cancel their intents, retry refunds."
 
     def handle(self, *args, **options) -> None:
         numbers = orders_expire_overdue()
         self.stdout.write(f"Cancelled {len(numbers)} unpaid order(s) past their deadline.")
         for number in numbers:
             self.stdout.write(f"  {number}")
+        sent = refunds_retry()
+        if sent:
+            self.stdout.write(f"Sent {sent} refund(s) that were pending or had failed.")
