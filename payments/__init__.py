@@ -5,7 +5,8 @@ Why an app of its own: orders know what was bought; this app knows how it gets p
 
 Dependencies run one way: ``payments -> orders -> cart -> catalog``. This app imports ``orders``
 (models, placement services and the status workflow, ``orders.workflow``); ``orders`` never imports
-``payments``: its one hook, ``orders.services.payment_start``, names the payment page by URL name
-(``payments:pay``) only.
+``payments``: ``orders.services.payment_start`` names the payment page by URL name (``payments:pay``)
+only, and staff cancel / record payment reach this app through ``orders.payment_port``, which
+``PaymentsConfig.ready()`` fills in (payments.cancel).
 Stripe itself is reached through ``payments.gateway`` alone (timeouts, retries, idempotency keys).
 """

@@ -503,6 +503,9 @@ def test_metric_filters_match_the_fields_the_app_logs():
         '{ ($.event = "mail_failed_for_good") || ($.event = "mail_attempt_failed" && $.attempts >= 3) }'
     )
     assert "$.duration_ms" in patterns["latency"]
+    # The ERROR events payments/ writes where money may be in the wrong place (issue #20).
+    for event in ("payment_unconfirmed", "stripe_webhook_handler_error", "refund_failed", "refund_retry_exceeds"):
+        assert f'($.event = "{event}")' in patterns["payment-errors"]
 
 
 def queries() -> dict[str, str]:

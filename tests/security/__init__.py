@@ -68,4 +68,12 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S14 | Owner-only access  | Another shopper's bag line is 404 (covered before)                    | tests/cart/test_views.py::test_another_shoppers_line_is_404_and_untouched                             |
 | S15 | CSRF               | Checkout and every bag form refuse a POST without a token (before)    | tests/orders/test_views.py::test_checkout_without_csrf_token_is_403                                   |
 | S15 | CSRF               | (bag forms)                                                           | tests/cart/test_views.py::test_csrf_is_enforced_on_every_cart_form                                    |
+| S201| Payments (#20)     | Card testing: the pay page makes no SetupIntent after the charge limit| tests/payments/test_access_and_setup.py::test_after_the_charge_limit_the_page_checks_no_more_cards |
+| S201| Payments (#20)     | 25 reloads of the pay page make one SetupIntent                       | tests/payments/test_access_and_setup.py::test_twenty_five_reloads_make_one_setup_intent |
+| S201| Payments (#20)     | The pay page itself is rate-limited per client address                | tests/payments/test_access_and_setup.py::test_the_payment_page_itself_is_rate_limited_per_address |
+| S202| Payments (#20)     | One selector: the guest grant opens the pay page, a revoke closes it  | tests/payments/test_access_and_setup.py::test_revoked_guest_links_close_the_payment_page_too |
+| S202| Payments (#20)     | payments reads access through orders.access only                      | tests/payments/test_access_and_setup.py::test_payments_views_use_the_orders_selector_only |
+| S203| Payments (#20)     | Webhook: our handler's error is 500, not recorded, alarmed, retried   | tests/payments/test_lifecycle.py::test_our_handler_failing_answers_500_keeps_nothing_and_the_retry_is_handled |
+| S203| Payments (#20)     | Webhook: a signed event without id/type/object is 400 before handling | tests/payments/test_lifecycle.py::test_a_signed_event_without_id_type_or_object_is_refused_before_any_handler |
+| S204| Payments (#20)     | Staff cannot mark a card order paid by hand (admin button and bulk)   | tests/payments/test_lifecycle.py::test_record_payment_is_refused_for_a_card_order_with_an_intent |
 """
