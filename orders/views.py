@@ -21,6 +21,7 @@ from .guest_links import guest_grant_add, guest_grant_order, order_from_guest_to
 from .history import order_history_for_shopper
 from .models import Order
 from .payment_instructions import payment_instructions
+from .ratelimits import client_address
 from .services import (
     CartEmptyError,
     OrderError,
@@ -84,6 +85,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
                     cart=cart,
                     user=request.user,
                     session_orders=request.session.get(SESSION_PLACED, []),
+                    client_ip=client_address(request),
                     **form.placement(),
                 )
             except OutOfStockError as error:
@@ -95,7 +97,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, str(error))
                 form.refresh_goods_total(error.total)
                 status = 409
-            except OrderError as error:  # e.g. too many unpaid orders (issue #11)
+            except OrderError as error:  # e.g. the hold cap (orders.holds): the bag page says what to do
                 messages.error(request, str(error))
                 return redirect("cart:detail")
             else:
