@@ -292,3 +292,57 @@ def test_placement_query_budget_does_not_grow_per_line_for_the_hold_checks(
     with django_assert_max_num_queries(budget):
         order = place(cart, client_ip="203.0.113.9", session_orders=numbers, user=user)
     assert order.pieces == lines
+
+
+# --- Staff see the holds ---------------------------------------------------------------------------------
+
+
+def _order_handler_client() -> Client:
+    from accounts.services import ORDER_HANDLERS, user_sync_from_oidc
+
+    handler = user_sync_from_oidc(
+        claims={"sub": "handler-1", "cognito:groups": [ORDER_HANDLERS]},
+        staff_group="staff",
+        groups_claim="cognito:groups",
+    )
+    client = Client()
+    client.force_login(handler)
+    return client
+
+
+@pytest.mark.parametrize("orders", [1, 30])
+def test_order_handlers_see_each_hold_its_deadline_and_its_address_total(
+    db, settings, django_assert_max_num_queries, orders
+):
+    settings.SHOP_HOLD_MAX_PIECES = 1000
+    settings.SHOP_HOLD_MAX_VALUE = Decimal("1000000.00")
+    last = place(cart_with((piece(stock=1), 1)), client_ip="203.0.113.9", email="secret@example.com")
+    for _ in range(orders - 1):
+        place(cart_with((piece(), 2)), client_ip="203.0.113.9")
+    paid = place(cart_with((piece(), 1)), client_ip="198.51.100.1")
+    Order.objects.filter(pk=paid.pk).update(status=OrderStatus.PAID)
+    client = _order_handler_client()
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("admin:orders_heldorder_changelist"))
+    assert response.status_code == 200
+    rows = {o.number: o for o in response.context["cl"].result_list}
+    assert paid.number not in rows
+    assert len(rows) == orders
+    assert rows[last.number].one_of_a_kind
+    assert rows[last.number].address_pieces == 1 + 2 * (orders - 1)
+    text = response.content.decode()
+    assert "203.0.113.9" in text
+    assert "secret@example.com" not in text
+    assert client.get(reverse("admin:orders_heldorder_change", args=[last.pk])).status_code in (200, 302)
+
+
+def test_shoppers_and_catalogue_editors_do_not_see_the_holds(db, client):
+    from accounts.services import CATALOGUE_EDITORS, user_sync_from_oidc
+
+    editor = user_sync_from_oidc(
+        claims={"sub": "editor-1", "cognito:groups": [CATALOGUE_EDITORS]},
+        staff_group="staff",
+        groups_claim="cognito:groups",
+    )
+    client.force_login(editor)
+    assert client.get(reverse("admin:orders_heldorder_changelist")).status_code == 403
