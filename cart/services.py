@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from catalog.models import ProductVariant
@@ -55,6 +57,29 @@ def _check_quantity(*, variant: ProductVariant, quantity: int) -> None:
         raise CartError(f"You can have between 1 and {limit} of {variant.product.name} ({variant.options_label}).")
 
 
+def _check_bag_size(*, cart_id: int, new_line: bool, extra_pieces: int, without_line: int | None = None) -> None:
+    """SHOP_CART_MAX_LINES and SHOP_CART_MAX_PIECES per bag: one query, whatever the bag holds.
+
+    The bag is not a hold (checkout's cap in orders.holds is), but without a ceiling one session can put
+    every piece of the shop in it, and placement re-checks the same limits."""
+    lines = CartLine.objects.filter(cart_id=cart_id)
+    if without_line is not None:
+        lines = lines.exclude(pk=without_line)
+    size = lines.aggregate(lines=Count("pk"), pieces=Sum("quantity", default=0))
+    max_lines, max_pieces = settings.SHOP_CART_MAX_LINES, settings.SHOP_CART_MAX_PIECES
+    if new_line and size["lines"] >= max_lines:
+        raise CartError(
+            f"Your bag can hold up to {max_lines} different pieces. Please place an order for these, or take "
+            "one out of your bag, before adding another."
+        )
+    if size["pieces"] + extra_pieces > max_pieces:
+        room = max(0, max_pieces - size["pieces"])
+        raise CartError(
+            f"Your bag can hold up to {max_pieces} pieces in all; there is room for {room} more. "
+            "Please choose fewer, or contact us for a larger order."
+        )
+
+
 def cart_add_line(*, cart: Cart, variant: ProductVariant, quantity: int, engraving: str = "") -> CartLine:
     """Add ``quantity`` of a variant (with optional engraving), merging into an identical line."""
     engraving = _clean_engraving(variant=variant, engraving=engraving)
@@ -68,6 +93,7 @@ def cart_add_line(*, cart: Cart, variant: ProductVariant, quantity: int, engravi
             if existing:
                 raise CartError(f"{error} You already have {existing} in your bag.") from error
             raise
+        _check_bag_size(cart_id=cart.pk, new_line=line is None, extra_pieces=quantity)
         if line is None:
             line = CartLine.objects.create(cart=cart, variant=variant, quantity=quantity, engraving=engraving)
         else:
@@ -78,10 +104,13 @@ def cart_add_line(*, cart: Cart, variant: ProductVariant, quantity: int, engravi
 
 
 def cart_update_line(*, line: CartLine, quantity: int) -> CartLine:
-    """Set a line's quantity, bounded by 1..min(stock, SHOP_CART_MAX_QUANTITY)."""
+    """Set a line's quantity, bounded by 1..min(stock, SHOP_CART_MAX_QUANTITY) and the bag's size."""
     _check_quantity(variant=line.variant, quantity=quantity)
-    CartLine.objects.filter(pk=line.pk).update(quantity=quantity)
-    _cart_touch(cart_id=line.cart_id)
+    with transaction.atomic():
+        cart = _locked_cart(Cart(pk=line.cart_id))
+        _check_bag_size(cart_id=cart.pk, new_line=False, extra_pieces=quantity, without_line=line.pk)
+        CartLine.objects.filter(pk=line.pk).update(quantity=quantity)
+        _cart_touch(cart_id=cart.pk)
     line.quantity = quantity
     return line
 

@@ -357,3 +357,6 @@ class LowStockVariantAdmin(ReadOnlyAdmin):
         return format_html(
             '<a href="{}">Edit variant</a>', reverse("admin:catalog_productvariant_change", args=[obj.pk])
         )
+
+
+from . import admin_holds  # noqa: E402, F401  (the unpaid holds list, issue 20: its own module)

@@ -77,6 +77,14 @@ class Order(PostalAddress):
     payment_deadline = models.DateTimeField(null=True, blank=True)
     # Named in every guest link (orders.guest_links); staff revoking the links bump it.
     guest_link_version = models.PositiveIntegerField(default=1, editable=False)
+    # The hold cap (orders.holds, issue #20): who placed it and what it holds, summed without reading lines.
+    client_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    # The address the cap counts by: an IPv4 address, or an IPv6 /64 (one household or phone has a whole /64).
+    client_key = models.CharField(max_length=64, blank=True, editable=False)
+    pieces = models.PositiveIntegerField(default=0, editable=False)
+    one_of_a_kind = models.BooleanField(
+        default=False, editable=False, help_text="Took the only piece left of a variant: a short offline hold."
+    )
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -88,6 +96,12 @@ class Order(PostalAddress):
             models.Index(
                 fields=["payment_deadline"],
                 name="orders_unpaid_deadline_idx",
+                condition=Q(status="awaiting_payment"),
+            ),
+            # The hold cap's sum per client address (orders.holds): unpaid orders only.
+            models.Index(
+                fields=["client_key"],
+                name="orders_unpaid_client_idx",
                 condition=Q(status="awaiting_payment"),
             ),
         ]
@@ -124,6 +138,11 @@ class Order(PostalAddress):
     @property
     def is_cancellable(self) -> bool:
         return self.status in (OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)
+
+    @property
+    def goods_total(self) -> Decimal:
+        """What the hold cap counts: pieces and engraving, before delivery."""
+        return self.subtotal + self.engraving_total
 
 
 class OrderLine(models.Model):
@@ -183,3 +202,12 @@ class LowStockVariant(ProductVariant):
         proxy = True
         verbose_name = "low-stock variant"
         verbose_name_plural = "low-stock variants"
+
+
+class HeldOrder(Order):
+    """Proxy so the orders admin can list unpaid orders as holds: pieces, value, deadline, who placed them."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "unpaid hold"
+        verbose_name_plural = "unpaid holds"

@@ -6,10 +6,12 @@ rotates one of them still meets the other two; the cap on unpaid orders (orders.
 """
 
 import hashlib
+import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.module_loading import import_string
 
 
 def rate_per_ip(group: str, request: HttpRequest) -> str:
@@ -33,6 +35,17 @@ def email_key(group: str, request: HttpRequest) -> str:
     # Hashed: the cache key never holds the address itself.
     email = request.POST.get("email", "").strip().lower()[:254]
     return hashlib.sha256(email.encode()).hexdigest()
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The client address the rate limits trust (RATELIMIT_IP_META_KEY names the shop's one helper), or None.
+
+    Named through the setting, as django-ratelimit and django-axes do, so ``orders`` never imports
+    ``jewelry_site``; recorded on the order and counted by the hold cap (orders.holds)."""
+    try:
+        return str(ipaddress.ip_address(import_string(settings.RATELIMIT_IP_META_KEY)(request)))
+    except ValueError:  # "unknown": a unix socket with no proxy chain in front
+        return None
 
 
 def rate_limited(request: HttpRequest, exception: Exception) -> HttpResponse:

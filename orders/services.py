@@ -31,6 +31,7 @@ from catalog.money import format_money
 from catalog.services.stock import variant_stock_move
 
 from .emails import order_confirmation_queue
+from .holds import HoldError, client_key_for, holds_alert, holds_check, holds_lock, holds_totals
 from .models import Order, OrderEvent, OrderLine, OrderStatus, PaymentMethod, ShippingMethod
 from .payment_instructions import PaymentInstructions, payment_instructions
 
@@ -79,12 +80,8 @@ class OrderTransitionError(OrderError):
     pass
 
 
-class TooManyUnpaidOrdersError(OrderError):
-    def __init__(self) -> None:
-        super().__init__(
-            "You already have several orders waiting for payment. Please pay or let one of them lapse "
-            "before placing another."
-        )
+class HoldLimitError(OrderError):
+    """The hold cap (``orders.holds``) or the bag's size refuses this order; the message says what to do."""
 
 
 # --- Shipping and address -----------------------------------------------------------------------
@@ -164,16 +161,17 @@ def order_place(
     payment_method: str = PaymentMethod.BANK_TRANSFER,
     expected_goods_total: Decimal | None = None,
     session_orders: Sequence[str] = (),
+    client_ip: str | None = None,
 ) -> Order:
     """Turn the cart into an order in one transaction; the same ``checkout_token`` always gives the same order.
 
-    Raises ``CartEmptyError``, ``OutOfStockError``, ``PriceChangedError`` or ``TooManyUnpaidOrdersError``
-    (nothing changed). ``session_orders``: numbers this browser session placed, for the unpaid-order cap.
+    Raises ``CartEmptyError``, ``OutOfStockError``, ``PriceChangedError`` or ``HoldLimitError`` (nothing
+    changed). ``session_orders``: numbers this browser session placed, and ``client_ip``: the address the
+    shop trusts for this request, for the hold cap (``orders.holds``).
     """
     existing = Order.objects.filter(checkout_token=checkout_token).first()
     if existing is not None:
         return existing
-    order_unpaid_cap_check(email=email, session_orders=session_orders)
     try:
         with transaction.atomic():
             return _order_place_locked(
@@ -186,7 +184,11 @@ def order_place(
                 user=user,
                 payment_method=payment_method,
                 expected_goods_total=expected_goods_total,
+                session_orders=session_orders,
+                client_ip=client_ip,
             )
+    except HoldError as error:
+        raise HoldLimitError(str(error)) from error
     except IntegrityError:
         # A concurrent submit with this token committed first: that order is the answer.
         existing = Order.objects.filter(checkout_token=checkout_token).first()
@@ -206,6 +208,8 @@ def _order_place_locked(
     user: AbstractBaseUser | None,
     payment_method: str,
     expected_goods_total: Decimal | None,
+    session_orders: Sequence[str],
+    client_ip: str | None,
 ) -> Order:
     if not Cart.objects.select_for_update().filter(pk=cart.pk).exists():
         raise CartEmptyError
@@ -216,6 +220,11 @@ def _order_place_locked(
     lines = list(CartLine.objects.filter(cart_id=cart.pk).order_by("created_at", "pk"))
     if not lines:
         raise CartEmptyError
+    _bag_size_check(lines=lines)
+    client_key = client_key_for(client_ip=client_ip)
+    owner_id = user.pk if user is not None and user.is_authenticated else None
+    # After the cart, before any variant: a checkout holding a variant never waits for a hold lock.
+    holds_lock(client_key=client_key, user_id=owner_id)
     variants = variants_locked(sorted({line.variant_id for line in lines}))
     needed = _stock_check(lines=lines, variants=variants)
     for line in lines:
@@ -225,6 +234,10 @@ def _order_place_locked(
     total = summary.total + shipping
     if expected_goods_total is not None and expected_goods_total != summary.total:
         raise PriceChangedError(summary.total)
+    held = holds_totals(client_key=client_key, session_orders=session_orders, user_id=owner_id)
+    holds_check(held=held, pieces=summary.count, value=summary.total)
+    # The last piece of a variant (stock 1 before this order) held offline is held briefly.
+    one_of_a_kind = any(variants[variant_id].stock == 1 for variant_id in needed)
 
     order = _order_create_numbered(
         checkout_token=checkout_token,
@@ -237,7 +250,13 @@ def _order_place_locked(
         engraving_total=summary.engraving_total,
         total=total,
         gift_message=gift_message,
-        payment_deadline=order_payment_deadline(payment_method=payment_method, placed_at=timezone.now()),
+        payment_deadline=order_payment_deadline(
+            payment_method=payment_method, placed_at=timezone.now(), one_of_a_kind=one_of_a_kind
+        ),
+        client_ip=client_ip if client_key else None,
+        client_key=client_key,
+        pieces=summary.count,
+        one_of_a_kind=one_of_a_kind,
         **shipping_address.__dict__,
     )
     variant_stock_move(deltas={variant_id: -quantity for variant_id, quantity in needed.items()})
@@ -245,30 +264,33 @@ def _order_place_locked(
     OrderEvent.objects.create(order=order, actor=order.user, to_status=order.status, note="Order placed")
     cart_clear(cart=cart)
     order_confirmation_queue(order=order)  # stored with the order; the worker sends it after commit
+    transaction.on_commit(lambda: holds_alert(order=order, held=held))
     logger.info("order_placed", extra={"event": "order_placed", "order_number": order.number})
     return order
 
 
-def order_payment_deadline(*, payment_method: str, placed_at: datetime) -> datetime:
-    """Until when an unpaid order keeps its pieces: minutes for a card, days for a transfer or a collection."""
+def _bag_size_check(*, lines: list[CartLine]) -> None:
+    """The bag's own caps again at checkout (a bag merged at sign-in, or filled before a cap was lowered)."""
+    pieces = sum(line.quantity for line in lines)
+    if len(lines) > settings.SHOP_CART_MAX_LINES or pieces > settings.SHOP_CART_MAX_PIECES:
+        raise HoldLimitError(
+            f"One order can hold at most {settings.SHOP_CART_MAX_LINES} different pieces and "
+            f"{settings.SHOP_CART_MAX_PIECES} pieces in all; your bag holds {len(lines)} different pieces, "
+            f"{pieces} in all. Please take some out of your bag, or contact us for a larger order."
+        )
+
+
+def order_payment_deadline(*, payment_method: str, placed_at: datetime, one_of_a_kind: bool = False) -> datetime:
+    """Until when an unpaid order keeps its pieces: minutes for a card, days for a transfer or a collection,
+    at most SHOP_ONE_OF_A_KIND_HOLD_DAYS when it took the last piece of a variant."""
     if payment_method == PaymentMethod.CARD:
         return placed_at + timedelta(minutes=settings.SHOP_CARD_PAYMENT_MINUTES)
+    days = settings.SHOP_BANK_TRANSFER_DAYS
     if payment_method == PaymentMethod.ON_COLLECTION:
-        return placed_at + timedelta(days=settings.SHOP_COLLECTION_DAYS)
-    return placed_at + timedelta(days=settings.SHOP_BANK_TRANSFER_DAYS)
-
-
-def order_unpaid_cap_check(*, email: str, session_orders: Sequence[str]) -> None:
-    """Refuse a new order while this e-mail address or this session holds SHOP_MAX_UNPAID_ORDERS unpaid ones.
-
-    Without it, one visitor could reserve every one-of-a-kind piece with orders nobody pays.
-    """
-    cap = settings.SHOP_MAX_UNPAID_ORDERS
-    unpaid = Order.objects.filter(status=OrderStatus.AWAITING_PAYMENT)
-    if unpaid.filter(email__iexact=email).count() >= cap:
-        raise TooManyUnpaidOrdersError
-    if session_orders and unpaid.filter(number__in=list(session_orders)).count() >= cap:
-        raise TooManyUnpaidOrdersError
+        days = settings.SHOP_COLLECTION_DAYS
+    if one_of_a_kind:
+        days = min(days, settings.SHOP_ONE_OF_A_KIND_HOLD_DAYS)
+    return placed_at + timedelta(days=days)
 
 
 def variants_locked(variant_ids: list[int]) -> dict[int, ProductVariant]:

@@ -22,6 +22,7 @@ from .guest_links import guest_grant_add, order_from_guest_token
 from .history import order_history_for_shopper
 from .models import Order
 from .payment_instructions import payment_instructions
+from .ratelimits import client_address
 from .services import (
     CartEmptyError,
     OrderError,
@@ -77,6 +78,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
                     cart=cart,
                     user=request.user,
                     session_orders=request.session.get(SESSION_PLACED, []),
+                    client_ip=client_address(request),
                     **form.placement(),
                 )
             except OutOfStockError as error:
@@ -88,7 +90,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, str(error))
                 form.refresh_goods_total(error.total)
                 status = 409
-            except OrderError as error:  # e.g. too many unpaid orders (issue #11)
+            except OrderError as error:  # e.g. the hold cap (orders.holds): the bag page says what to do
                 messages.error(request, str(error))
                 return redirect("cart:detail")
             else:

@@ -479,3 +479,19 @@ LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # its INFO lines name every
 # Back-in-stock sign-ups per client address (django-ratelimit "N/period"; RATELIMIT_IP_META_KEY above).
 SHOP_RESTOCK_SIGNUP_RATE = env.str("DJANGO_SHOP_RESTOCK_SIGNUP_RATE", default="10/h")
 # --- end of content pages, back in stock, wishlist section --------------------------------
+
+# --- Hold limits (issue #20, holds): what unpaid orders may reserve (orders/holds.py) ---------------
+# Summed over every order waiting for payment placed from one client address (IPv6: its /64), one
+# browser session or one signed-in account; a checkout that would go over is refused with a message.
+SHOP_HOLD_MAX_PIECES = env.int("DJANGO_SHOP_HOLD_MAX_PIECES", default=10)
+SHOP_HOLD_MAX_VALUE = _money("DJANGO_SHOP_HOLD_MAX_VALUE", "5000.00")  # goods, before delivery
+# One bag: different pieces (lines) and pieces in all.
+SHOP_CART_MAX_LINES = env.int("DJANGO_SHOP_CART_MAX_LINES", default=20)
+SHOP_CART_MAX_PIECES = env.int("DJANGO_SHOP_CART_MAX_PIECES", default=30)
+# A bank-transfer or pay-on-collection order that took the last piece of a variant keeps it this long at most.
+SHOP_ONE_OF_A_KIND_HOLD_DAYS = env.int("DJANGO_SHOP_ONE_OF_A_KIND_HOLD_DAYS", default=2)
+# An offline (bank transfer, on collection) order leaving its client holding this much logs the
+# shop.security event large_unpaid_hold (a CloudWatch alarm watches it).
+SHOP_HOLD_ALERT_PIECES = env.int("DJANGO_SHOP_HOLD_ALERT_PIECES", default=5)
+SHOP_HOLD_ALERT_VALUE = _money("DJANGO_SHOP_HOLD_ALERT_VALUE", "2000.00")
+# --- end of hold limits section -------------------------------------------------------------------

@@ -134,24 +134,37 @@ def test_webhook_and_pages_are_404_when_card_payments_are_off(client, db, settin
 # --- Rate limits and caps ------------------------------------------------------------------------
 
 
-def test_unpaid_orders_are_capped_per_email(client, db, settings):
+def test_unpaid_orders_are_capped_per_account_and_per_session(client, db, settings):
+    """Per signed-in account, not per typed e-mail (issue 20: a stranger could type a customer's address
+    and lock them out; tests/orders/test_holds.py has that attack)."""
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
     settings.SHOP_MAX_UNPAID_ORDERS = 2
     variant = ProductVariantFactory(stock=10)
+    user = UserFactory(email="ada@example.com")
+    client.force_login(user)
     for _ in range(2):
         add(client, variant)
         assert client.post(reverse("orders:checkout"), checkout_data(client)).status_code == 302
-    add(client, variant)
-    from django.test import Client
-
-    other = Client()  # another session, same e-mail address
+    other = Client()  # another session of the same account
+    other.force_login(user)
     add(other, variant)
     refused = other.post(reverse("orders:checkout"), checkout_data(other), follow=True)
-    assert "several orders waiting for payment" in refused.content.decode()
+    assert "You already have 2 orders waiting for payment" in refused.content.decode()
     assert Order.objects.count() == 2
     # and per session, whatever address is typed
-    refused = client.post(reverse("orders:checkout"), checkout_data(client, email="new@example.com"), follow=True)
-    assert "several orders waiting for payment" in refused.content.decode()
-    assert Order.objects.count() == 2
+    guest = Client()
+    for n in range(2):
+        add(guest, variant)
+        assert (
+            guest.post(reverse("orders:checkout"), checkout_data(guest, email=f"g{n}@example.com")).status_code == 302
+        )
+    add(guest, variant)
+    refused = guest.post(reverse("orders:checkout"), checkout_data(guest, email="new@example.com"), follow=True)
+    assert "You already have 2 orders waiting for payment" in refused.content.decode()
+    assert Order.objects.count() == 4
 
 
 @pytest.mark.parametrize(
