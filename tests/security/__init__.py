@@ -68,4 +68,6 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S14 | Owner-only access  | Another shopper's bag line is 404 (covered before)                    | tests/cart/test_views.py::test_another_shoppers_line_is_404_and_untouched                             |
 | S15 | CSRF               | Checkout and every bag form refuse a POST without a token (before)    | tests/orders/test_views.py::test_checkout_without_csrf_token_is_403                                   |
 | S15 | CSRF               | (bag forms)                                                           | tests/cart/test_views.py::test_csrf_is_enforced_on_every_cart_form                                    |
+| S16 | Stock and orders   | Variant inline offers no delete; a forged DELETE deletes nothing      | tests/security/test_stock_history_delete.py::test_a_forged_delete_of_a_variant_through_the_product_page_deletes_nothing |
+| S16 | Stock and orders   | A variant or product with stock history cannot be deleted (PROTECT)   | tests/security/test_stock_history_delete.py::test_the_orm_refuses_to_delete_a_variant_or_product_with_stock_history |
 """
