@@ -239,6 +239,9 @@ class ProductVariantInline(admin.TabularInline):
     )
     readonly_fields = ("stock",)
     extra = 1
+    # A variant is retired by unticking "Active", never deleted here: deleting took its whole stock history
+    # with it (issue 20). StockAdjustment.variant is PROTECT as well, for every other path.
+    can_delete = False
 
 
 class ProductImageInline(admin.TabularInline):

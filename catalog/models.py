@@ -280,7 +280,8 @@ class StockAdjustment(models.Model):
     the variant's row lock, so a sale between loading a page and saving it is never overwritten.
     """
 
-    variant = models.ForeignKey(ProductVariant, on_delete=models.CASCADE, related_name="stock_adjustments")
+    # PROTECT: a variant (or its product) with stock history cannot be deleted, only retired (is_active).
+    variant = models.ForeignKey(ProductVariant, on_delete=models.PROTECT, related_name="stock_adjustments")
     change = models.IntegerField(help_text="Pieces added (+) or taken away (-).")
     stock_before = models.IntegerField()
     stock_after = models.IntegerField()

@@ -4,6 +4,12 @@ One row per variant, keyed by SKU. Every row is validated (and checked against t
 anything is written; one invalid row means nothing is imported, and every problem of every row is
 reported in one pass. Writes go through save(), so catalog.signals keeps price ranges, cache versions
 and back-in-stock alerts in step.
+
+Stock is never set from the sheet: the difference between the sheet's count and the stock as it is
+under the variant's row lock is recorded as a recount (catalog.services.stock.variant_stock_adjust, a
+StockAdjustment with before and after), and a new variant's count as its opening stock. So a piece sold
+after the sheet was exported and then "recounted" back is in the stock history and in the report.
+Variants are locked in pk order, as a checkout locks them, so the two cannot deadlock.
 """
 
 from dataclasses import dataclass, field
@@ -11,8 +17,9 @@ from typing import IO
 
 from django.db import transaction
 
-from ..models import Category, Product, ProductVariant
+from ..models import Category, Product, ProductVariant, StockReason
 from .import_rows import ImportRowError, ProductPlan, VariantRow, gemstone_value, products_plan, rows_read
+from .stock import variant_stock_adjust
 
 
 @dataclass
@@ -24,6 +31,8 @@ class ImportResult:
     variants_created: int = 0
     variants_updated: int = 0
     variants_unchanged: int = 0
+    # One line per stock change recorded (or, dry-running, to be recorded): "SKU: 1 → 2 (+1)".
+    stock_changes: list[str] = field(default_factory=list)
     errors: list[ImportRowError] = field(default_factory=list)
 
     @property
@@ -84,7 +93,6 @@ def _variant_changes(variant: VariantRow) -> dict[str, object]:
     changes: dict[str, object] = {
         "metal": variant.metal,
         "price": variant.price,
-        "stock": variant.stock,
         "ring_size": variant.ring_size,
     }
     if variant.low_stock_threshold is not None:
@@ -104,6 +112,7 @@ def _apply(
     existing: dict[str, ProductVariant],
     categories: dict[str, Category],
     result: ImportResult,
+    actor,
 ) -> None:
     """Count (and unless dry-running, write) every create and update; callers hold a transaction."""
     write = not result.dry_run
@@ -125,39 +134,64 @@ def _apply(
         else:
             result.products_unchanged += 1
         for position, variant in enumerate(plan.variants):
-            _apply_variant(product, variant, existing.get(variant.sku), position, result)
+            _apply_variant(product, variant, existing.get(variant.sku), position, result, actor)
 
 
 def _apply_variant(
-    product: Product, row: VariantRow, current: ProductVariant | None, position: int, result: ImportResult
+    product: Product, row: VariantRow, current: ProductVariant | None, position: int, result: ImportResult, actor
 ) -> None:
     changes = _variant_changes(row)
     if current is None:
         result.variants_created += 1
-        if not result.dry_run:
-            ProductVariant.objects.create(product=product, sku=row.sku, position=position, **changes)
-    elif _differs(current, changes):
-        result.variants_updated += 1
-        if not result.dry_run:
-            for name, value in changes.items():
-                setattr(current, name, value)
-            current.save()
-    else:
+        # A new variant starts at 0 (the model's default); its count from the sheet is its opening stock.
+        variant = (
+            None
+            if result.dry_run
+            else ProductVariant.objects.create(product=product, sku=row.sku, position=position, **changes)
+        )
+        _stock_record(variant, row, before=0, reason=StockReason.OPENING, result=result, actor=actor)
+        return
+    changed = [name for name, value in changes.items() if getattr(current, name) != value]
+    if not changed and current.stock == row.stock:
         result.variants_unchanged += 1
+        return
+    result.variants_updated += 1
+    if changed and not result.dry_run:
+        for name in changed:
+            setattr(current, name, changes[name])
+        current.save(update_fields=changed)  # never stock: that is recorded below
+    # current.stock was read under the row lock this import holds: it is the stock now, sales included.
+    variant = None if result.dry_run else current
+    _stock_record(variant, row, before=current.stock, reason=StockReason.RECOUNT, result=result, actor=actor)
 
 
-def product_import_csv(*, file: IO[bytes] | IO[str], dry_run: bool = False) -> ImportResult:
+def _stock_record(
+    variant: ProductVariant | None, row: VariantRow, *, before: int, reason: str, result: ImportResult, actor
+) -> None:
+    """Record the sheet's count as a stock change against ``before`` (none if they agree; only counted
+    when ``variant`` is None, a dry run)."""
+    change = row.stock - before
+    if not change:
+        return
+    result.stock_changes.append(f"{row.sku}: {before} → {row.stock} ({change:+d})")
+    if variant is not None:
+        note = "opening stock from import" if reason == StockReason.OPENING else "recount from import"
+        variant_stock_adjust(variant_id=variant.pk, change=change, reason=reason, actor=actor, note=note)
+
+
+def product_import_csv(*, file: IO[bytes] | IO[str], dry_run: bool = False, actor=None) -> ImportResult:
     """Create or update products and variants from a CSV (one row per variant, keyed by SKU).
 
     Every row is validated before anything is written; one invalid row means nothing is imported.
+    Stock differences are recorded as recounts by ``actor`` (None: the command line).
     """
     result = ImportResult(dry_run=dry_run)
-    _import(file, result)
+    _import(file, result, actor)
     result.errors.sort(key=lambda error: error.row)
     return result
 
 
-def _import(file: IO[bytes] | IO[str], result: ImportResult) -> None:
+def _import(file: IO[bytes] | IO[str], result: ImportResult, actor) -> None:
     rows = rows_read(file, result.errors)
     plans, _ = products_plan(rows, result.errors)
     # Every row with a SKU, valid or not, is checked against the database in the same pass.
@@ -167,17 +201,19 @@ def _import(file: IO[bytes] | IO[str], result: ImportResult) -> None:
     if not plans:
         return
     with transaction.atomic():
-        # Locked so a concurrent import or admin edit cannot slip between our checks and our writes.
+        # Locked so a concurrent import, admin edit or sale cannot slip between our checks and our writes;
+        # in pk order, as a checkout locks variants (orders.services.variants_locked): no deadlock.
         existing = {
             v.sku: v
             for v in ProductVariant.objects.select_for_update(of=("self",))
             .select_related("product")
             .filter(sku__in=[sku for _, sku, _ in refs])
+            .order_by("pk")
         }
-        products = {p.slug: p for p in Product.objects.select_for_update().filter(slug__in=list(plans))}
+        products = {p.slug: p for p in Product.objects.select_for_update().filter(slug__in=list(plans)).order_by("pk")}
         wanted_categories = {p.values["category_slug"] for p in plans.values() if "category_slug" in p.values}
         categories = {c.slug: c for c in Category.objects.filter(slug__in=wanted_categories)}
         _check_against_database(plans, refs, products, existing, categories, result.errors)
         if result.errors:
             return
-        _apply(plans, products, existing, categories, result)
+        _apply(plans, products, existing, categories, result, actor)

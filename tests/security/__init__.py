@@ -76,4 +76,6 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S203| Payments (#20)     | Webhook: our handler's error is 500, not recorded, alarmed, retried   | tests/payments/test_lifecycle.py::test_our_handler_failing_answers_500_keeps_nothing_and_the_retry_is_handled |
 | S203| Payments (#20)     | Webhook: a signed event without id/type/object is 400 before handling | tests/payments/test_lifecycle.py::test_a_signed_event_without_id_type_or_object_is_refused_before_any_handler |
 | S204| Payments (#20)     | Staff cannot mark a card order paid by hand (admin button and bulk)   | tests/payments/test_lifecycle.py::test_record_payment_is_refused_for_a_card_order_with_an_intent |
+| S16 | Stock and orders   | Variant inline offers no delete; a forged DELETE deletes nothing      | tests/security/test_stock_history_delete.py::test_a_forged_delete_of_a_variant_through_the_product_page_deletes_nothing |
+| S16 | Stock and orders   | A variant or product with stock history cannot be deleted (PROTECT)   | tests/security/test_stock_history_delete.py::test_the_orm_refuses_to_delete_a_variant_or_product_with_stock_history |
 """

@@ -38,6 +38,10 @@ class Command(BaseCommand):
             f"{result.variants_unchanged} unchanged"
         )
         summary = f"{verb} Products: {products}. Variants: {variants}."
+        # Each stock difference is a recorded change (a recount, or a new variant's opening stock) against
+        # the stock at the time of the import: a piece sold since the sheet was exported shows up here.
+        summary += f" Stock: {len(result.stock_changes)} change(s) recorded in the stock history"
+        summary += (": " + "; ".join(result.stock_changes) + ".") if result.stock_changes else "."
         if result.products_created:
             summary += (
                 f" {result.products_created} new product(s) are hidden from the shop: add a photo and tick "
