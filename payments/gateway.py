@@ -7,7 +7,7 @@ Keys are read from settings at call time and never logged: errors are logged by 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import stripe
@@ -183,10 +183,10 @@ def _stripe_intent(obj) -> StripeIntent:
     )
 
 
-def _stripe_refund(obj) -> StripeRefund:
+def _stripe_refund(obj, *, intent_id: str = "") -> StripeRefund:
     return StripeRefund(
         id=obj["id"],
-        intent_id=obj.get("payment_intent") or "",
+        intent_id=obj.get("payment_intent") or intent_id,
         amount_minor=int(obj["amount"]),
         currency=str(obj["currency"]).upper(),
         status=obj.get("status") or "",
@@ -243,9 +243,8 @@ def intent_refunds_list(*, intent_id: str, limit: int = 100) -> list[StripeRefun
         listing = _client().v1.refunds.list(params={"payment_intent": intent_id, "limit": 100})
         refunds = []
         for obj in listing.auto_paging_iter():
-            refund = _stripe_refund(obj.to_dict())
             # Asked by intent, so it is this intent's (localstripe leaves it empty on a refund by charge).
-            refunds.append(refund if refund.intent_id else replace(refund, intent_id=intent_id))
+            refunds.append(_stripe_refund(obj.to_dict(), intent_id=intent_id))
             if len(refunds) >= limit:
                 break
         return refunds

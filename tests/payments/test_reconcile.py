@@ -490,3 +490,57 @@ def _database_url() -> str:
     from tests.deploy.conftest import database_url
 
     return database_url(connection.settings_dict["NAME"])
+
+
+# --- The alarms ---------------------------------------------------------------------------------
+
+
+def test_alarms_watch_the_events_the_command_logs():
+    from tests.deploy.test_cloudformation import resources
+
+    found = resources()
+    divergences = found["PaymentsDivergencesMetricFilter"]["Properties"]
+    assert divergences["FilterPattern"] == (
+        '{ ($.event = "reconcile_divergence" && $.level = "ERROR") || ($.event = "reconcile_failed") }'
+    )
+    (metric,) = divergences["MetricTransformations"]
+    alarm = found["PaymentsDivergenceAlarm"]["Properties"]
+    assert alarm["MetricName"] == metric["MetricName"] == "PaymentsDivergences"
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "Sum",
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
+    assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
+    assert "deploy/runbooks/alarms.md" in alarm["AlarmDescription"]
+
+    runs = found["PaymentsReconcileRunsMetricFilter"]["Properties"]
+    assert runs["FilterPattern"] == '{ $.event = "reconcile_finished" }'
+    (metric,) = runs["MetricTransformations"]
+    assert "DefaultValue" not in metric  # an hour without a run must be missing data, not a zero
+    missing = found["PaymentsReconcileMissingAlarm"]["Properties"]
+    assert missing["MetricName"] == metric["MetricName"]
+    assert missing["TreatMissingData"] == "breaching"
+    assert (missing["ComparisonOperator"], missing["Threshold"]) == ("LessThanThreshold", 1)
+    # Longer than a day between two daily runs (05:15 + up to 15 minutes), within CloudWatch's 7 days.
+    window = missing["Period"] * missing["EvaluationPeriods"]
+    assert 25 * 3600 <= window <= 7 * 86400
+    assert missing["DatapointsToAlarm"] == missing["EvaluationPeriods"]
+
+
+@pytest.mark.django_db
+def test_the_logged_lines_match_the_alarm_patterns(own_stripe, json_log):
+    """The JSON lines as the formatter writes them carry the fields and values the filters compare."""
+    order, _payment = paid_order(own_stripe)
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.CANCELLED)
+    reconcile()
+    lines = json_log()
+    divergence = next(line for line in lines if line.get("event") == "reconcile_divergence")
+    assert (divergence["level"], divergence["kind"], divergence["repaired"]) == (
+        "ERROR",
+        CAPTURED_CANCELLED_ORDER,
+        False,
+    )
+    assert divergence["logger"] == "shop.payments"
+    assert order.email not in json.dumps(lines)
+    assert any(line.get("event") == "reconcile_finished" for line in lines)
