@@ -544,3 +544,18 @@ def test_the_logged_lines_match_the_alarm_patterns(own_stripe, json_log):
     assert divergence["logger"] == "shop.payments"
     assert order.email not in json.dumps(lines)
     assert any(line.get("event") == "reconcile_finished" for line in lines)
+
+
+def test_the_runbook_says_what_to_do_with_every_kind_and_alarm():
+    from payments import reconcile as module
+
+    kinds = {
+        value for name, value in vars(module).items() if name.isupper() and isinstance(value, str) and "_" in value
+    }
+    assert MISSED_WEBHOOK in kinds
+    assert REFUND_TOTALS_DIFFER in kinds
+    runbook = (DEPLOY / "runbooks" / "alarms.md").read_text()
+    section = runbook[runbook.index("## aurelia-payments-divergence and aurelia-payments-reconcile-missing") :]
+    section = section[: section.index("\n## ", 3)]
+    for kind in kinds:
+        assert f"`{kind}`" in section, kind
