@@ -149,3 +149,120 @@ def event_construct(*, payload: bytes, signature: str):
         return stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
     except stripe.SignatureVerificationError as error:
         raise ValueError("bad signature") from error
+
+
+# --- Reading back what Stripe holds (payments.reconcile) -----------------------------------------
+# Read only. Stripe lists newest first; the window is applied here, on each object's ``created``, and
+# the listing stops at the first object older than it (Stripe also takes ``created[gte]``/``[lt]``,
+# but localstripe, the tests' Stripe, refuses them, so the code the tests run is the code that ships).
+
+
+@dataclass(frozen=True)
+class StripeIntent:
+    id: str
+    status: str
+    amount_minor: int
+    currency: str
+    order_number: str  # from the intent's metadata; "" when it carries none (not one of ours)
+    created: int  # Unix seconds
+    charge_id: str  # the latest charge, "" before one
+
+
+@dataclass(frozen=True)
+class StripeRefund:
+    id: str
+    intent_id: str  # "" for a refund of a charge made without a PaymentIntent (never one of ours)
+    amount_minor: int
+    currency: str
+    status: str  # succeeded, pending, requires_action, failed, canceled
+    created: int
+
+
+@dataclass(frozen=True)
+class Listing:
+    items: list
+    complete: bool  # False when the bound was reached with objects of the window still coming
+
+
+def _stripe_intent(obj) -> StripeIntent:
+    charge = obj.get("latest_charge") or ""
+    number = (obj.get("metadata") or {}).get("order_number")
+    return StripeIntent(
+        id=obj["id"],
+        status=obj["status"],
+        amount_minor=int(obj["amount"]),
+        currency=str(obj["currency"]).upper(),
+        order_number=number if isinstance(number, str) else "",
+        created=int(obj["created"]),
+        # An id from Stripe; localstripe sends the charge itself.
+        charge_id=charge if isinstance(charge, str) else str(charge["id"]),
+    )
+
+
+def _stripe_refund(obj, *, intent_id: str = "") -> StripeRefund:
+    return StripeRefund(
+        id=obj["id"],
+        intent_id=obj.get("payment_intent") or intent_id,
+        amount_minor=int(obj["amount"]),
+        currency=str(obj["currency"]).upper(),
+        status=obj.get("status") or "",
+        created=int(obj["created"]),
+    )
+
+
+def _window(listing, *, since: int, until: int, limit: int, convert) -> Listing:
+    found = []
+    for seen, obj in enumerate(listing.auto_paging_iter(), start=1):
+        created = int(obj["created"])
+        if created < since:
+            return Listing(items=found, complete=True)  # newest first: the rest is older still
+        if seen > limit:
+            return Listing(items=found, complete=False)
+        if created < until:
+            found.append(convert(obj.to_dict()))
+    return Listing(items=found, complete=True)
+
+
+def payment_intents_list(*, since: int, until: int, limit: int) -> Listing:
+    """PaymentIntents created in [since, until) (Unix seconds), at most ``limit`` looked at."""
+    try:
+        listing = _client().v1.payment_intents.list(params={"limit": 100})
+        return _window(listing, since=since, until=until, limit=limit, convert=_stripe_intent)
+    except stripe.StripeError as error:
+        raise GatewayError(f"Stripe did not list payments ({type(error).__name__}).") from error
+
+
+def refunds_list(*, since: int, until: int, limit: int) -> Listing:
+    """Refunds created in [since, until) (Unix seconds), at most ``limit`` looked at."""
+    try:
+        listing = _client().v1.refunds.list(params={"limit": 100})
+        return _window(listing, since=since, until=until, limit=limit, convert=_stripe_refund)
+    except stripe.StripeError as error:
+        raise GatewayError(f"Stripe did not list refunds ({type(error).__name__}).") from error
+
+
+def payment_intent_retrieve(*, intent_id: str) -> StripeIntent | None:
+    """One PaymentIntent as Stripe has it now; None if Stripe does not know it."""
+    try:
+        return _stripe_intent(_client().v1.payment_intents.retrieve(intent_id).to_dict())
+    except stripe.InvalidRequestError as error:
+        if getattr(error, "http_status", None) == 404:
+            return None
+        raise GatewayError(f"Stripe refused to read a payment ({type(error).__name__}).") from error
+    except stripe.StripeError as error:
+        raise GatewayError(f"Stripe did not answer for a payment ({type(error).__name__}).") from error
+
+
+def intent_refunds_list(*, intent_id: str, limit: int = 100) -> list[StripeRefund]:
+    """Every refund of one PaymentIntent (a payment is refunded a few times at most)."""
+    try:
+        listing = _client().v1.refunds.list(params={"payment_intent": intent_id, "limit": 100})
+        refunds = []
+        for obj in listing.auto_paging_iter():
+            # Asked by intent, so it is this intent's (localstripe leaves it empty on a refund by charge).
+            refunds.append(_stripe_refund(obj.to_dict(), intent_id=intent_id))
+            if len(refunds) >= limit:
+                break
+        return refunds
+    except stripe.StripeError as error:
+        raise GatewayError(f"Stripe did not list a payment's refunds ({type(error).__name__}).") from error

@@ -446,6 +446,9 @@ STRIPE_API_BASE = env.str("DJANGO_STRIPE_API_BASE", default="https://api.stripe.
 STRIPE_JS_URL = env.str("DJANGO_STRIPE_JS_URL", default="https://js.stripe.com/v3/")
 STRIPE_TIMEOUT_SECONDS = env.float("DJANGO_STRIPE_TIMEOUT_SECONDS", default=10.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("DJANGO_STRIPE_MAX_NETWORK_RETRIES", default=2)
+# `manage.py payments_reconcile` (daily timer) compares Stripe with our orders for this many hours back:
+# two days, so each payment is seen by two runs and one missed run loses nothing.
+SHOP_RECONCILE_HOURS = env.int("DJANGO_SHOP_RECONCILE_HOURS", default=48)
 # How long an unpaid order keeps its pieces; `manage.py expire_unpaid_orders` (a timer) cancels it after.
 SHOP_CARD_PAYMENT_MINUTES = env.int("DJANGO_SHOP_CARD_PAYMENT_MINUTES", default=30)
 SHOP_BANK_TRANSFER_DAYS = env.int("DJANGO_SHOP_BANK_TRANSFER_DAYS", default=5)
