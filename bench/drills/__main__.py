@@ -1,6 +1,7 @@
 """`make drills`: every failure drill in turn (or the ones named), one verdict each, JSON under bench/results/.
 
-    scripts/with-postgres.sh .venv/bin/python -m bench.drills [reload crash two-instances db-restart s3 fuzz soak]
+    scripts/with-postgres.sh .venv/bin/python -m bench.drills [reload crash two-instances s3 fuzz soak last-piece
+                                                               db-restart]
 
 DRILL_SOAK_SECONDS (300), DRILL_RELOAD_SECONDS (20) and DRILL_FUZZ_EXAMPLES (2400) shorten runs while developing.
 """
@@ -20,7 +21,8 @@ DRILLS = {
     "s3": "bench.drills.s3_down",
     "fuzz": "bench.drills.fuzz",
     "soak": "bench.drills.soak",
-    # Last: it stops and starts the database every other drill uses.
+    # Last, these two: they stop and start the database every other drill uses.
+    "last-piece": "bench.drills.last_piece",
     "db-restart": "bench.drills.db_restart",
 }
 PRODUCTS = int(os.environ.get("DRILL_PRODUCTS", 2000))
@@ -29,7 +31,7 @@ PRODUCTS = int(os.environ.get("DRILL_PRODUCTS", 2000))
 def main(argv: list[str]) -> int:
     import importlib
 
-    names = argv or list(DRILLS)
+    names = [name.replace("_", "-") for name in argv] or list(DRILLS)  # last_piece as well as last-piece
     unknown = [n for n in names if n not in DRILLS]
     if unknown:
         raise SystemExit(f"unknown drill(s) {unknown}; choose from {list(DRILLS)}")
