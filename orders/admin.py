@@ -93,7 +93,7 @@ def _transition_action(to_status: str):
         if done:
             modeladmin.message_user(request, f"{done} order(s) now {OrderStatus(to_status).label.lower()}.")
         for reason in refused:
-            modeladmin.message_user(request, f"Not done: {reason}", messages.WARNING)
+            modeladmin.message_user(request, f"Not allowed: {reason}", messages.WARNING)
 
     action.__name__ = f"mark_{to_status}"
     return admin.action(permissions=["change"], description=f"{TRANSITION_LABELS[to_status]} for selected orders")(
