@@ -93,7 +93,10 @@ def order_transition(
 def order_allowed_transitions(*, order: Order) -> list[str]:
     """The statuses this order may move to next (the admin shows one button for each)."""
     allowed = []
+    port = payment_port()
     for status in ALLOWED_TRANSITIONS.get(order.status, frozenset()):
+        if status == OrderStatus.PAID and port is not None and port.order_has_card_intent(order=order):
+            continue  # Stripe's webhook marks it paid; "Record payment" would refuse
         try:
             _transition_check(order=order, to_status=status, actor=None, staff=True)
         except OrderTransitionError:
