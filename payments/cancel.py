@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from orders.models import EventReason, Order, OrderStatus
 from orders.services import OrderError, OrderTransitionError
-from orders.workflow import order_transition
+from orders.workflow import order_allowed_transitions, order_transition
 
 from . import gateway
 from .models import Payment, Refund, RefundSource, RefundStatus
@@ -44,8 +44,7 @@ class CardPayments:
 
 def card_order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, note: str = "") -> Order:
     """End the order's intents at Stripe, refund what was captured, then cancel it (or change nothing)."""
-    if not order.is_cancellable:
-        raise OrderTransitionError(f"Order {order.number} cannot be cancelled from {order.get_status_display()}.")
+    _cancellable_check(order=order)
     captured = _intents_end(order=order)
     refunds = _refunds_open(order=order, actor=actor, captured=captured)
     for refund_id in refunds:
@@ -67,6 +66,11 @@ def card_order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, not
             reason=EventReason.SHOP,
             amount=refunded,
         )
+
+
+def _cancellable_check(*, order: Order) -> None:
+    if OrderStatus.CANCELLED not in order_allowed_transitions(order=order):
+        raise OrderTransitionError(f"Order {order.number} cannot be cancelled from {order.get_status_display()}.")
 
 
 def _intents_end(*, order: Order) -> list[str]:
@@ -94,8 +98,7 @@ def _refunds_open(*, order: Order, actor: AbstractBaseUser | None, captured: lis
     """Under the order's lock: record captured payments and a pending refund of what is left on each."""
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
-        if not locked.is_cancellable:
-            raise OrderTransitionError(f"Order {order.number} cannot be cancelled from {locked.get_status_display()}.")
+        _cancellable_check(order=locked)
         # Stripe says so (we asked it): the webhook, when it comes, finds the payment recorded and changes nothing.
         Payment.objects.filter(order=locked, intent_id__in=captured, succeeded_at__isnull=True).update(
             status="succeeded", succeeded_at=timezone.now()

@@ -103,7 +103,11 @@ def payment_refund(
         raise RefundError("Stripe did not accept the refund; nothing was refunded. Please try again.")
     if restock:  # the refund itself is in the history already (_refund_send)
         order_transition(
-            order=order, to_status=OrderStatus.CANCELLED, actor=actor, note="Refunded in full; pieces back on sale"
+            order=order,
+            to_status=OrderStatus.CANCELLED,
+            actor=actor,
+            note="Refunded in full; pieces back on sale",
+            amount=amount,  # the cancellation e-mail says it went back to the card
         )
     return refund
 

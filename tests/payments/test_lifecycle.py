@@ -368,3 +368,18 @@ def test_our_handler_failing_answers_500_keeps_nothing_and_the_retry_is_handled(
 def test_a_signed_event_without_id_type_or_object_is_refused_before_any_handler(stripe_settings, event):
     assert post_event(event).status_code == 400
     assert not StripeEvent.objects.exists()
+
+
+def test_a_full_refund_that_restocks_tells_the_shopper_the_money_went_back(
+    paid_order, django_capture_on_commit_callbacks
+):
+    from payments.refunds import payment_refund
+
+    order, _, _ = paid_order
+    with django_capture_on_commit_callbacks(execute=True):
+        payment_refund(
+            payment=order.payments.get(), amount=order.total, actor=None, restock=True, idempotency_key="restock"
+        )
+    text = cancel_mail(order)
+    assert "£100.00 has been refunded to your card" in text
+    assert "Nothing was charged" not in text
