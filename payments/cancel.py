@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from decimal import Decimal
+from functools import partial
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
@@ -23,8 +24,9 @@ from orders.services import OrderError, OrderTransitionError
 from orders.workflow import order_allowed_transitions, order_transition
 
 from . import gateway
+from .expiry import OPEN_INTENT_STATUSES, intent_cancel
 from .models import Payment, Refund, RefundSource, RefundStatus
-from .refunds import _refund_send, payment_refundable
+from .refunds import payment_refundable, refund_send
 
 logger = logging.getLogger("shop.payments")
 
@@ -48,7 +50,7 @@ def card_order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, not
     captured = _intents_end(order=order)
     refunds = _refunds_open(order=order, actor=actor, captured=captured)
     for refund_id in refunds:
-        _refund_send(refund_id=refund_id, tell_shopper=False)  # the cancellation e-mail says it
+        refund_send(refund_id=refund_id, tell_shopper=False)  # the cancellation e-mail says it
     if Refund.objects.filter(pk__in=refunds).exclude(status=RefundStatus.SUCCEEDED).exists():
         raise OrderError(
             f"Order {order.number}: Stripe did not accept the refund; the order was not cancelled. Please try again."
@@ -58,7 +60,7 @@ def card_order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, not
         refunded = Refund.objects.filter(payment__order=locked, status=RefundStatus.SUCCEEDED).aggregate(
             total=Sum("amount")
         )["total"] or Decimal("0.00")
-        return order_transition(
+        cancelled = order_transition(
             order=locked,
             to_status=OrderStatus.CANCELLED,
             actor=actor,
@@ -66,6 +68,15 @@ def card_order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, not
             reason=EventReason.SHOP,
             amount=refunded,
         )
+        # An intent the charge view made while Stripe was being asked: ended too (if paid, the webhook refunds it).
+        late = locked.payments.filter(status__in=(*OPEN_INTENT_STATUSES, "")).exclude(intent_id__in=captured)
+        for intent_id in late.values_list("intent_id", flat=True):
+            transaction.on_commit(partial(intent_cancel, intent_id=intent_id), robust=True)
+    logger.info(
+        "card_order_staff_cancelled",
+        extra={"event": "card_order_staff_cancelled", "order_number": order.number, "refunded": str(refunded)},
+    )
+    return cancelled
 
 
 def _cancellable_check(*, order: Order) -> None:
