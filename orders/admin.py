@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -17,7 +18,7 @@ from accounts.models import POSTAL_ADDRESS_FIELDS
 from catalog.admin import ReadOnlyAdmin
 
 from .guest_links import order_guest_links_revoke
-from .models import LowStockVariant, Order, OrderEvent, OrderLine, OrderStatus
+from .models import LowStockVariant, Order, OrderEvent, OrderLine, OrderStatus, PaymentMethod
 from .services import OrderError
 from .workflow import order_allowed_transitions, order_payment_record, order_staff_cancel, order_transition
 
@@ -93,7 +94,7 @@ def _transition_action(to_status: str):
         if done:
             modeladmin.message_user(request, f"{done} order(s) now {OrderStatus(to_status).label.lower()}.")
         for reason in refused:
-            modeladmin.message_user(request, f"Not done: {reason}", messages.WARNING)
+            modeladmin.message_user(request, f"Not allowed: {reason}", messages.WARNING)
 
     action.__name__ = f"mark_{to_status}"
     return admin.action(permissions=["change"], description=f"{TRANSITION_LABELS[to_status]} for selected orders")(
@@ -298,6 +299,16 @@ class OrderAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, order):
             raise PermissionDenied
         to_status = request.POST.get("to_status", "")
+        card_cancel = to_status == OrderStatus.CANCELLED and order.payment_method == PaymentMethod.CARD
+        if card_cancel and not request.POST.get("confirmed"):  # money may move at Stripe: one more click
+            context = {
+                **self.admin_site.each_context(request),
+                "title": f"Cancel order {order.number}?",
+                "order": order,
+                "note": request.POST.get("transition_note", ""),
+                "opts": self.model._meta,
+            }
+            return TemplateResponse(request, "admin/orders/cancel_confirm.html", context)
         try:
             _order_step(
                 order=order,

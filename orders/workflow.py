@@ -57,7 +57,7 @@ def order_transition(
     The one entry point for status changes, so every path (admin, payments, expiry) tells the shopper.
     ``reason`` says why a cancellation happened (``EventReason``; the shop's decision by default);
     ``carrier``/``tracking_number`` are stored when the order ships (both or neither; the order's own if None);
-    ``amount`` is what was refunded with a cancellation (its e-mail says so).
+    ``amount`` is what was refunded to the card with a cancellation (0: nothing was charged; its e-mail says which).
     """
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
@@ -80,7 +80,7 @@ def order_transition(
             to_status=to_status,
             note=note[:500],
             reason=reason if to_status == OrderStatus.CANCELLED else "",
-            amount=amount if to_status == OrderStatus.CANCELLED and amount else None,
+            amount=amount if to_status == OrderStatus.CANCELLED else None,
         )
         order_status_mail_queue(order=locked, event=event)
     logger.info(
@@ -93,7 +93,10 @@ def order_transition(
 def order_allowed_transitions(*, order: Order) -> list[str]:
     """The statuses this order may move to next (the admin shows one button for each)."""
     allowed = []
+    port = payment_port()
     for status in ALLOWED_TRANSITIONS.get(order.status, frozenset()):
+        if status == OrderStatus.PAID and port is not None and port.order_has_card_intent(order=order):
+            continue  # Stripe's webhook marks it paid; "Record payment" would refuse
         try:
             _transition_check(order=order, to_status=status, actor=None, staff=True)
         except OrderTransitionError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from decimal import Decimal
+from functools import partial
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
@@ -20,11 +21,12 @@ from django.utils import timezone
 
 from orders.models import EventReason, Order, OrderStatus
 from orders.services import OrderError, OrderTransitionError
-from orders.workflow import order_transition
+from orders.workflow import order_allowed_transitions, order_transition
 
 from . import gateway
+from .expiry import OPEN_INTENT_STATUSES, intent_cancel
 from .models import Payment, Refund, RefundSource, RefundStatus
-from .refunds import _refund_send, payment_refundable
+from .refunds import payment_refundable, refund_send
 
 logger = logging.getLogger("shop.payments")
 
@@ -44,12 +46,11 @@ class CardPayments:
 
 def card_order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, note: str = "") -> Order:
     """End the order's intents at Stripe, refund what was captured, then cancel it (or change nothing)."""
-    if not order.is_cancellable:
-        raise OrderTransitionError(f"Order {order.number} cannot be cancelled from {order.get_status_display()}.")
+    _cancellable_check(order=order)
     captured = _intents_end(order=order)
     refunds = _refunds_open(order=order, actor=actor, captured=captured)
     for refund_id in refunds:
-        _refund_send(refund_id=refund_id, tell_shopper=False)  # the cancellation e-mail says it
+        refund_send(refund_id=refund_id, tell_shopper=False)  # the cancellation e-mail says it
     if Refund.objects.filter(pk__in=refunds).exclude(status=RefundStatus.SUCCEEDED).exists():
         raise OrderError(
             f"Order {order.number}: Stripe did not accept the refund; the order was not cancelled. Please try again."
@@ -59,7 +60,7 @@ def card_order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, not
         refunded = Refund.objects.filter(payment__order=locked, status=RefundStatus.SUCCEEDED).aggregate(
             total=Sum("amount")
         )["total"] or Decimal("0.00")
-        return order_transition(
+        cancelled = order_transition(
             order=locked,
             to_status=OrderStatus.CANCELLED,
             actor=actor,
@@ -67,6 +68,20 @@ def card_order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, not
             reason=EventReason.SHOP,
             amount=refunded,
         )
+        # An intent the charge view made while Stripe was being asked: ended too (if paid, the webhook refunds it).
+        late = locked.payments.filter(status__in=(*OPEN_INTENT_STATUSES, "")).exclude(intent_id__in=captured)
+        for intent_id in late.values_list("intent_id", flat=True):
+            transaction.on_commit(partial(intent_cancel, intent_id=intent_id), robust=True)
+    logger.info(
+        "card_order_staff_cancelled",
+        extra={"event": "card_order_staff_cancelled", "order_number": order.number, "refunded": str(refunded)},
+    )
+    return cancelled
+
+
+def _cancellable_check(*, order: Order) -> None:
+    if OrderStatus.CANCELLED not in order_allowed_transitions(order=order):
+        raise OrderTransitionError(f"Order {order.number} cannot be cancelled from {order.get_status_display()}.")
 
 
 def _intents_end(*, order: Order) -> list[str]:
@@ -94,8 +109,7 @@ def _refunds_open(*, order: Order, actor: AbstractBaseUser | None, captured: lis
     """Under the order's lock: record captured payments and a pending refund of what is left on each."""
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
-        if not locked.is_cancellable:
-            raise OrderTransitionError(f"Order {order.number} cannot be cancelled from {locked.get_status_display()}.")
+        _cancellable_check(order=locked)
         # Stripe says so (we asked it): the webhook, when it comes, finds the payment recorded and changes nothing.
         Payment.objects.filter(order=locked, intent_id__in=captured, succeeded_at__isnull=True).update(
             status="succeeded", succeeded_at=timezone.now()

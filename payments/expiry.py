@@ -105,12 +105,13 @@ def order_expire(*, order_id: int, now=None) -> bool:
             order.payments.filter(status__in=(*OPEN_INTENT_STATUSES, "")).values_list("intent_id", flat=True)
         )
         for intent_id in intents:
-            transaction.on_commit(partial(_intent_cancel, intent_id=intent_id), robust=True)
+            transaction.on_commit(partial(intent_cancel, intent_id=intent_id), robust=True)
     logger.info("order_expired", extra={"event": "order_expired", "order_number": order.number})
     return True
 
 
-def _intent_cancel(*, intent_id: str) -> None:
+def intent_cancel(*, intent_id: str) -> None:
+    """End an intent at Stripe after the order's cancellation committed (expiry, and staff cancel's stragglers)."""
     try:
         status = gateway.payment_intent_cancel(intent_id=intent_id)
     except gateway.GatewayError:

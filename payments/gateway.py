@@ -127,6 +127,10 @@ def payment_intent_status(*, intent_id: str) -> str:
     """A PaymentIntent's status as Stripe knows it now (the webhook may not have told us yet)."""
     try:
         return _client().v1.payment_intents.retrieve(intent_id)["status"]
+    except stripe.InvalidRequestError as error:
+        if getattr(error, "code", None) == "resource_missing":
+            return "missing"  # never made with this key (another account or mode): nothing can be paid on it
+        raise GatewayError("Stripe refused the request.") from error
     except stripe.StripeError as error:
         raise GatewayError("Stripe did not answer.") from error
 

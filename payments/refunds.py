@@ -57,7 +57,7 @@ def refund_automatically(*, order: Order, payment: Payment, reason: str) -> Refu
         idempotency_key=f"auto-{payment.intent_id}",
     )
     order_event_record(order=order, note=f"Card payment {payment.intent_id} to be refunded in full: {reason}")
-    transaction.on_commit(partial(_refund_send, refund_id=refund.pk), robust=True)
+    transaction.on_commit(partial(refund_send, refund_id=refund.pk), robust=True)
     return refund
 
 
@@ -97,18 +97,22 @@ def payment_refund(
         except IntegrityError:
             return Refund.objects.get(idempotency_key=idempotency_key)
     # Outside the lock: the pending row already counts against what may still be refunded.
-    _refund_send(refund_id=refund.pk)
+    refund_send(refund_id=refund.pk)
     refund.refresh_from_db()
     if refund.status == RefundStatus.FAILED:
         raise RefundError("Stripe did not accept the refund; nothing was refunded. Please try again.")
-    if restock:  # the refund itself is in the history already (_refund_send)
+    if restock:  # the refund itself is in the history already (refund_send)
         order_transition(
-            order=order, to_status=OrderStatus.CANCELLED, actor=actor, note="Refunded in full; pieces back on sale"
+            order=order,
+            to_status=OrderStatus.CANCELLED,
+            actor=actor,
+            note="Refunded in full; pieces back on sale",
+            amount=amount,  # the cancellation e-mail says it went back to the card
         )
     return refund
 
 
-def _refund_send(*, refund_id: int, tell_shopper: bool = True) -> None:
+def refund_send(*, refund_id: int, tell_shopper: bool = True) -> None:
     """Ask Stripe for a recorded refund (idempotent on the row's key); once accepted, record it and tell the shopper."""
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     if refund.status != RefundStatus.PENDING:
@@ -170,7 +174,7 @@ def refunds_retry(*, now: datetime | None = None) -> int:
     for refund_id in ids:
         if not _refund_reopen(refund_id=refund_id):
             continue
-        _refund_send(refund_id=refund_id)
+        refund_send(refund_id=refund_id)
         sent += Refund.objects.filter(pk=refund_id, status=RefundStatus.SUCCEEDED).exists()
     return sent
 

@@ -258,3 +258,29 @@ def test_staff_refund_in_the_admin(page: Page, card_shop, browser):
     )
     assert [(str(amount), status) for amount, status, _ in rows] == [("20.00", "succeeded")]
     assert rows[0][2].startswith("re_")
+
+
+def test_a_guest_back_through_the_email_link_pays_from_another_browser(page: Page, card_shop, browser):
+    """Issue #20: the confirmation e-mail's link opens the order on the shopper's phone, whose "Pay by card"
+    used to answer 404 (the payment page ignored the guest grant), so the order lapsed."""
+    slug = product_slugs(card_shop)[0]
+    sell_stock(card_shop, slug, 5)
+    number = buy_by_card(page, card_shop, slug, "back.by.link@example.com")
+    ((body,),) = card_shop.sql(
+        "SELECT text_body FROM mailqueue_mail WHERE kind = 'order_confirmation' AND reference = %s", number
+    )
+    link = re.search(r"https?://\S+/orders/view/\?t=\S+", body).group(0)
+    phone = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        guest = phone.new_page()
+        guest.goto(link)
+        expect(guest).to_have_url(re.compile(rf"/orders/guest/{number}/$"))
+        guest.get_by_role("link", name="Pay by card").click()
+        expect(guest).to_have_url(re.compile(rf"/checkout/pay/{number}/$"))
+        expect(guest.get_by_role("button", name=re.compile(r"^Pay £"))).to_be_enabled()
+        enter_card(guest, "4242424242424242")
+        expect(guest).to_have_url(re.compile(rf"/checkout/confirmation/{number}/$"))
+        wait_for_payment_received(guest)
+    finally:
+        phone.close()
+    assert card_shop.order_status(number) == "paid"

@@ -146,7 +146,7 @@ def test_cancelled_emails_say_why(order, ring, staff, client):
     order_transition(order=late, to_status=OrderStatus.CANCELLED, actor=None, reason="payment_timeout")
     (timeout,) = Mail.objects.filter(kind="order_cancelled", reference=late.number)
     for body in (timeout.text_body, timeout.html_body):
-        assert "did not receive the payment" in body
+        assert "did not arrive in time" in body
     page = client.get(reverse("orders:guest-link"), {"t": order_guest_token(order=late)}, follow=True).content.decode()
     assert "Cancelled: payment not received in time" in page
 

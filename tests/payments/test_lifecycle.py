@@ -158,7 +158,9 @@ def test_staff_cancel_from_the_admin_ends_an_open_intent_and_says_nothing_was_ch
     intent_id = Payment.objects.get(order=order).intent_id
     client.force_login(StaffUserFactory())
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("admin:orders_order_transition", args=[order.pk]), {"to_status": "cancelled"})
+        client.post(
+            reverse("admin:orders_order_transition", args=[order.pk]), {"to_status": "cancelled", "confirmed": "1"}
+        )
     assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELLED
     assert stock(variant) == 1
     # Finishing 3-D Secure now cannot take money: the intent is cancelled at Stripe.
@@ -183,7 +185,9 @@ def test_staff_cancel_of_a_paid_card_order_refunds_it_at_stripe_and_says_how_muc
     order, variant, intent_id = paid_order
     client.force_login(StaffUserFactory())
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("admin:orders_order_transition", args=[order.pk]), {"to_status": "cancelled"})
+        client.post(
+            reverse("admin:orders_order_transition", args=[order.pk]), {"to_status": "cancelled", "confirmed": "1"}
+        )
     assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELLED
     assert stripe_refunded(stripe_settings, intent_id) == 10000
     refund = Refund.objects.get()
@@ -235,6 +239,20 @@ def test_a_payment_finishing_after_a_staff_cancel_is_refunded_never_reinstated(
     assert Mail.objects.filter(kind="order_refunded", reference=order.number).count() == 1
 
 
+def test_the_admin_asks_before_cancelling_a_card_order(stripe_settings, client, django_assert_max_num_queries):
+    order, _ = card_order()
+    client.force_login(StaffUserFactory())
+    url = reverse("admin:orders_order_transition", args=[order.pk])
+    with django_assert_max_num_queries(12):
+        page = client.post(url, {"to_status": "cancelled", "transition_note": "rang to cancel"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "refunds to the card whatever was paid" in html
+    assert 'name="confirmed" value="1"' in html
+    assert 'value="rang to cancel"' in html
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.AWAITING_PAYMENT
+
+
 def test_staff_cancel_with_stripe_unreachable_changes_nothing_and_says_try_again(stripe_settings, settings, client):
     order, variant = card_order(stock=1)
     pm = card_setup(stripe_settings, setup_secret=payment_setup_start(order=order), number=NEEDS_3DS)
@@ -244,7 +262,7 @@ def test_staff_cancel_with_stripe_unreachable_changes_nothing_and_says_try_again
         order_staff_cancel(order=order, actor=None)
     client.force_login(StaffUserFactory())
     url = reverse("admin:orders_order_transition", args=[order.pk])
-    page = client.post(url, {"to_status": "cancelled"}, follow=True)
+    page = client.post(url, {"to_status": "cancelled", "confirmed": "1"}, follow=True)
     assert "Stripe did not answer; nothing was changed" in page.content.decode()
     assert Order.objects.get(pk=order.pk).status == OrderStatus.AWAITING_PAYMENT
     assert stock(variant) == 0
@@ -268,6 +286,7 @@ def test_record_payment_is_refused_for_a_card_order_with_an_intent(stripe_settin
     with pytest.raises(OrderError, match="card payment"):
         order_payment_record(order=order, actor=None)
     client.force_login(StaffUserFactory())
+    assert "Record payment" not in client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
     page = client.post(reverse("admin:orders_order_transition", args=[order.pk]), {"to_status": "paid"}, follow=True)
     assert "marked paid when Stripe confirms" in page.content.decode()
     bulk = client.post(
@@ -349,3 +368,18 @@ def test_our_handler_failing_answers_500_keeps_nothing_and_the_retry_is_handled(
 def test_a_signed_event_without_id_type_or_object_is_refused_before_any_handler(stripe_settings, event):
     assert post_event(event).status_code == 400
     assert not StripeEvent.objects.exists()
+
+
+def test_a_full_refund_that_restocks_tells_the_shopper_the_money_went_back(
+    paid_order, django_capture_on_commit_callbacks
+):
+    from payments.refunds import payment_refund
+
+    order, _, _ = paid_order
+    with django_capture_on_commit_callbacks(execute=True):
+        payment_refund(
+            payment=order.payments.get(), amount=order.total, actor=None, restock=True, idempotency_key="restock"
+        )
+    text = cancel_mail(order)
+    assert "£100.00 has been refunded to your card" in text
+    assert "Nothing was charged" not in text
