@@ -161,8 +161,13 @@ def _replay_succeeded(*, intent: gateway.StripeIntent) -> bool:
         "status": intent.status,
         "metadata": {"order_number": intent.order_number} if intent.order_number else {},
     }
-    with transaction.atomic():
-        outcome = services._on_intent_succeeded(obj)
+    try:
+        with transaction.atomic():
+            outcome = services._on_intent_succeeded(obj)
+    except Exception:
+        # Rolled back whole; this payment stays a finding for a person, the other payments go on.
+        logger.exception("reconcile_replay_failed", extra={"event": "reconcile_replay_failed", "intent": intent.id})
+        return False
     logger.info("reconcile_replayed", extra={"event": "reconcile_replayed", "intent": intent.id, "outcome": outcome})
     return Payment.objects.filter(intent_id=intent.id, succeeded_at__isnull=False).exists()
 
