@@ -200,6 +200,26 @@ def test_a_young_pending_refund_is_in_flight_and_not_judged(own_stripe):
     assert Refund.objects.get(payment=payment).status == RefundStatus.PENDING
 
 
+@pytest.mark.django_db(transaction=True)  # as in production: the automatic refund goes to Stripe on commit
+def test_a_missed_payment_for_an_order_cancelled_meanwhile_follows_the_late_payment_rules(own_stripe):
+    order, _variant = card_order(stock=1)
+    payment = pay(own_stripe, order)
+    # The order was cancelled while the webhook was lost, and its piece is gone.
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.CANCELLED)
+    report = reconcile()
+    assert [(f.kind, f.repaired) for f in report.findings] == [(MISSED_WEBHOOK, True)]
+    order.refresh_from_db()
+    refunds = Refund.objects.filter(payment=payment)
+    if order.status == OrderStatus.CANCELLED:  # the money goes back, at Stripe, in full
+        assert [(r.amount, r.status) for r in refunds] == [(payment.amount, RefundStatus.SUCCEEDED)]
+        at_stripe = gateway.intent_refunds_list(intent_id=payment.intent_id)
+        assert sum(r.amount_minor for r in at_stripe) == gateway.to_minor(payment.amount, "GBP")
+    else:  # or the order is paid after all, by whatever rule the late-payment path has
+        assert order.status == OrderStatus.PAID
+        assert not refunds.exists()
+    assert reconcile().findings == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_runs_at_once_repair_once(own_stripe):
     """Each instance runs the timer: two runs on the same missed payment and refund make one of each."""
