@@ -390,6 +390,22 @@ def backdate(localstripe, intent_id: str, *, days: int) -> None:
     answer.raise_for_status()
 
 
+@pytest.mark.django_db
+def test_queries_per_payment_are_a_few_and_constant(own_stripe):
+    from django.test.utils import CaptureQueriesContext
+
+    paid_order(own_stripe)
+    with CaptureQueriesContext(connection) as one:
+        assert reconcile().findings == []
+    for n in range(3):
+        paid_order(own_stripe, email=f"shopper{n}@example.com")
+    with CaptureQueriesContext(connection) as four:
+        assert reconcile().findings == []
+    per_payment = (len(four) - len(one)) / 3
+    print(f"reconcile queries: 1 payment {len(one)}, 4 payments {len(four)}, {per_payment:.1f} per payment")
+    assert per_payment <= 8
+
+
 def test_listing_a_window_stops_at_the_first_older_object_and_says_when_it_was_cut(own_stripe):
     made = []
     for _ in range(4):
