@@ -143,7 +143,12 @@ def _intent_check(*, intent: gateway.StripeIntent, repair: bool, report: Report)
     order.refresh_from_db(fields=["status"])
     refunded = _money(sum(r.amount_minor for r in stripe_refunds if r.status in STRIPE_REFUNDED), intent.currency)
     if order.status == OrderStatus.CANCELLED and refunded < paid:
-        report.findings.append(Finding(CAPTURED_CANCELLED_ORDER, order.number, intent.id, paid, refunded, False))
+        # Stripe keeps paid - refunded; our books, with the order cancelled, say nothing should be kept.
+        kept = paid - refunded
+        detail = f"refunded {refunded} of {paid}"
+        report.findings.append(
+            Finding(CAPTURED_CANCELLED_ORDER, order.number, intent.id, kept, Decimal("0.00"), False, detail)
+        )
 
 
 def _amount_is_the_total(*, intent: gateway.StripeIntent, order: Order) -> bool:

@@ -260,7 +260,13 @@ def test_money_kept_for_an_order_cancelled_in_our_books_is_reported(own_stripe, 
     with caplog.at_level(logging.ERROR, logger="shop.payments"):
         report = reconcile()
     expected = Finding(
-        CAPTURED_CANCELLED_ORDER, order.number, payment.intent_id, Decimal("300.00"), Decimal("0.00"), False
+        CAPTURED_CANCELLED_ORDER,
+        order.number,
+        payment.intent_id,
+        Decimal("300.00"),  # kept at Stripe
+        Decimal("0.00"),  # what a cancelled order keeps
+        False,
+        "refunded 0.00 of 300.00",
     )
     assert report.findings == [expected]
     assert report.unrepaired == [expected]
