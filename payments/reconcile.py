@@ -143,7 +143,12 @@ def _intent_check(*, intent: gateway.StripeIntent, repair: bool, report: Report)
     order.refresh_from_db(fields=["status"])
     refunded = _money(sum(r.amount_minor for r in stripe_refunds if r.status in STRIPE_REFUNDED), intent.currency)
     if order.status == OrderStatus.CANCELLED and refunded < paid:
-        report.findings.append(Finding(CAPTURED_CANCELLED_ORDER, order.number, intent.id, paid, refunded, False))
+        # Stripe keeps paid - refunded; our books, with the order cancelled, say nothing should be kept.
+        kept = paid - refunded
+        detail = f"refunded {refunded} of {paid}"
+        report.findings.append(
+            Finding(CAPTURED_CANCELLED_ORDER, order.number, intent.id, kept, Decimal("0.00"), False, detail)
+        )
 
 
 def _amount_is_the_total(*, intent: gateway.StripeIntent, order: Order) -> bool:
@@ -161,8 +166,13 @@ def _replay_succeeded(*, intent: gateway.StripeIntent) -> bool:
         "status": intent.status,
         "metadata": {"order_number": intent.order_number} if intent.order_number else {},
     }
-    with transaction.atomic():
-        outcome = services._on_intent_succeeded(obj)
+    try:
+        with transaction.atomic():
+            outcome = services._on_intent_succeeded(obj)
+    except Exception:
+        # Rolled back whole; this payment stays a finding for a person, the other payments go on.
+        logger.exception("reconcile_replay_failed", extra={"event": "reconcile_replay_failed", "intent": intent.id})
+        return False
     logger.info("reconcile_replayed", extra={"event": "reconcile_replayed", "intent": intent.id, "outcome": outcome})
     return Payment.objects.filter(intent_id=intent.id, succeeded_at__isnull=False).exists()
 

@@ -20,6 +20,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import requests
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
@@ -47,6 +48,7 @@ from payments.services import payment_charge, payment_setup_start
 from tests.deploy.test_maintenance import APP_PYTHON, HARDENING, unit
 from tests.e2e.conftest import PYTHON, REPO
 from tests.payments.helpers import NEEDS_3DS, authenticate_payment, card_order, card_setup, intent_event, post_event
+from tests.threads import run_together
 
 DEPLOY = REPO / "deploy"
 SERVICE = DEPLOY / "jewelry-payments-reconcile.service"
@@ -198,6 +200,55 @@ def test_a_young_pending_refund_is_in_flight_and_not_judged(own_stripe):
     assert Refund.objects.get(payment=payment).status == RefundStatus.PENDING
 
 
+@pytest.mark.django_db(transaction=True)  # as in production: the automatic refund goes to Stripe on commit
+def test_a_missed_payment_for_an_order_cancelled_meanwhile_follows_the_late_payment_rules(own_stripe):
+    order, _variant = card_order(stock=1)
+    payment = pay(own_stripe, order)
+    # The order was cancelled while the webhook was lost, and its piece is gone.
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.CANCELLED)
+    report = reconcile()
+    assert [(f.kind, f.repaired) for f in report.findings] == [(MISSED_WEBHOOK, True)]
+    order.refresh_from_db()
+    refunds = Refund.objects.filter(payment=payment)
+    if order.status == OrderStatus.CANCELLED:  # the money goes back, at Stripe, in full
+        assert [(r.amount, r.status) for r in refunds] == [(payment.amount, RefundStatus.SUCCEEDED)]
+        at_stripe = gateway.intent_refunds_list(intent_id=payment.intent_id)
+        assert sum(r.amount_minor for r in at_stripe) == gateway.to_minor(payment.amount, "GBP")
+    else:  # or the order is paid after all, by whatever rule the late-payment path has
+        assert order.status == OrderStatus.PAID
+        assert not refunds.exists()
+    assert reconcile().findings == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_repair_once(own_stripe):
+    """Each instance runs the timer: two runs on the same missed payment and refund make one of each."""
+    order, _ = card_order(price=Decimal("120.00"))
+    payment = pay(own_stripe, order)
+    other, paid = paid_order(own_stripe, email="bea@example.com")
+    gateway.refund_create(intent_id=paid.intent_id, amount_minor=2500, idempotency_key=uuid.uuid4().hex)
+
+    def run():
+        try:
+            return reconcile()
+        finally:
+            connection.close()
+
+    reports = run_together([run, run], join_timeout=120)
+    kinds = sorted((f.kind, f.repaired) for r in reports for f in r.findings)
+    # Either both saw the divergences (one repaired each) or the second found them repaired already.
+    assert all(not isinstance(r, BaseException) for r in reports), reports
+    assert (MISSED_WEBHOOK, True) in kinds
+    assert (REFUND_MISSING_HERE, True) in kinds
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
+    assert Order.objects.get(pk=order.pk).events.filter(to_status=OrderStatus.PAID).count() == 1
+    assert Mail.objects.filter(kind="order_paid", reference=order.number).count() == 1
+    assert Payment.objects.get(pk=payment.pk).succeeded_at is not None
+    assert list(Refund.objects.filter(payment=paid).values_list("amount", flat=True)) == [Decimal("25.00")]
+    assert Mail.objects.filter(kind="order_refunded", reference=other.number).count() == 1
+    assert reconcile().findings == []
+
+
 # --- Reported, for a person -----------------------------------------------------------------------
 
 
@@ -209,7 +260,13 @@ def test_money_kept_for_an_order_cancelled_in_our_books_is_reported(own_stripe, 
     with caplog.at_level(logging.ERROR, logger="shop.payments"):
         report = reconcile()
     expected = Finding(
-        CAPTURED_CANCELLED_ORDER, order.number, payment.intent_id, Decimal("300.00"), Decimal("0.00"), False
+        CAPTURED_CANCELLED_ORDER,
+        order.number,
+        payment.intent_id,
+        Decimal("300.00"),  # kept at Stripe
+        Decimal("0.00"),  # what a cancelled order keeps
+        False,
+        "refunded 0.00 of 300.00",
     )
     assert report.findings == [expected]
     assert report.unrepaired == [expected]
@@ -327,20 +384,69 @@ def test_a_clean_window_has_nothing_to_say(own_stripe):
     assert (report.findings, report.intents_checked, report.orders_checked) == ([], 1, 1)
 
 
+def backdate(localstripe, intent_id: str, *, days: int) -> None:
+    """Move an intent's creation back in localstripe (its update takes any attribute): no waiting for time."""
+    created = int(time.time()) - days * 86400
+    answer = requests.post(
+        f"{localstripe.url}/v1/payment_intents/{intent_id}",
+        data=json.dumps({"created": created}),  # JSON keeps it a number (a form field would be a string)
+        auth=(SECRET_KEY, ""),
+        timeout=10,
+    )
+    answer.raise_for_status()
+
+
+@pytest.mark.django_db
+def test_queries_per_payment_are_a_few_and_constant(own_stripe):
+    from django.test.utils import CaptureQueriesContext
+
+    paid_order(own_stripe)
+    with CaptureQueriesContext(connection) as one:
+        assert reconcile().findings == []
+    for n in range(3):
+        paid_order(own_stripe, email=f"shopper{n}@example.com")
+    with CaptureQueriesContext(connection) as four:
+        assert reconcile().findings == []
+    per_payment = (len(four) - len(one)) / 3
+    print(f"reconcile queries: 1 payment {len(one)}, 4 payments {len(four)}, {per_payment:.1f} per payment")
+    assert per_payment <= 8
+
+
 def test_listing_a_window_stops_at_the_first_older_object_and_says_when_it_was_cut(own_stripe):
-    for _ in range(3):
+    made = []
+    for _ in range(4):
         secret = gateway.setup_intent_create(order_number="MA-1")
         pm = card_setup(own_stripe, setup_secret=secret)
-        gateway.payment_intent_create(
-            order_number="MA-1", amount_minor=500, currency="GBP", payment_method=pm, idempotency_key=uuid.uuid4().hex
+        made.append(
+            gateway.payment_intent_create(
+                order_number="MA-1",
+                amount_minor=500,
+                currency="GBP",
+                payment_method=pm,
+                idempotency_key=uuid.uuid4().hex,
+            ).id
         )
+    backdate(own_stripe, made[0], days=3)  # the oldest, listed last by Stripe (and first by plain localstripe)
     now = int(time.time())
-    full = gateway.payment_intents_list(since=now - 3600, until=now + 60, limit=100)
-    assert (len(full.items), full.complete) == (3, True)
-    assert [i.created for i in full.items] == sorted((i.created for i in full.items), reverse=True)
-    cut = gateway.payment_intents_list(since=now - 3600, until=now + 60, limit=2)
+    window = {"since": now - 2 * 86400, "until": now + 60}
+    full = gateway.payment_intents_list(**window, limit=100)
+    assert ({i.id for i in full.items}, full.complete) == (set(made[1:]), True)
+    cut = gateway.payment_intents_list(**window, limit=2)
     assert (len(cut.items), cut.complete) == (2, False)
     assert gateway.payment_intents_list(since=now + 60, until=now + 120, limit=100).items == []
+
+
+@pytest.mark.django_db
+def test_a_refund_in_the_window_for_an_older_payment_is_checked(own_stripe, django_capture_on_commit_callbacks):
+    order, payment = paid_order(own_stripe)
+    backdate(own_stripe, payment.intent_id, days=3)  # paid before the window; refunded in it
+    gateway.refund_create(intent_id=payment.intent_id, amount_minor=1000, idempotency_key=uuid.uuid4().hex)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = reconcile()
+    assert [(f.kind, f.order_number, f.repaired) for f in report.findings] == [
+        (REFUND_MISSING_HERE, order.number, True)
+    ]
+    assert Refund.objects.get(payment=payment).amount == Decimal("10.00")
 
 
 # --- The command ----------------------------------------------------------------------------------

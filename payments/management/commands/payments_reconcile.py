@@ -9,7 +9,7 @@ Safe to run twice: a second run repairs nothing the first one repaired.
 
 import argparse
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -67,7 +67,7 @@ class Command(BaseCommand):
             raise CommandError(f"Reconciliation did not run: {error}", returncode=2) from error
         self.stderr.write(
             f"Checked {report.intents_checked} Stripe payment(s) and {report.orders_checked} paid card order(s) "
-            f"from {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC: "
+            f"from {since.astimezone(UTC):%Y-%m-%d %H:%M} to {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC: "
             f"{len(report.findings)} divergence(s), {len(report.unrepaired)} left for staff."
         )
         for finding in report.findings:
