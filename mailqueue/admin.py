@@ -1,4 +1,5 @@
-"""Staff see every shopper e-mail, filter the ones that failed for good, and send those again."""
+"""Staff see every shopper e-mail, filter the ones that failed for good or were never confirmed by the
+server, and send those again (an unconfirmed one most likely arrived: ask the shopper first)."""
 
 from django.contrib import admin, messages
 
@@ -21,7 +22,8 @@ class MailAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Send the selected failed e-mails again", permissions=["change"])
+    @admin.action(description="Send the selected failed or unconfirmed e-mails again", permissions=["change"])
     def retry(self, request, queryset):
-        count = mail_retry_failed(mail_ids=list(queryset.filter(status=MailStatus.FAILED).values_list("pk", flat=True)))
+        resendable = queryset.filter(status__in=(MailStatus.FAILED, MailStatus.UNCONFIRMED))
+        count = mail_retry_failed(mail_ids=list(resendable.values_list("pk", flat=True)))
         self.message_user(request, f"{count} e-mail(s) queued again.", messages.SUCCESS)

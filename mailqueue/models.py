@@ -10,6 +10,8 @@ class MailStatus(models.TextChoices):
     PENDING = "pending", "Waiting to be sent"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed for good"
+    # The server took the whole message and never answered: probably delivered, so never re-sent by itself.
+    UNCONFIRMED = "unconfirmed", "Sent, not confirmed by the server"
 
 
 class Mail(models.Model):
@@ -23,7 +25,7 @@ class Mail(models.Model):
     html_body = models.TextField(blank=True)
     kind = models.CharField(max_length=40, help_text="Which e-mail this is, e.g. order_shipped.")
     reference = models.CharField(max_length=60, blank=True, db_index=True, help_text="e.g. the order number.")
-    status = models.CharField(max_length=10, choices=MailStatus.choices, default=MailStatus.PENDING)
+    status = models.CharField(max_length=12, choices=MailStatus.choices, default=MailStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     # The error's class only: SMTP error texts can quote the shopper's address.
     last_error = models.CharField(max_length=120, blank=True)

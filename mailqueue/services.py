@@ -16,9 +16,16 @@ row and the retry policy here, in one place:
 * A worker killed mid-send leaves the row pending (its transaction dies with it) and its task stuck
   "running"; a database restart makes the worker exit. Either way systemd starts it again after
   ``mail_requeue``, which enqueues a task for every pending row; a second task for a row is harmless
-  (the row lock and its status decide). A message is sent at most once per commit: only a database
-  that fails between the SMTP server's "250 OK" and our commit can repeat one, under the same
-  Message-ID.
+  (the row lock and its status decide).
+* A send whose server took the whole message and never answered (it acknowledged after our
+  EMAIL_TIMEOUT, or the connection dropped; mailqueue.smtp tells this apart from a failure before the
+  message went) is most likely delivered: it is marked "unconfirmed", never retried automatically,
+  and logged as ``mail_unconfirmed`` (an error, on the e-mail alarm). Staff check with the shopper and
+  may send it again from the admin. A jeweller's shopper is better served by one e-mail to confirm by
+  hand than by the same message twice.
+
+So a message is sent at most once per commit: only a database that fails between the SMTP server's
+"250 OK" and our commit can repeat one, under the same Message-ID (a receiver can spot it).
 """
 
 from __future__ import annotations
@@ -27,13 +34,17 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tasks import task
 
 from .models import Mail, MailStatus
+from .smtp import SMTPOutcomeUnknownError
+
+# Django's SMTP backend is swapped for mailqueue.smtp's, which reports an unanswered send as such.
+DJANGO_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
 logger = logging.getLogger("shop.mail")
 
@@ -63,7 +74,7 @@ def mail_retry_delay(*, attempts: int) -> timedelta:
 
 
 def mail_deliver(*, mail_id: int) -> str:
-    """One delivery attempt; returns what happened ("sent", "retry", "failed", "skipped")."""
+    """One delivery attempt; returns what happened ("sent", "retry", "failed", "unconfirmed", "skipped")."""
     with transaction.atomic():
         # skip_locked: another worker holding this row is sending it right now.
         # A task whose e-mail is not due yet is a duplicate (mail_requeue, or a twin chain that already
@@ -77,6 +88,8 @@ def mail_deliver(*, mail_id: int) -> str:
             return "skipped"
         try:
             _smtp_send(mail)
+        except SMTPOutcomeUnknownError as exc:
+            return _outcome_unknown(mail=mail, error=str(exc))
         except Exception as exc:  # any failure is an attempt: retried, then failed for good
             # Only the class is kept and logged: the message of e.g. BadHeaderError quotes the header.
             return _attempt_failed(mail=mail, error=type(exc).__name__)
@@ -102,9 +115,10 @@ def mail_requeue() -> int:
 
 
 def mail_retry_failed(*, mail_ids: list[int]) -> int:
-    """Give e-mails that failed for good a fresh set of attempts (the admin's action); returns how many."""
+    """Give failed-for-good or unconfirmed e-mails a fresh set of attempts (the admin's action); returns how many."""
+    resendable = (MailStatus.FAILED, MailStatus.UNCONFIRMED)
     with transaction.atomic():
-        rows = list(Mail.objects.select_for_update().filter(pk__in=mail_ids, status=MailStatus.FAILED))
+        rows = list(Mail.objects.select_for_update().filter(pk__in=mail_ids, status__in=resendable))
         for mail in rows:
             mail.status, mail.attempts, mail.next_attempt_at = MailStatus.PENDING, 0, timezone.now()
             mail.save(update_fields=["status", "attempts", "next_attempt_at"])
@@ -134,7 +148,28 @@ def _smtp_send(mail: Mail) -> None:
     )
     if mail.html_body:
         message.attach_alternative(mail.html_body, "text/html")
+    backend = "mailqueue.smtp.EmailBackend" if settings.EMAIL_BACKEND == DJANGO_SMTP_BACKEND else None
+    message.connection = get_connection(backend)
     message.send()
+
+
+def _outcome_unknown(*, mail: Mail, error: str) -> str:
+    """The server has the message but never said so: no automatic retry (it would arrive twice)."""
+    mail.attempts += 1
+    mail.status = MailStatus.UNCONFIRMED
+    mail.last_error = f"No answer after sending ({error})"[:120]
+    mail.save(update_fields=["attempts", "status", "last_error"])
+    logger.error(
+        "mail_unconfirmed",
+        extra={
+            "event": "mail_unconfirmed",
+            "mail_kind": mail.kind,
+            "reference": mail.reference,
+            "attempts": mail.attempts,
+            "error": error,
+        },
+    )
+    return "unconfirmed"
 
 
 def _attempt_failed(*, mail: Mail, error: str) -> str:

@@ -500,7 +500,8 @@ def test_metric_filters_match_the_fields_the_app_logs():
     assert patterns["server-errors"] == '{ $.logger = "shop.access" && $.status >= 500 }'
     assert patterns["order-place-failures"] == '{ $.event = "order_place_failed" }'
     assert patterns["order-email-failures"] == (
-        '{ ($.event = "mail_failed_for_good") || ($.event = "mail_attempt_failed" && $.attempts >= 3) }'
+        '{ ($.event = "mail_failed_for_good") || ($.event = "mail_unconfirmed") '
+        '|| ($.event = "mail_attempt_failed" && $.attempts >= 3) }'
     )
     assert "$.duration_ms" in patterns["latency"]
     # The ERROR events payments/ writes where money may be in the wrong place (issue #20).

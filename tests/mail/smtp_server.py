@@ -45,6 +45,33 @@ class Stall:
         return "451 Try again later"
 
 
+class LateAck(Recorder):
+    """aiosmtpd handler that keeps each message it is given at once (it has it), and answers "250" only
+    when ``release`` is set: past a short EMAIL_TIMEOUT the client gives up while the server has the
+    message, as a slow relay does. With ``at="RCPT"`` it stalls on the recipient instead, before any
+    message is sent (the control)."""
+
+    def __init__(self, *, at: str = "DATA") -> None:
+        super().__init__()
+        self.at = at
+        self.release = threading.Event()
+
+    async def _held(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: N802
+        if self.at == "RCPT" and not self.release.is_set():
+            await self._held()
+            return "451 Try again later"  # the client gave up long ago
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+        answer = await super().handle_DATA(server, session, envelope)
+        await self._held()
+        return answer
+
+
 @contextmanager
 def smtp_server(handler, *, port: int) -> Iterator[Controller]:
     """Run ``handler`` on 127.0.0.1:``port`` in a thread; stopped by its controller on exit."""
