@@ -503,6 +503,7 @@ def test_metric_filters_match_the_fields_the_app_logs():
         '{ ($.event = "mail_failed_for_good") || ($.event = "mail_attempt_failed" && $.attempts >= 3) }'
     )
     assert "$.duration_ms" in patterns["latency"]
+    assert patterns["large-unpaid-holds"] == '{ $.event = "large_unpaid_hold" }'  # orders/holds.py
 
 
 def queries() -> dict[str, str]:
