@@ -68,4 +68,15 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S14 | Owner-only access  | Another shopper's bag line is 404 (covered before)                    | tests/cart/test_views.py::test_another_shoppers_line_is_404_and_untouched                             |
 | S15 | CSRF               | Checkout and every bag form refuse a POST without a token (before)    | tests/orders/test_views.py::test_checkout_without_csrf_token_is_403                                   |
 | S15 | CSRF               | (bag forms)                                                           | tests/cart/test_views.py::test_csrf_is_enforced_on_every_cart_form                                    |
+| S16 | Holds (issue 20)   | One address, fresh sessions and e-mails: at most the piece cap        | tests/orders/test_holds.py::test_one_address_holds_at_most_the_pieces_cap_across_fresh_sessions_and_emails |
+| S16 | Holds (issue 20)   | One address: at most the value cap                                    | tests/orders/test_holds.py::test_one_address_holds_at_most_the_value_cap                               |
+| S16 | Holds (issue 20)   | An IPv6 client is one /64                                             | tests/orders/test_holds.py::test_an_ipv6_client_is_counted_by_its_slash_64                             |
+| S16 | Holds (issue 20)   | One session capped whatever address and e-mail                        | tests/orders/test_holds.py::test_one_session_is_capped_whatever_address_and_email_it_uses              |
+| S16 | Holds (issue 20)   | Checkouts at once cannot beat the cap (advisory lock)                 | tests/orders/test_holds_concurrency.py::test_ten_checkouts_at_once_from_one_address_hold_exactly_the_cap |
+| S16 | Holds (issue 20)   | A stranger typing a customer's e-mail cannot lock them out            | tests/orders/test_holds.py::test_a_stranger_typing_a_customers_email_cannot_lock_them_out              |
+| S16 | Holds (issue 20)   | The recorded address is the trusted hop, not a forged one             | tests/orders/test_holds.py::test_the_checkout_records_the_trusted_address_not_a_forged_one             |
+| S16 | Holds (issue 20)   | Bag caps: lines and pieces, a 400 page with the message               | tests/orders/test_holds.py::test_the_bag_refuses_a_line_over_its_line_cap_with_the_product_page        |
+| S16 | Holds (issue 20)   | Large offline hold: security event without the e-mail                 | tests/orders/test_holds.py::test_a_large_offline_hold_logs_a_security_event_without_the_email          |
+| S16 | Holds (issue 20)   | Over HTTP (gunicorn, prod settings): a burst of 45 holds 10           | tests/orders/test_holds_http.py::test_one_address_with_fresh_sessions_and_emails_holds_at_most_the_caps_over_http |
+| S16 | Holds (issue 20)   | Over HTTP: a stranger cannot block a customer's checkout              | tests/orders/test_holds_http.py::test_a_stranger_cannot_block_a_customers_checkout_over_http           |
 """
