@@ -19,6 +19,9 @@ os.environ.setdefault("DJANGO_SHOP_ORDER_RATE_PER_IP", "1000000/h")
 os.environ.setdefault("DJANGO_SHOP_ORDER_RATE_PER_SESSION", "1000000/h")
 os.environ.setdefault("DJANGO_SHOP_ORDER_RATE_PER_EMAIL", "1000000/h")
 os.environ.setdefault("DJANGO_SHOP_MAX_UNPAID_ORDERS", "1000000")
+# The hold cap (issue #20) likewise: its lock and its one sum per checkout are still paid.
+os.environ.setdefault("DJANGO_SHOP_HOLD_MAX_PIECES", "1000000")
+os.environ.setdefault("DJANGO_SHOP_HOLD_MAX_VALUE", "1000000000.00")
 # The order-place-card row charges every order from 127.0.0.1 too (the card-testing limit, 20/h by default).
 os.environ.setdefault("DJANGO_SHOP_CARD_ATTEMPTS_PER_IP", "1000000/h")
 os.environ.setdefault("DJANGO_SHOP_PAY_PAGE_PER_IP", "1000000/h")

@@ -1,7 +1,8 @@
 """Order placement and payment start (the status workflow after that: orders.workflow).
 
-Lock order everywhere: the cart row first, then variant rows in primary-key order (Oscar/Saleor
-habit), so two checkouts that share pieces queue up instead of deadlocking. Side effects run after
+Lock order everywhere: the cart row first, then the hold cap's advisory locks for the client address
+and account (``orders.holds``, keys sorted), then variant rows in primary-key order (Oscar/Saleor
+habit), so two checkouts that share pieces or a client queue up instead of deadlocking. Side effects run after
 commit, never while rows are locked: e-mails are stored in the transaction (``orders.emails`` through
 ``mailqueue``) and sent by the worker once it commits.
 """

@@ -40,3 +40,25 @@ def test_five_checkouts_at_once_on_sqlite(stock, winners):
     assert len(back_to_bag) == SHOPPERS - winners
     assert Order.objects.count() == winners
     assert ProductVariant.objects.get(pk=variant.pk).stock == stock - winners
+
+
+def test_five_checkouts_at_once_from_one_address_hold_at_most_the_cap_on_sqlite(settings):
+    """The hold cap (orders/holds.py) takes no advisory lock on SQLite: IMMEDIATE transactions queue the
+    writers at BEGIN, so each checkout sums the ones committed before it (issue 20)."""
+    settings.SHOP_HOLD_MAX_PIECES = 2
+    shoppers = [shopper_ready(ProductVariantFactory(stock=5)) for _ in range(SHOPPERS)]  # different pieces
+
+    results = run_together(
+        [
+            lambda c=client, d=data, n=n: c.post(reverse("orders:checkout"), {**d, "email": f"s{n}@example.com"})
+            for n, (client, data) in enumerate(shoppers)
+        ],
+        what="a checkout",
+    )
+    close_old_connections()
+
+    assert [repr(r) for r in results if isinstance(r, BaseException)] == []
+    placed = [r for r in results if "/checkout/confirmation/" in r["Location"]]
+    print(f"\n[sqlite, {SHOPPERS} checkouts from one address, cap 2 pieces] placed={len(placed)}")
+    assert len(placed) == 2
+    assert Order.objects.count() == 2

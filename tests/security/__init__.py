@@ -76,6 +76,17 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S203| Payments (#20)     | Webhook: our handler's error is 500, not recorded, alarmed, retried   | tests/payments/test_lifecycle.py::test_our_handler_failing_answers_500_keeps_nothing_and_the_retry_is_handled |
 | S203| Payments (#20)     | Webhook: a signed event without id/type/object is 400 before handling | tests/payments/test_lifecycle.py::test_a_signed_event_without_id_type_or_object_is_refused_before_any_handler |
 | S204| Payments (#20)     | Staff cannot mark a card order paid by hand (admin button and bulk)   | tests/payments/test_lifecycle.py::test_record_payment_is_refused_for_a_card_order_with_an_intent |
-| S16 | Stock and orders   | Variant inline offers no delete; a forged DELETE deletes nothing      | tests/security/test_stock_history_delete.py::test_a_forged_delete_of_a_variant_through_the_product_page_deletes_nothing |
-| S16 | Stock and orders   | A variant or product with stock history cannot be deleted (PROTECT)   | tests/security/test_stock_history_delete.py::test_the_orm_refuses_to_delete_a_variant_or_product_with_stock_history |
+| S206| Stock history (#20)| Variant inline offers no delete; a forged DELETE deletes nothing      | tests/security/test_stock_history_delete.py::test_a_forged_delete_of_a_variant_through_the_product_page_deletes_nothing |
+| S206| Stock history (#20)| A variant or product with stock history cannot be deleted (PROTECT)   | tests/security/test_stock_history_delete.py::test_the_orm_refuses_to_delete_a_variant_or_product_with_stock_history |
+| S205| Holds (#20)        | One address, fresh sessions and e-mails: at most the piece cap        | tests/orders/test_holds.py::test_one_address_holds_at_most_the_pieces_cap_across_fresh_sessions_and_emails |
+| S205| Holds (#20)        | One address: at most the value cap                                    | tests/orders/test_holds.py::test_one_address_holds_at_most_the_value_cap                               |
+| S205| Holds (#20)        | An IPv6 client is one /64                                             | tests/orders/test_holds.py::test_an_ipv6_client_is_counted_by_its_slash_64                             |
+| S205| Holds (#20)        | One session capped whatever address and e-mail                        | tests/orders/test_holds.py::test_one_session_is_capped_whatever_address_and_email_it_uses              |
+| S205| Holds (#20)        | Checkouts at once cannot beat the cap (advisory lock)                 | tests/orders/test_holds_concurrency.py::test_ten_checkouts_at_once_from_one_address_hold_exactly_the_cap |
+| S205| Holds (#20)        | A stranger typing a customer's e-mail cannot lock them out            | tests/orders/test_holds.py::test_a_stranger_typing_a_customers_email_cannot_lock_them_out              |
+| S205| Holds (#20)        | The recorded address is the trusted hop, not a forged one             | tests/orders/test_holds.py::test_the_checkout_records_the_trusted_address_not_a_forged_one             |
+| S205| Holds (#20)        | Bag caps: lines and pieces, a 400 page with the message               | tests/orders/test_holds.py::test_the_bag_refuses_a_line_over_its_line_cap_with_the_product_page        |
+| S205| Holds (#20)        | Large offline hold: security event without the e-mail                 | tests/orders/test_holds.py::test_a_large_offline_hold_logs_a_security_event_without_the_email          |
+| S205| Holds (#20)        | Over HTTP (gunicorn, prod settings): a burst of 45 holds 10           | tests/orders/test_holds_http.py::test_one_address_with_fresh_sessions_and_emails_holds_at_most_the_caps_over_http |
+| S205| Holds (#20)        | Over HTTP: a stranger cannot block a customer's checkout              | tests/orders/test_holds_http.py::test_a_stranger_cannot_block_a_customers_checkout_over_http           |
 """
