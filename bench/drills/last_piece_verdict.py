@@ -35,6 +35,7 @@ class StripeIntent:
     status: str
     amount: Decimal
     refunds: tuple[StripeRefund, ...] = ()
+    created: int = 0  # Stripe's clock; localstripe's create-and-confirm succeeds at once
 
     @property
     def captured(self) -> Decimal:
@@ -149,7 +150,14 @@ def _mails_true(obs: Observations, money: dict[str, tuple[Decimal, Decimal]]) ->
                 false.append(f"{mail.reference}: 'payment received' but Stripe captured nothing")
             elif final != "paid" and not (refunded == captured and told_refunded.get(mail.reference) == refunded):
                 false.append(f"{mail.reference}: 'payment received', ends {final}, not refunded and told so")
-        elif mail.kind == "order_cancelled" and final != "cancelled":
-            false.append(f"{mail.reference}: 'cancelled' but the order ends {final}")
+        elif mail.kind == "order_cancelled":
+            paid_later = any(
+                m.kind == "order_paid" and m.reference == mail.reference and m.created >= mail.created for m in sent
+            )
+            if final != "cancelled" and not paid_later:
+                false.append(f"{mail.reference}: 'cancelled' but the order ends {final}, never told it was paid")
+            taken = [i for i in obs.intents if i.order_number == mail.reference and i.captured]
+            if "in time" in mail.text and any(i.created + 1 <= mail.created for i in taken):
+                false.append(f"{mail.reference}: 'payment did not arrive in time' but Stripe had taken it before")
     kinds = Counter(m.kind for m in sent)
     return [(not false, f"e-mails received {dict(kinds)}; untrue: {false or 'none'}")]

@@ -118,12 +118,27 @@ def test_payment_received_for_a_shopper_who_ends_without_the_piece_and_without_b
     assert any("MA-2: 'payment received', ends cancelled, not refunded and told so" in line for line in failures(obs))
 
 
-def test_cancelled_e_mail_for_the_order_that_ends_paid_fails():
-    """Expiry cancelled a paid order while its webhook was late, then the webhook reinstated it."""
+def test_cancelled_e_mail_for_the_order_that_ends_paid_fails_unless_a_paid_e_mail_followed():
+    """Expiry cancelled an order, then its late payment reinstated it: true only if the shopper heard so."""
     obs = good()
-    obs.mails.append(mail("MA-3", "order_cancelled", 10))
-    obs.received_ids.append(obs.mails[-1].message_id)
-    assert any("MA-3: 'cancelled' but the order ends paid" in line for line in failures(obs))
+    obs.mails.insert(7, mail("MA-3", "order_cancelled", 10, at=T + 1))
+    obs.received_ids = [m.message_id for m in obs.mails]
+    assert failures(obs) == []  # "payment received" (T + 5) came after "cancelled" (T + 1)
+    obs.mails[7] = replace(obs.mails[7], created=T + 9)
+    assert any("MA-3: 'cancelled' but the order ends paid, never told" in line for line in failures(obs))
+
+
+def test_not_paid_in_time_e_mail_after_stripe_had_taken_the_payment_fails():
+    """The issue's expiry bug: the webhook was late, Stripe had the money, the shopper heard 'too late'."""
+    obs = good()
+    late = "We did not receive the payment in time, so we have cancelled it and released the pieces."
+    cancelled = next(m for m in obs.mails if m.reference == "MA-1" and m.kind == "order_cancelled")
+    index = obs.mails.index(cancelled)
+    obs.intents[0] = replace(obs.intents[0], created=T + 4)
+    obs.mails[index] = replace(cancelled, text=late, created=T + 4.9)  # same second as the charge: not provable
+    assert failures(obs) == []
+    obs.mails[index] = replace(cancelled, text=late, created=T + 5.0)
+    assert any("MA-1: 'payment did not arrive in time' but Stripe had taken it" in line for line in failures(obs))
 
 
 def test_mail_sent_twice_unsent_or_unknown_fails():
