@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 ZERO = Decimal("0.00")
-REFUNDED_AMOUNT = re.compile(r"refunded\s+\D{0,8}?([\d,]+\.\d{2})")
+# "We have refunded £1,150 for order ..." (whole amounts without pence: catalog.money.format_money).
+REFUNDED_AMOUNT = re.compile(r"refunded\s+\D{0,8}?(\d[\d,]*(?:\.\d{2})?)")
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def _mails_true(obs: Observations, money: dict[str, tuple[Decimal, Decimal]]) ->
         if mail.kind != "order_refunded":
             continue
         match = REFUNDED_AMOUNT.search(mail.text)
-        told_refunded[mail.reference] += Decimal(match[1].replace(",", "")) if match else ZERO
+        told_refunded[mail.reference] += Decimal(match[1].replace(",", "")).quantize(ZERO) if match else ZERO
         # Stripe's clock counts whole seconds: a refund created in the same second as the e-mail passes.
         if mail.reference not in first_refund or int(mail.created) < first_refund[mail.reference]:
             false.append(f"{mail.reference}: 'we have refunded' queued before Stripe had refunded anything")

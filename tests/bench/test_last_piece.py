@@ -29,7 +29,7 @@ def mail(number: str, kind: str, n: int, *, at: float = T + 5, text: str = "") -
 def good() -> Observations:
     """Two shoppers charged after their reservations lapsed, both refunded at Stripe, one paid order."""
     refund = StripeRefund(PRICE, "succeeded", T)
-    refunded = "We have refunded £1,150.00 for order {}, to the card or account you paid with."
+    refunded = "We have refunded £1,150 for order {}, to the card or account you paid with."
     mails = [
         mail("MA-1", "order_confirmation", 1),
         mail("MA-1", "order_cancelled", 2),
@@ -97,6 +97,16 @@ def test_a_partial_refund_or_a_refund_of_the_paid_order_fails():
     assert any(line.startswith("MA-3 (paid): Stripe captured 1150.00, refunded 1150.00") for line in lines)
     # MA-1 was told the full amount came back; Stripe gave back 150.00.
     assert any("MA-1: told 1150.00 was refunded, Stripe refunded 150.00" in line for line in lines)
+
+
+def test_the_amount_told_is_read_with_or_without_pence():
+    obs = good()
+    for index, m in enumerate(obs.mails):
+        if m.kind == "order_refunded":
+            obs.mails[index] = replace(m, text=m.text.replace("£1,150", "£1,150.00"))
+    assert failures(obs) == []
+    obs.mails = [replace(m, text=m.text.replace("£1,150.00", "£1,149.99")) for m in obs.mails]
+    assert any("MA-2: told 1149.99 was refunded, Stripe refunded 1150.00" in line for line in failures(obs))
 
 
 def test_a_refund_e_mail_queued_before_stripe_refunded_fails_a_second_late_is_fine():
