@@ -53,8 +53,11 @@ STATIC_ROOT = Path(env.str("BENCH_STATIC_ROOT", default=str(BASE_DIR / "staticfi
 TEMPLATES = [{**TEMPLATES[0], "DIRS": [*TEMPLATES[0]["DIRS"], BASE_DIR / "bench" / "templates"]}]
 
 # The last-piece drill (bench/drills/last_piece.py) lets card reservations lapse in seconds, not 30 minutes.
+# Its refund retries likewise: a refund left pending is sent again after seconds, not 10 minutes.
 if env.str("BENCH_CARD_PAYMENT_SECONDS", default=""):
     SHOP_CARD_PAYMENT_MINUTES = env.float("BENCH_CARD_PAYMENT_SECONDS") / 60
+if env.str("BENCH_REFUND_RETRY_AFTER_SECONDS", default=""):
+    SHOP_REFUND_RETRY_AFTER_MINUTES = env.float("BENCH_REFUND_RETRY_AFTER_SECONDS") / 60
 
 # Bench-only hook for the crash-mid-checkout drill (see bench/hooks.py); off unless the drill asks for it.
 if env.bool("BENCH_CHECKOUT_PAUSE", default=False):

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 ZERO = Decimal("0.00")
-REFUNDED_AMOUNT = re.compile(r"refunded\s+\D{0,8}?([\d,]+\.\d{2})")
+# "We have refunded £1,150 for order ..." (whole amounts without pence: catalog.money.format_money).
+REFUNDED_AMOUNT = re.compile(r"refunded\s+\D{0,8}?(\d[\d,]*(?:\.\d{2})?)")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class StripeIntent:
     status: str
     amount: Decimal
     refunds: tuple[StripeRefund, ...] = ()
+    created: int = 0  # Stripe's clock; localstripe's create-and-confirm succeeds at once
 
     @property
     def captured(self) -> Decimal:
@@ -133,7 +135,7 @@ def _mails_true(obs: Observations, money: dict[str, tuple[Decimal, Decimal]]) ->
         if mail.kind != "order_refunded":
             continue
         match = REFUNDED_AMOUNT.search(mail.text)
-        told_refunded[mail.reference] += Decimal(match[1].replace(",", "")) if match else ZERO
+        told_refunded[mail.reference] += Decimal(match[1].replace(",", "")).quantize(ZERO) if match else ZERO
         # Stripe's clock counts whole seconds: a refund created in the same second as the e-mail passes.
         if mail.reference not in first_refund or int(mail.created) < first_refund[mail.reference]:
             false.append(f"{mail.reference}: 'we have refunded' queued before Stripe had refunded anything")
@@ -149,7 +151,14 @@ def _mails_true(obs: Observations, money: dict[str, tuple[Decimal, Decimal]]) ->
                 false.append(f"{mail.reference}: 'payment received' but Stripe captured nothing")
             elif final != "paid" and not (refunded == captured and told_refunded.get(mail.reference) == refunded):
                 false.append(f"{mail.reference}: 'payment received', ends {final}, not refunded and told so")
-        elif mail.kind == "order_cancelled" and final != "cancelled":
-            false.append(f"{mail.reference}: 'cancelled' but the order ends {final}")
+        elif mail.kind == "order_cancelled":
+            paid_later = any(
+                m.kind == "order_paid" and m.reference == mail.reference and m.created >= mail.created for m in sent
+            )
+            if final != "cancelled" and not paid_later:
+                false.append(f"{mail.reference}: 'cancelled' but the order ends {final}, never told it was paid")
+            taken = [i for i in obs.intents if i.order_number == mail.reference and i.captured]
+            if "in time" in mail.text and any(i.created + 1 <= mail.created for i in taken):
+                false.append(f"{mail.reference}: 'payment did not arrive in time' but Stripe had taken it before")
     kinds = Counter(m.kind for m in sent)
     return [(not false, f"e-mails received {dict(kinds)}; untrue: {false or 'none'}")]
