@@ -100,7 +100,7 @@ def run(ctx: Context) -> Verdict:
                 gate.mode = "open"
                 sink.up()
                 verdict.note("faults over: Stripe reachable, SMTP up")
-                _recover(verdict, relay=relay, env=timer_env, ctx=ctx, variant_id=variant_id)
+                _recover(verdict, relay=relay, env=timer_env, ctx=ctx)
             finally:
                 supervisor.stop()
                 worker.stop()
@@ -294,7 +294,7 @@ def _faults(
     verdict.note(f"Postgres started again after {time.monotonic() - down:.1f} s; Stripe refused {gate.refused} calls")
 
 
-def _recover(verdict: Verdict, *, relay, env: dict, ctx: Context, variant_id: int) -> None:
+def _recover(verdict: Verdict, *, relay, env: dict, ctx: Context) -> None:
     """Stripe's retries drain, the timers run until nothing is left to retry, the e-mail queue drains."""
     from django.db import connections
 

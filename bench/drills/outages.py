@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -301,7 +302,7 @@ class MailWorker:
         self.starts = 0
 
     def start(self) -> None:
-        python = str(Path(os.sys.executable))
+        python = sys.executable
         with self.log.open("a") as out:
             subprocess.run(
                 [python, "manage.py", "mail_requeue"], cwd=self.cwd, env=self.env, stdout=out, stderr=out, timeout=60
