@@ -285,7 +285,7 @@ def test_money_kept_for_an_order_cancelled_in_our_books_is_reported(own_stripe, 
 
 @pytest.mark.django_db
 def test_money_for_an_order_we_do_not_have_is_reported(own_stripe):
-    secret = gateway.setup_intent_create(order_number="MA-00000000")
+    _, secret = gateway.setup_intent_create(order_number="MA-00000000")
     pm = card_setup(own_stripe, setup_secret=secret)
     intent = gateway.payment_intent_create(
         order_number="MA-00000000", amount_minor=9900, currency="GBP", payment_method=pm, idempotency_key="x"
@@ -415,7 +415,7 @@ def test_queries_per_payment_are_a_few_and_constant(own_stripe):
 def test_listing_a_window_stops_at_the_first_older_object_and_says_when_it_was_cut(own_stripe):
     made = []
     for _ in range(4):
-        secret = gateway.setup_intent_create(order_number="MA-1")
+        _, secret = gateway.setup_intent_create(order_number="MA-1")
         pm = card_setup(own_stripe, setup_secret=secret)
         made.append(
             gateway.payment_intent_create(
