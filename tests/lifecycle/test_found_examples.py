@@ -57,14 +57,14 @@ def test_csv_import_of_an_old_sheet_records_the_difference_as_an_adjustment(repl
 def test_expired_order_email_says_the_payment_did_not_arrive_in_time(replay):
     """Fix: expiry passes the payment-timeout reason, so the e-mail does not promise a refund of money never paid."""
     replay.place_offline_order(lines=[(STUD, 1)], shopper=0, on_collection=False)
-    replay.every_deadline_passes()
+    replay.expiry_timer(deadline="every")
 
 
 def test_expiry_does_not_cancel_a_card_order_whose_payment_succeeded_before_its_webhook(replay):
     """Fix: expiry asks Stripe for the intent's state first and leaves a succeeded payment to the webhook."""
     order = replay.place_card_order(lines=[(STUD, 1)], shopper=0, collect=False)
     event = replay.pay_good_card(order=order)
-    replay.card_deadlines_pass()  # the webhook is late (an outage longer than the card deadline)
+    replay.expiry_timer(deadline="card")  # the webhook is late (an outage longer than the card deadline)
     replay.webhook(event=event)
 
 
@@ -77,6 +77,17 @@ def test_staff_cancel_cancels_the_open_3ds_payment_so_it_cannot_reinstate_the_or
     secret = replay.pay_3ds_card(order=order)
     replay.staff_cancel(order=order)
     event = replay.authenticate_3ds(secret=secret, success=True)
+    replay.webhook(event=event)
+
+
+def test_a_late_webhook_does_not_undo_a_staff_cancellation(replay):
+    """Fix: a staff cancellation is final; the payment that succeeded before it (webhook late) is refunded.
+
+    Found by the machine on main: staff cancel an order whose card payment succeeded a moment earlier; its
+    webhook then puts the cancelled order back to paid ("paid_late_reinstated")."""
+    order = replay.place_card_order(lines=[(STUD, 1)], shopper=0, collect=False)
+    event = replay.pay_good_card(order=order)
+    replay.staff_cancel(order=order)
     replay.webhook(event=event)
 
 
@@ -110,7 +121,7 @@ def test_refund_email_waits_for_stripe_and_a_failed_automatic_refund_is_retried(
     secret = replay.pay_3ds_card(order=order)
     replay.webhook(event=replay.pay_good_card(order=order))
     second = replay.authenticate_3ds(secret=secret, success=True)
-    replay.webhook_while_stripe_is_down(event=second)
+    replay.webhook(event=second, stripe_down=True)
     replay.refund_timer()
 
 
@@ -121,5 +132,5 @@ def test_expiry_while_stripe_is_down_leaves_no_payable_intent_on_a_cancelled_ord
     3-D Secure and is charged for a cancelled order. (On main the expiry-reason check fails first.)"""
     order = replay.place_card_order(lines=[(RING, 1)], shopper=0, collect=False)
     secret = replay.pay_3ds_card(order=order)
-    replay.card_deadlines_pass_while_stripe_is_down()
+    replay.expiry_timer(deadline="card", stripe_down=True)
     replay.authenticate_3ds(secret=secret, success=True)

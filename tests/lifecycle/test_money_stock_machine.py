@@ -4,6 +4,8 @@ localstripe. ``make test`` runs a fixed, bounded set of sequences; ``make machin
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
+from orders.models import Order, OrderStatus
+
 from .conftest import machine_settings
 from .machine import MoneyStockMachine
 
@@ -13,3 +15,45 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_shoppers_webhooks_timers_and_staff_keep_money_stock_and_emails_true(stripe_settings):
     run_state_machine_as_test(MoneyStockMachine, settings=machine_settings())
+
+
+def test_the_invariants_hold_on_the_paths_main_gets_right(stripe_settings):
+    """Positive control: journeys the shop already handles pass every invariant after every step, so a failure
+    of the machine is a bug in the shop, not in the invariants."""
+    from .test_found_examples import PENDANT, RING, STUD, Replay
+
+    replay = Replay()
+    card = replay.place_card_order(lines=[(STUD, 1)], shopper=0, collect=False)
+    replay.pay_declined_card(order=card)
+    abandoned = replay.authenticate_3ds(secret=replay.pay_3ds_card(order=card), success=False)
+    replay.webhook(event=abandoned)
+    paid = replay.pay_good_card(order=card)
+    replay.webhook(event=paid)
+    replay.webhook(event=paid)  # Stripe delivers again: nothing changes
+    replay.webhook(event=replay.earlier_failure_arrives_late(event=paid))
+    replay.staff_refund(order=card, full=False)
+    replay.staff_fulfil(order=card)
+    replay.staff_fulfil(order=card)
+    collected = replay.place_offline_order(lines=[(RING, 1), (STUD, 1)], shopper=1, on_collection=True)
+    replay.staff_fulfil(order=collected)
+    transfer = replay.place_offline_order(lines=[(PENDANT, 1)], shopper=2, on_collection=False)
+    replay.staff_record_payment(order=transfer)
+    replay.staff_adjust_stock(variant=PENDANT, change=2)
+    refunded = replay.place_card_order(lines=[(PENDANT, 1)], shopper=2, collect=True)
+    replay.webhook(event=replay.pay_good_card(order=refunded))
+    replay.staff_refund(order=refunded, full=True)
+    lapsed = replay.place_card_order(lines=[(STUD, 1)], shopper=0, collect=False)
+    replay.pay_3ds_card(order=lapsed)
+    unwanted = replay.place_offline_order(lines=[(PENDANT, 1)], shopper=1, on_collection=False)
+    replay.staff_cancel(order=unwanted)
+    replay.refund_timer()
+
+    statuses = dict(Order.objects.values_list("pk", "status"))
+    assert statuses == {
+        card: OrderStatus.DELIVERED,
+        collected: OrderStatus.READY_FOR_COLLECTION,
+        transfer: OrderStatus.PAID,
+        refunded: OrderStatus.CANCELLED,
+        lapsed: OrderStatus.AWAITING_PAYMENT,
+        unwanted: OrderStatus.CANCELLED,
+    }
