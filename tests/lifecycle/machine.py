@@ -4,7 +4,7 @@ with the money, stock and e-mail invariants checked after every step.
 Everything is real: Postgres (run with ``django_db(transaction=True)``, so row locks and on-commit work as
 in production), localstripe over HTTP for cards, 3-D Secure and refunds, the webhook view with signed
 events. Webhook events are made the way Stripe makes them (the intent's state read back from localstripe
-when it changed) and kept in a bundle, so hypothesis delivers them in order, late, twice or out of order.
+when it changed) and kept in order, so hypothesis delivers any of them, late, twice or out of order.
 A Stripe outage is a settings change for the length of one step (the API base pointed at a closed port).
 
 Bookkeeping the invariants rely on (design, so a failure says which fact broke):
@@ -41,7 +41,7 @@ from django.db.models import Sum
 from django.test import override_settings
 from django.utils import timezone
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, multiple, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 
 from cart.models import Cart
 from cart.services import CartError, cart_add_line
@@ -86,6 +86,11 @@ ADDRESS = ShippingAddress(
 )
 SHOPPERS = ("ada@example.com", "grace@example.com", "mary@example.com")
 PARTIAL_REFUND = Decimal("10.00")
+CARD = {"good": GOOD_CARD, "declined": DECLINED_AT_CHARGE, "3ds": NEEDS_3DS}
+# What the shopper does on the payment page right after checkout ("none": leaves it).
+CARDS = st.sampled_from(["good", "3ds", "declined", "none"])
+# Which of the events (or 3-D Secure prompts) so far, modulo how many there are; shrinks to the first.
+PICK = st.integers(0, 7)
 # A bag: one or two of the three variants, one or two pieces each.
 BAG = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 2)), min_size=1, max_size=2, unique_by=lambda t: t[0])
 
@@ -156,8 +161,6 @@ class MoneyStockMachine(RuleBasedStateMachine):
 
     orders = Bundle("orders")
     card_orders = Bundle("card_orders")
-    pending_3ds = Bundle("pending_3ds")
-    events = Bundle("events")
 
     def __init__(self) -> None:
         super().__init__()
@@ -165,6 +168,8 @@ class MoneyStockMachine(RuleBasedStateMachine):
         self.localstripe = LocalStripe(url=settings.STRIPE_API_BASE)
         self.variants: list[int] = []
         self.intent_order: dict[str, int] = {}  # every intent we created -> its order's pk
+        self.events: list[dict] = []  # every event Stripe made, in order; webhook delivers any, any number of times
+        self.prompts_3ds: list[str] = []  # 3-D Secure prompts the shoppers have not answered
         self.staff_cancelled: set[int] = set()
         self.staff = None
 
@@ -221,27 +226,42 @@ class MoneyStockMachine(RuleBasedStateMachine):
         lines=BAG,
         shopper=st.integers(0, 2),
         collect=st.booleans(),
+        card=CARDS,
     )
-    def place_card_order(self, lines, shopper, collect):
-        """Add to the bag and check out paying by card (delivered or collected)."""
+    def place_card_order(self, lines, shopper, collect, card):
+        """Add to the bag, check out paying by card (delivered or collected) and try the card on the payment page."""
         shipping = ShippingMethod.COLLECT if collect else ShippingMethod.STANDARD
         pk = self._place(lines=lines, shopper=shopper, payment_method=PaymentMethod.CARD, shipping_method=shipping)
-        return multiple() if pk is None else pk
+        if pk is None:
+            return multiple()
+        self._pay(pk, card)
+        return pk
 
-    def _charge(self, order: int, number: str):
-        """The browser's part (SetupIntent confirmed with the card) then our charge call.
+    @rule(order=card_orders, card=st.sampled_from(["good", "3ds", "declined"]))
+    def pay_by_card(self, order, card):
+        """The payment page again (another tab, another card, after a decline or an abandoned 3-D Secure)."""
+        self._pay(order, card)
 
-        Returns (result, the new intent's id), or (None, None) when the shop refused (nothing charged)."""
+    def _pay(self, order: int, card: str) -> None:
+        """The browser's part (SetupIntent confirmed with the card) then our charge call. A payment that
+        succeeds makes its webhook event; 3-D Secure leaves the shopper a prompt to answer."""
+        if card == "none":
+            return  # the shopper leaves the payment page
         instance = Order.objects.get(pk=order)
         try:
-            method = self.localstripe.card_setup(setup_secret=payment_setup_start(order=instance), number=number)
+            method = self.localstripe.card_setup(setup_secret=payment_setup_start(order=instance), number=CARD[card])
             result = payment_charge(order=instance, payment_method_id=method)
         except PaymentError:
-            return None, None  # not payable any more, or Stripe unreachable
+            return  # not payable any more, or Stripe unreachable: nothing charged
         new = set(Payment.objects.filter(order_id=order).values_list("intent_id", flat=True)) - set(self.intent_order)
         for intent_id in new:
             self.intent_order[intent_id] = order
-        return result, (new.pop() if new else None)
+        if card == "declined":
+            assert result.status == "declined", result
+        elif result.status == "succeeded":
+            self.events.append(self._event_for(new.pop()))
+        elif result.status == "requires_action":
+            self.prompts_3ds.append(result.client_secret)
 
     def _event_for(self, intent_id: str) -> dict:
         """The event Stripe makes when an intent changes, from its state now."""
@@ -249,54 +269,39 @@ class MoneyStockMachine(RuleBasedStateMachine):
         kind = "payment_intent.succeeded" if intent["status"] == "succeeded" else "payment_intent.payment_failed"
         return intent_event(intent, type=kind)
 
-    @rule(target=events, order=card_orders)
-    def pay_good_card(self, order):
-        result, intent_id = self._charge(order, GOOD_CARD)
-        if result is None or result.status != "succeeded":
-            return multiple()
-        return self._event_for(intent_id)
-
-    @rule(order=card_orders)
-    def pay_declined_card(self, order):
-        result, _ = self._charge(order, DECLINED_AT_CHARGE)
-        assert result is None or result.status == "declined", result
-
-    @rule(target=pending_3ds, order=card_orders)
-    def pay_3ds_card(self, order):
-        result, _ = self._charge(order, NEEDS_3DS)
-        if result is None or result.status != "requires_action":
-            return multiple()
-        return result.client_secret
-
-    @rule(target=events, secret=consumes(pending_3ds), success=st.booleans())
-    def authenticate_3ds(self, secret, success):
-        """The shopper answers (or abandons) 3-D Secure; a cancelled order's intent must no longer be payable."""
+    @precondition(lambda self: self.prompts_3ds)
+    @rule(prompt=PICK, success=st.booleans())
+    def authenticate_3ds(self, prompt, success):
+        """The shopper answers (or abandons) a 3-D Secure prompt; a cancelled order's card must not be chargeable."""
+        secret = self.prompts_3ds.pop(prompt % len(self.prompts_3ds))
         intent_id = secret.split("_secret_")[0]
         order = Order.objects.get(pk=self.intent_order[intent_id])
         status_before = order.status
         try:
             answer = authenticate_payment(self.localstripe, client_secret=secret, success=success)
         except requests.HTTPError:
-            return multiple()  # the intent was cancelled at Stripe: nothing to authenticate
+            return  # the intent was cancelled at Stripe: nothing to authenticate
         assert not (success and answer["status"] == "succeeded" and status_before == OrderStatus.CANCELLED), (
             f"order {order.number} was cancelled ({self._cancel_story(order)}) but its card could still be charged"
         )
-        return self._event_for(intent_id)
+        self.events.append(self._event_for(intent_id))
 
     # --- Stripe's webhooks ------------------------------------------------------------------------
 
-    @rule(event=events, stripe_down=st.booleans())
+    @precondition(lambda self: self.events)
+    @rule(event=PICK, stripe_down=st.booleans())
     def webhook(self, event, stripe_down=False):
-        """Deliver an event: in order, late, again (same id) or out of order, as hypothesis picks it; with
-        ``stripe_down``, while our calls to Stripe fail (an automatic refund, say)."""
+        """Deliver one of the events Stripe made (by index, modulo how many): in order, late, again (same id)
+        or out of order; with ``stripe_down``, while our calls to Stripe fail (an automatic refund, say)."""
         with self._stripe(down=stripe_down):
-            self._deliver(event)
+            self._deliver(self.events[event % len(self.events)])
 
-    @rule(target=events, event=events)
+    @precondition(lambda self: self.events)
+    @rule(event=PICK)
     def earlier_failure_arrives_late(self, event):
-        """A payment_failed for the same intent, from before its success, delivered afterwards (out of order)."""
-        intent = {**event["data"]["object"], "status": "requires_payment_method"}
-        return intent_event(intent, type="payment_intent.payment_failed")
+        """A payment_failed for an event's intent, from before its success, to be delivered afterwards."""
+        intent = {**self.events[event % len(self.events)]["data"]["object"], "status": "requires_payment_method"}
+        self.events.append(intent_event(intent, type="payment_intent.payment_failed"))
 
     def _deliver(self, event: dict) -> None:
         response = post_event(event)
@@ -329,6 +334,7 @@ class MoneyStockMachine(RuleBasedStateMachine):
                 "not that the payment did not arrive in time"
             )
 
+    @precondition(lambda self: self.intent_order or Order.objects.exists())
     @rule(deadline=st.sampled_from(["card", "every"]), stripe_down=st.booleans())
     def expiry_timer(self, deadline, stripe_down=False):
         """The expiry timer once card deadlines (30 minutes) or every deadline (collection's 14 days) passed."""
@@ -339,6 +345,7 @@ class MoneyStockMachine(RuleBasedStateMachine):
         with self._stripe(down=stripe_down):
             self._expire(after=after)
 
+    @precondition(lambda self: self.intent_order)
     @rule()
     def refund_timer(self):
         """The refund retry timer, with Stripe up: afterwards no refund is left pending or failed."""

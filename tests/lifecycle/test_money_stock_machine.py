@@ -23,14 +23,15 @@ def test_the_invariants_hold_on_the_paths_main_gets_right(stripe_settings):
     from .test_found_examples import PENDANT, RING, STUD, Replay
 
     replay = Replay()
-    card = replay.place_card_order(lines=[(STUD, 1)], shopper=0, collect=False)
-    replay.pay_declined_card(order=card)
-    abandoned = replay.authenticate_3ds(secret=replay.pay_3ds_card(order=card), success=False)
-    replay.webhook(event=abandoned)
-    paid = replay.pay_good_card(order=card)
-    replay.webhook(event=paid)
-    replay.webhook(event=paid)  # Stripe delivers again: nothing changes
-    replay.webhook(event=replay.earlier_failure_arrives_late(event=paid))
+    card = replay.place_card_order(lines=[(STUD, 1)], shopper=0, collect=False, card="declined")
+    replay.pay_by_card(order=card, card="3ds")
+    replay.authenticate_3ds(prompt=0, success=False)
+    replay.webhook(event=0)  # 3-D Secure failed
+    replay.pay_by_card(order=card, card="good")
+    replay.webhook(event=1)
+    replay.webhook(event=1)  # Stripe delivers again: nothing changes
+    replay.earlier_failure_arrives_late(event=1)
+    replay.webhook(event=2)
     replay.staff_refund(order=card, full=False)
     replay.staff_fulfil(order=card)
     replay.staff_fulfil(order=card)
@@ -39,11 +40,10 @@ def test_the_invariants_hold_on_the_paths_main_gets_right(stripe_settings):
     transfer = replay.place_offline_order(lines=[(PENDANT, 1)], shopper=2, on_collection=False)
     replay.staff_record_payment(order=transfer)
     replay.staff_adjust_stock(variant=PENDANT, change=2)
-    refunded = replay.place_card_order(lines=[(PENDANT, 1)], shopper=2, collect=True)
-    replay.webhook(event=replay.pay_good_card(order=refunded))
+    refunded = replay.place_card_order(lines=[(PENDANT, 1)], shopper=2, collect=True, card="good")
+    replay.webhook(event=3)
     replay.staff_refund(order=refunded, full=True)
-    lapsed = replay.place_card_order(lines=[(STUD, 1)], shopper=0, collect=False)
-    replay.pay_3ds_card(order=lapsed)
+    lapsed = replay.place_card_order(lines=[(STUD, 1)], shopper=0, collect=False, card="3ds")
     unwanted = replay.place_offline_order(lines=[(PENDANT, 1)], shopper=1, on_collection=False)
     replay.staff_cancel(order=unwanted)
     replay.refund_timer()
