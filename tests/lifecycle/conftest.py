@@ -6,13 +6,13 @@ import os
 
 from hypothesis import HealthCheck, Phase, settings
 
-# Repeatable (derandomize) and bounded: the same 30 sequences of up to 20 steps on every run. No shrinking
+# Repeatable (derandomize) and bounded: the same 50 sequences of up to 25 steps on every run. No shrinking
 # here (it can take minutes): a failure prints its whole sequence; `make machine` shrinks to the fewest steps.
 settings.register_profile(
     "lifecycle-default",
     phases=[Phase.explicit, Phase.generate],
-    max_examples=30,
-    stateful_step_count=20,
+    max_examples=50,
+    stateful_step_count=25,
     deadline=None,
     derandomize=True,
     database=None,
