@@ -18,6 +18,13 @@ Bookkeeping the invariants rely on (design, so a failure says which fact broke):
 * e-mails: one confirmation; a refund e-mail only for a refund Stripe made, and the order's history adds
   up to what Stripe refunded; the last status e-mail names the order's status; "payment received" only
   for money Stripe took or staff recorded.
+
+Not covered here (each has its own tests): steps run one at a time, so races between a webhook and the
+expiry job or two staff are tests/payments and tests/orders' threaded tests; Stripe's own retry schedule
+is only what the webhook rule's picks model (any event, any number of times, any order); the "earlier
+failure" event is made up from a later intent state (localstripe never sends one for a card it charged);
+asynchronous ("processing") payments, manual capture and refunds made in Stripe's dashboard are not
+played; e-mails are checked as queued (mailqueue rows), not as delivered by SMTP.
 """
 
 from __future__ import annotations
