@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install install-test run test test-sqlite lint format migrations-check ci clean install-bench bench lighthouse drills
+.PHONY: install install-test run test test-sqlite lint format migrations-check machine ci clean install-bench bench lighthouse drills
 
 install:
 	@scripts/install.sh run
@@ -34,6 +34,11 @@ test: install-test
 test-sqlite: install-test
 	env -u DJANGO_DATABASE_URL -u DJANGO_AWS_STORAGE_BUCKET_NAME $(PYTHON) -m pytest tests_sqlite \
 		--ds=tests_sqlite.settings -p no:cacheprovider -o addopts="-ra --strict-markers"
+
+## The money-and-stock state machine (tests/lifecycle/) at length: 500 random sequences of 30 steps, shrunk
+## on failure. MACHINE_EXAMPLES sets how many.
+machine: install-test
+	scripts/with-postgres.sh env HYPOTHESIS_PROFILE=long $(PYTHON) -m pytest tests/lifecycle/test_money_stock_machine.py $(PYTEST_ARGS)
 
 lint: install-test
 	$(VENV)/bin/ruff check .
