@@ -4,12 +4,19 @@ An unpaid order keeps its pieces off sale for minutes (card) or days (bank trans
 so without a cap one visitor could hold a whole collection with orders nobody pays. Three scopes are
 summed, each in pieces and in value (goods before delivery), over every order waiting for payment:
 
-* the client address (``Order.client_key``: an IPv4 address, or an IPv6 /64, which one household or
-  phone gets whole), however many fresh sessions and e-mail addresses it uses;
+* the client address (``Order.client_key``: an IPv4 address, or an IPv6 prefix of
+  SHOP_HOLD_IPV6_PREFIX bits, /56 by default, since UK providers hand a household a /56 and a phone a
+  /64), however many fresh sessions and e-mail addresses it uses. An address can be shared (a mobile
+  network's NAT, an office), so a card checkout counts only the address's card holds, which lapse in
+  minutes: a neighbour's bank-transfer orders never block someone else's card payment for days;
 * the browser session (the numbers it placed, ``session_orders``);
 * the signed-in account. Guest orders never count against an e-mail address: anyone can type someone
   else's, and three cheap guest orders would then lock that customer out of checkout for days. An
   account's orders are proven to be its owner's, so the per-owner cap counts those only.
+
+One order may be worth more than SHOP_HOLD_MAX_VALUE (a jeweller sells pieces above it): the value cap
+bounds what a client holds across orders, so it refuses only an order that joins other unpaid ones.
+The piece cap bounds every order, its own included.
 
 Atomic: ``order_place`` calls :func:`holds_lock` inside its transaction, before it locks any variant,
 and only then sums. On Postgres the lock is a transaction-scoped advisory lock per address and per
@@ -39,7 +46,6 @@ from .models import MONEY, Order, OrderStatus, PaymentMethod
 security_log = logging.getLogger("shop.security")
 
 OFFLINE_METHODS = (PaymentMethod.BANK_TRANSFER, PaymentMethod.ON_COLLECTION)
-IPV6_GROUP = 64
 
 
 class HoldError(Exception):
@@ -56,7 +62,7 @@ class Held:
 
 
 def client_key_for(*, client_ip: str | None) -> str:
-    """The address the cap counts by: IPv4 as is, IPv6 as its /64 ("" for none or garbage)."""
+    """The address the cap counts by: IPv4 as is, IPv6 as its SHOP_HOLD_IPV6_PREFIX network ("" for none or garbage)."""
     try:
         address = ipaddress.ip_address(client_ip or "")
     except ValueError:
@@ -64,7 +70,7 @@ def client_key_for(*, client_ip: str | None) -> str:
     if address.version == 6 and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/{IPV6_GROUP}", strict=False))
+        return str(ipaddress.ip_network(f"{address}/{settings.SHOP_HOLD_IPV6_PREFIX}", strict=False))
     return str(address)
 
 
@@ -86,11 +92,17 @@ def holds_lock(*, client_key: str, user_id: int | None) -> None:
         cursor.execute("SELECT " + ", ".join(["pg_advisory_xact_lock(%s)"] * len(ids)), ids)
 
 
-def holds_totals(*, client_key: str, session_orders: Sequence[str], user_id: int | None) -> dict[str, Held]:
-    """What each scope's unpaid orders hold, in one aggregate query (whatever the number of lines or orders)."""
+def holds_totals(
+    *, client_key: str, session_orders: Sequence[str], user_id: int | None, payment_method: str
+) -> dict[str, Held]:
+    """What each scope's unpaid orders hold, in one aggregate query (whatever the number of lines or orders).
+
+    For a card checkout the address scope counts card holds only (see the module's docstring)."""
     scopes: dict[str, Q] = {}
     if client_key:
         scopes["address"] = Q(client_key=client_key)
+        if payment_method == PaymentMethod.CARD:
+            scopes["address"] &= Q(payment_method=PaymentMethod.CARD)
     if session_orders:
         scopes["session"] = Q(number__in=list(session_orders))
     if user_id is not None:
@@ -124,14 +136,15 @@ def holds_check(*, held: dict[str, Held], pieces: int, value: Decimal) -> None:
                 f"You already have {held[name].orders} orders waiting for payment. Please pay for one of them, "
                 "or contact us and we will release it, before placing another."
             )
-    if pieces > max_pieces or value > max_value:
+    if pieces > max_pieces:
         raise HoldError(
-            f"An order waiting for payment can hold at most {max_pieces} pieces worth {format_money(max_value)}, "
-            f"and this bag holds {pieces} worth {format_money(value)}. Please take some pieces out of your bag, "
-            "or contact us for a larger order."
+            f"An order waiting for payment can hold at most {max_pieces} pieces, and this bag holds {pieces}. "
+            "Please take some pieces out of your bag, or contact us for a larger order."
         )
     for scope in held.values():
-        if scope.pieces + pieces > max_pieces or scope.value + value > max_value:
+        # The value cap counts only when other unpaid orders are already held: one dear piece is a sale.
+        over_value = scope.orders > 0 and scope.value + value > max_value
+        if scope.pieces + pieces > max_pieces or over_value:
             raise HoldError(
                 f"Your orders waiting for payment already hold {scope.pieces} pieces worth "
                 f"{format_money(scope.value)}; together they may hold at most {max_pieces} pieces worth "

@@ -79,7 +79,7 @@ class Order(PostalAddress):
     guest_link_version = models.PositiveIntegerField(default=1, editable=False)
     # The hold cap (orders.holds, issue #20): who placed it and what it holds, summed without reading lines.
     client_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
-    # The address the cap counts by: an IPv4 address, or an IPv6 /64 (one household or phone has a whole /64).
+    # The address the cap counts by: an IPv4 address, or an IPv6 network (SHOP_HOLD_IPV6_PREFIX, /56: a household's).
     client_key = models.CharField(max_length=64, blank=True, editable=False)
     pieces = models.PositiveIntegerField(default=0, editable=False)
     one_of_a_kind = models.BooleanField(

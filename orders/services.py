@@ -235,10 +235,13 @@ def _order_place_locked(
     total = summary.total + shipping
     if expected_goods_total is not None and expected_goods_total != summary.total:
         raise PriceChangedError(summary.total)
-    held = holds_totals(client_key=client_key, session_orders=session_orders, user_id=owner_id)
+    held = holds_totals(
+        client_key=client_key, session_orders=session_orders, user_id=owner_id, payment_method=payment_method
+    )
     holds_check(held=held, pieces=summary.count, value=summary.total)
-    # The last piece of a variant (stock 1 before this order) held offline is held briefly.
-    one_of_a_kind = any(variants[variant_id].stock == 1 for variant_id in needed)
+    # An order taking the last pieces of a variant (a one-of-a-kind piece, or the last two of a pair) held
+    # offline is held briefly: nobody else can buy them meanwhile. ``stock`` is read before this order's move.
+    one_of_a_kind = any(variants[variant_id].stock == quantity for variant_id, quantity in needed.items())
 
     order = _order_create_numbered(
         checkout_token=checkout_token,

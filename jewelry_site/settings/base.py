@@ -488,6 +488,8 @@ SHOP_RESTOCK_SIGNUP_RATE = env.str("DJANGO_SHOP_RESTOCK_SIGNUP_RATE", default="1
 # browser session or one signed-in account; a checkout that would go over is refused with a message.
 SHOP_HOLD_MAX_PIECES = env.int("DJANGO_SHOP_HOLD_MAX_PIECES", default=10)
 SHOP_HOLD_MAX_VALUE = _money("DJANGO_SHOP_HOLD_MAX_VALUE", "5000.00")  # goods, before delivery
+# An IPv6 client is its network of this many bits: UK providers give a household a /56, a phone a /64.
+SHOP_HOLD_IPV6_PREFIX = env.int("DJANGO_SHOP_HOLD_IPV6_PREFIX", default=56)
 # One bag: different pieces (lines) and pieces in all.
 SHOP_CART_MAX_LINES = env.int("DJANGO_SHOP_CART_MAX_LINES", default=20)
 SHOP_CART_MAX_PIECES = env.int("DJANGO_SHOP_CART_MAX_PIECES", default=30)

@@ -63,23 +63,55 @@ def test_one_address_holds_at_most_the_value_cap(db, caps):
     assert held(client_key="203.0.113.9") == (3, Decimal("1000.00"))
 
 
-def test_a_single_order_over_the_cap_is_refused_even_with_nothing_held(db, caps):
-    with pytest.raises(HoldLimitError, match="this bag holds 5 worth £500"):
+def test_a_single_order_over_the_piece_cap_is_refused_even_with_nothing_held(db, caps):
+    with pytest.raises(HoldLimitError, match="this bag holds 5"):
         place(cart_with((piece(), 5)), client_ip=None)
     assert Order.objects.count() == 0
 
 
-def test_an_ipv6_client_is_counted_by_its_slash_64(db, caps):
-    assert client_key_for(client_ip="2001:db8:1:2::1") == "2001:db8:1:2::/64"
+def test_one_dear_piece_over_the_value_cap_is_a_sale_but_not_a_second_unpaid_order(db, caps):
+    """Review of issue 20: a £6,500 ring could not be bought at all under a £5,000 cap. The value cap
+    bounds what a client holds across orders; one order of a dear piece is a sale."""
+    ring = place(cart_with((piece("1500.00"), 1)), client_ip="203.0.113.9")
+    assert ring.goods_total == Decimal("1500.00")
+    with pytest.raises(HoldLimitError, match="already hold 1 pieces worth £1,500"):
+        place(cart_with((piece("10.00"), 1)), client_ip="203.0.113.9")
+    place(cart_with((piece("10.00"), 1)), client_ip="203.0.113.10")  # another client is not affected
+
+
+def test_a_neighbours_offline_holds_never_block_a_card_checkout_from_a_shared_address(db, caps):
+    """Review of issue 20: one address can be a whole mobile network or office. Bank-transfer holds
+    (days) count against offline checkouts from it; a card checkout counts only card holds (minutes)."""
+    variant = piece()
+    place(cart_with((variant, 4)), payment_method="bank_transfer", client_ip="203.0.113.9")
+    with pytest.raises(HoldLimitError):
+        place(cart_with((variant, 1)), payment_method="bank_transfer", client_ip="203.0.113.9")
+    place(cart_with((variant, 3)), payment_method="card", client_ip="203.0.113.9")  # a neighbour pays by card
+    with pytest.raises(HoldLimitError, match="already hold 3 pieces"):
+        place(cart_with((variant, 2)), payment_method="card", client_ip="203.0.113.9")  # card holds still count
+    with pytest.raises(HoldLimitError):
+        place(cart_with((variant, 1)), payment_method="on_collection", client_ip="203.0.113.9")
+
+
+def test_an_ipv6_client_is_counted_by_its_slash_56(db, caps):
+    """A UK household gets a /56 (256 /64s): counting by /64 gave it 256 times the cap (review of issue 20)."""
+    assert client_key_for(client_ip="2001:db8:1:2::1") == "2001:db8:1::/56"
     assert client_key_for(client_ip="::ffff:203.0.113.9") == "203.0.113.9"
     assert client_key_for(client_ip="unknown") == ""
     variant = piece()
     place(cart_with((variant, 4)), client_ip="2001:db8:1:2::1")
     with pytest.raises(HoldLimitError):
         place(cart_with((variant, 1)), client_ip="2001:db8:1:2:ffff:ffff:ffff:fffe")  # same /64, new address
-    place(cart_with((variant, 1)), client_ip="2001:db8:1:3::1")  # the next /64
-    order = Order.objects.filter(client_key="2001:db8:1:2::/64").get()
+    with pytest.raises(HoldLimitError):
+        place(cart_with((variant, 1)), client_ip="2001:db8:1:ff::1")  # another /64 of the same /56
+    place(cart_with((variant, 1)), client_ip="2001:db8:1:100::1")  # the next /56
+    order = Order.objects.filter(client_key="2001:db8:1::/56").get()
     assert order.client_ip == "2001:db8:1:2::1"  # the raw address is kept for staff
+
+
+def test_the_ipv6_prefix_is_a_setting(db, caps):
+    caps.SHOP_HOLD_IPV6_PREFIX = 64
+    assert client_key_for(client_ip="2001:db8:1:2::1") == "2001:db8:1:2::/64"
 
 
 def test_paid_and_cancelled_orders_no_longer_count(db, caps):
@@ -234,6 +266,14 @@ def test_the_last_piece_held_offline_is_held_for_two_days(db, method, stock, exp
     order = place(cart_with((piece(stock=stock), 1)), payment_method=method, client_ip=None)
     assert order.one_of_a_kind is (stock == 1)
     assert before + expected <= order.payment_deadline <= timezone.now() + expected
+
+
+def test_taking_the_last_two_pieces_offline_is_a_short_hold_too(db):
+    """Review of issue 20: an order of both earrings left (stock 2, quantity 2) kept the long hold."""
+    before = timezone.now()
+    order = place(cart_with((piece(stock=2), 2)), payment_method="bank_transfer", client_ip=None)
+    assert order.one_of_a_kind
+    assert order.payment_deadline <= before + timedelta(days=2, minutes=1)
 
 
 # --- The large-hold security event -----------------------------------------------------------------------

@@ -126,14 +126,14 @@ def test_one_address_with_fresh_sessions_and_emails_holds_at_most_the_caps_over_
     assert counts["placed"] == 5  # £4,500: a sixth would pass £5,000
     assert held("203.0.113.11") == (5, Decimal("4500.00"), 5)
 
-    # IPv6: a fresh address in the same /64 is the same client
+    # IPv6: a fresh address in the same /56 is the same client
     v6 = [f"2001:db8:5:6::{n:x}" for n in range(1, 13)]
     outcomes = []
     for n, address in enumerate(v6):
         shopper, form = ready(shop, address, cheap, n)
         outcomes.append(shopper.place(form))
     assert outcomes.count("placed") == 10
-    assert held("2001:db8:5:6::/64")[0] == 10
+    assert held("2001:db8:5::/56")[0] == 10
 
 
 def test_a_refused_checkout_is_a_page_that_says_what_to_do_over_http(shop):

@@ -80,7 +80,7 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S206| Stock history (#20)| A variant or product with stock history cannot be deleted (PROTECT)   | tests/security/test_stock_history_delete.py::test_the_orm_refuses_to_delete_a_variant_or_product_with_stock_history |
 | S205| Holds (#20)        | One address, fresh sessions and e-mails: at most the piece cap        | tests/orders/test_holds.py::test_one_address_holds_at_most_the_pieces_cap_across_fresh_sessions_and_emails |
 | S205| Holds (#20)        | One address: at most the value cap                                    | tests/orders/test_holds.py::test_one_address_holds_at_most_the_value_cap                               |
-| S205| Holds (#20)        | An IPv6 client is one /64                                             | tests/orders/test_holds.py::test_an_ipv6_client_is_counted_by_its_slash_64                             |
+| S205| Holds (#20)        | An IPv6 client is one /56 (a household's delegation)                  | tests/orders/test_holds.py::test_an_ipv6_client_is_counted_by_its_slash_56                             |
 | S205| Holds (#20)        | One session capped whatever address and e-mail                        | tests/orders/test_holds.py::test_one_session_is_capped_whatever_address_and_email_it_uses              |
 | S205| Holds (#20)        | Checkouts at once cannot beat the cap (advisory lock)                 | tests/orders/test_holds_concurrency.py::test_ten_checkouts_at_once_from_one_address_hold_exactly_the_cap |
 | S205| Holds (#20)        | A stranger typing a customer's e-mail cannot lock them out            | tests/orders/test_holds.py::test_a_stranger_typing_a_customers_email_cannot_lock_them_out              |
