@@ -1,7 +1,7 @@
 """The last-piece drill's verdict (bench/drills/last_piece_verdict.py) on made-up observations: the
 end state it must pass, and each way money or an e-mail can be wrong that it must catch.
 
-The drill itself runs in `make drills` (about 4 minutes: real reservations lapsing, a database
+The drill itself runs in `make drills` (1.5 to 3 minutes: real reservations lapsing, a database
 restart); these cases prove its rules without any server. The observations of a main-branch run
 (refund left pending, "we have refunded" sent first) are one of them.
 """
