@@ -4,8 +4,10 @@ charge.refunded webhook in payments.services).
 
 Never more than paid minus refunded; each refund row has its idempotency key, so a retried request or
 a double click never refunds twice. Stripe is asked outside the order's lock, once the row counts, and
-the shopper is told (history and e-mail) only once Stripe accepted it. ``refunds_retry`` (run by the
-expiry timer) sends again a refund left pending by a process that died and an automatic one that failed.
+the shopper is told (history and e-mail) only once Stripe accepted it. Only Stripe's refusal makes a
+refund failed; when Stripe does not answer (a timeout may come after it refunded) the row stays pending,
+still counted, and ``refunds_retry`` (run by the expiry timer) sends it again with the same key, as it
+does a refund left pending by a process that died and an automatic one that failed.
 """
 
 from __future__ import annotations
@@ -101,6 +103,11 @@ def payment_refund(
     refund.refresh_from_db()
     if refund.status == RefundStatus.FAILED:
         raise RefundError("Stripe did not accept the refund; nothing was refunded. Please try again.")
+    if refund.status == RefundStatus.PENDING:
+        raise RefundError(
+            "Stripe did not answer, so the refund may or may not have been made. It stays pending and the shop "
+            "sends it again by itself; do not refund again. The shopper is told once Stripe confirms it."
+        )
     if restock:  # the refund itself is in the history already (refund_send)
         order_transition(
             order=order,
@@ -112,19 +119,36 @@ def payment_refund(
     return refund
 
 
-def refund_send(*, refund_id: int, tell_shopper: bool = True) -> None:
-    """Ask Stripe for a recorded refund (idempotent on the row's key); once accepted, record it and tell the shopper."""
+def refund_send(*, refund_id: int, tell_shopper: bool = True, retry: bool = False) -> None:
+    """Ask Stripe for a recorded refund (idempotent on the row's key); once accepted, record it and tell the shopper.
+
+    ``retry``: an earlier request may have been made without us hearing of it, so Stripe is asked first.
+    """
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     if refund.status != RefundStatus.PENDING:
         return
+    key = f"refund-{refund.idempotency_key}"
     try:
-        stripe_id, status = gateway.refund_create(
+        made = gateway.refund_find(intent_id=refund.payment.intent_id, idempotency_key=key) if retry else None
+        stripe_id, status = made or gateway.refund_create(
             intent_id=refund.payment.intent_id,
             amount_minor=gateway.to_minor(refund.amount, refund.payment.currency),
-            idempotency_key=f"refund-{refund.idempotency_key}",
+            idempotency_key=key,
         )
-    except gateway.GatewayError as error:
+    except gateway.RefundRefusedError as error:
         _refund_failed(refund=refund, error=str(error))
+        return
+    except gateway.GatewayError as error:
+        # Maybe made at Stripe: it stays pending (still counted) and refunds_retry sends the same key again.
+        logger.error(
+            "refund_outcome_unknown",
+            extra={
+                "event": "refund_outcome_unknown",
+                "refund": refund.pk,
+                "source": refund.source,
+                "error": str(error),
+            },
+        )
         return
     if status in ("failed", "canceled"):
         _refund_failed(refund=refund, error=f"Stripe answered {status}")
@@ -174,8 +198,11 @@ def refunds_retry(*, now: datetime | None = None) -> int:
     for refund_id in ids:
         if not _refund_reopen(refund_id=refund_id):
             continue
-        refund_send(refund_id=refund_id)
+        refund_send(refund_id=refund_id, retry=True)
         sent += Refund.objects.filter(pk=refund_id, status=RefundStatus.SUCCEEDED).exists()
+    from .cancel import cancels_finish  # cancel builds on this module: imported here, where it is needed
+
+    cancels_finish()
     return sent
 
 

@@ -322,7 +322,8 @@ class MoneyStockMachine(RuleBasedStateMachine):
     @rule()
     def refund_timer(self):
         """The refund retry timer, with Stripe up: afterwards no refund is left pending or failed."""
-        actions.refunds_retry()
+        # Run once a pending refund is old enough to be the timer's (an unanswered one stays pending).
+        actions.refunds_retry(now=timezone.now() + timedelta(minutes=settings.SHOP_REFUND_RETRY_AFTER_MINUTES + 1))
         left = list(
             Refund.objects.filter(status__in=(RefundStatus.PENDING, RefundStatus.FAILED)).values_list(
                 "payment__order__number", "status", "source", "amount"
