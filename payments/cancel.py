@@ -10,7 +10,6 @@ If Stripe does not answer, nothing is changed and staff are told to try again.
 from __future__ import annotations
 
 import logging
-import uuid
 from decimal import Decimal
 from functools import partial
 
@@ -24,9 +23,9 @@ from orders.services import OrderError, OrderTransitionError
 from orders.workflow import order_allowed_transitions, order_transition
 
 from . import gateway
-from .expiry import OPEN_INTENT_STATUSES, intent_cancel
+from .expiry import intent_cancel
 from .models import Payment, Refund, RefundSource, RefundStatus
-from .refunds import payment_refundable, refund_send
+from .refunds import payment_refundable, refund_automatically, refund_send
 
 logger = logging.getLogger("shop.payments")
 
@@ -49,34 +48,81 @@ def card_order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, not
     _cancellable_check(order=order)
     captured = _intents_end(order=order)
     refunds = _refunds_open(order=order, actor=actor, captured=captured)
-    for refund_id in refunds:
-        refund_send(refund_id=refund_id, tell_shopper=False)  # the cancellation e-mail says it
-    if Refund.objects.filter(pk__in=refunds).exclude(status=RefundStatus.SUCCEEDED).exists():
+    for refund_id, again in refunds.items():
+        refund_send(refund_id=refund_id, tell_shopper=False, retry=again)  # the cancellation e-mail says it
+    if Refund.objects.filter(pk__in=list(refunds), status=RefundStatus.PENDING).exists():
+        # It may have been made: never sent under a new key. The timer sends it again and then cancels.
+        raise OrderError(
+            f"Order {order.number}: Stripe did not answer about the refund. It stays pending and the shop sends it "
+            "again by itself, then cancels the order; do not refund it by hand."
+        )
+    if Refund.objects.filter(pk__in=list(refunds)).exclude(status=RefundStatus.SUCCEEDED).exists():
         raise OrderError(
             f"Order {order.number}: Stripe did not accept the refund; the order was not cancelled. Please try again."
         )
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
-        refunded = Refund.objects.filter(payment__order=locked, status=RefundStatus.SUCCEEDED).aggregate(
-            total=Sum("amount")
-        )["total"] or Decimal("0.00")
         cancelled = order_transition(
             order=locked,
             to_status=OrderStatus.CANCELLED,
             actor=actor,
             note=note,
             reason=EventReason.SHOP,
-            amount=refunded,
+            amount=_refunded(order=locked),
         )
-        # An intent the charge view made while Stripe was being asked: ended too (if paid, the webhook refunds it).
-        late = locked.payments.filter(status__in=(*OPEN_INTENT_STATUSES, "")).exclude(intent_id__in=captured)
-        for intent_id in late.values_list("intent_id", flat=True):
+        # A payment the webhook recorded while Stripe was being asked is not kept: it goes back in full.
+        for payment in locked.payments.filter(succeeded_at__isnull=False).exclude(refunds__pk__in=list(refunds)):
+            if payment_refundable(payment=payment) == payment.amount:
+                refund_automatically(order=locked, payment=payment, reason="paid while the order was being cancelled")
+        # Any other intent not known to be finished (the charge view made it meanwhile) is ended too; if it
+        # was paid, its webhook finds the order cancelled and refunds it.
+        late = locked.payments.filter(succeeded_at__isnull=True).exclude(status="canceled")
+        for intent_id in late.exclude(intent_id__in=captured).values_list("intent_id", flat=True):
             transaction.on_commit(partial(intent_cancel, intent_id=intent_id), robust=True)
     logger.info(
         "card_order_staff_cancelled",
-        extra={"event": "card_order_staff_cancelled", "order_number": order.number, "refunded": str(refunded)},
+        extra={
+            "event": "card_order_staff_cancelled",
+            "order_number": order.number,
+            "refunded": str(_refunded(order=cancelled)),
+        },
     )
     return cancelled
+
+
+def _refunded(*, order: Order) -> Decimal:
+    return Refund.objects.filter(payment__order=order, status=RefundStatus.SUCCEEDED).aggregate(total=Sum("amount"))[
+        "total"
+    ] or Decimal("0.00")
+
+
+def cancels_finish() -> int:
+    """Cancel the orders whose staff cancel waited on a refund the timer has since made; returns how many."""
+    waiting = (
+        Order.objects.exclude(status=OrderStatus.CANCELLED)
+        .filter(
+            payments__refunds__idempotency_key__startswith="cancel-",
+            payments__refunds__status=RefundStatus.SUCCEEDED,
+        )
+        .exclude(payments__refunds__status=RefundStatus.PENDING)
+        .distinct()
+        .order_by("pk")
+    )
+    finished = 0
+    for order in waiting[:200]:
+        if any(payment_refundable(payment=payment) > 0 for payment in order.payments.all()):
+            continue  # money still held: staff decide (a cancel refund always returns what was left)
+        asked = Refund.objects.filter(payment__order=order, idempotency_key__startswith="cancel-").latest("pk")
+        try:
+            card_order_staff_cancel(order=order, actor=asked.actor, note="Cancelled once Stripe confirmed the refund")
+        except OrderError as error:
+            logger.error(
+                "cancel_finish_refused",
+                extra={"event": "cancel_finish_refused", "order_number": order.number, "error": str(error)},
+            )
+            continue
+        finished += 1
+    return finished
 
 
 def _cancellable_check(*, order: Order) -> None:
@@ -105,27 +151,42 @@ def _intents_end(*, order: Order) -> list[str]:
     return captured
 
 
-def _refunds_open(*, order: Order, actor: AbstractBaseUser | None, captured: list[str]) -> list[int]:
-    """Under the order's lock: record captured payments and a pending refund of what is left on each."""
+def _refunds_open(*, order: Order, actor: AbstractBaseUser | None, captured: list[str]) -> dict[int, bool]:
+    """Under the order's lock: record captured payments and a pending refund of what is left on each.
+
+    Returns {refund id: sent before} (one sent before may have been made at Stripe: it is looked for first).
+    """
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         _cancellable_check(order=locked)
         # Stripe says so (we asked it): the webhook, when it comes, finds the payment recorded and changes nothing.
-        Payment.objects.filter(order=locked, intent_id__in=captured, succeeded_at__isnull=True).update(
+        recorded = Payment.objects.filter(order=locked, intent_id__in=captured, succeeded_at__isnull=True).update(
             status="succeeded", succeeded_at=timezone.now()
         )
-        refunds = []
+        if recorded and locked.status == OrderStatus.AWAITING_PAYMENT:
+            # As the webhook would: money taken means paid, so if the refund below does not go through the
+            # order is not left unpaid (and expiry never deferring) with the shopper charged.
+            note = f"Card payment {captured[0]} (seen at cancel)"
+            order_transition(order=locked, to_status=OrderStatus.PAID, actor=None, note=note)
+        # Refunds a previous attempt left pending go again under their own key (Stripe may have made them).
+        earlier = Refund.objects.filter(
+            payment__order=locked, status=RefundStatus.PENDING, idempotency_key__startswith="cancel-"
+        )
+        refunds = dict.fromkeys(earlier.order_by("pk").values_list("pk", flat=True), True)
         for payment in Payment.objects.filter(order=locked, succeeded_at__isnull=False).order_by("pk"):
             remaining = payment_refundable(payment=payment)
             if remaining <= 0:
                 continue
-            refunds.append(
-                Refund.objects.create(
-                    payment=payment,
-                    amount=remaining,
-                    source=RefundSource.STAFF,
-                    actor=actor,
-                    idempotency_key=f"cancel-{payment.intent_id}-{uuid.uuid4().hex[:12]}",
-                ).pk
+            # Stable per payment and attempt: only a refund Stripe refused is asked for again under a new key.
+            refused = payment.refunds.filter(
+                idempotency_key__startswith=f"cancel-{payment.intent_id}", status=RefundStatus.FAILED
+            ).count()
+            refund = Refund.objects.create(
+                payment=payment,
+                amount=remaining,
+                source=RefundSource.STAFF,
+                actor=actor,
+                idempotency_key=f"cancel-{payment.intent_id}-{refused}",
             )
+            refunds[refund.pk] = False
     return refunds
