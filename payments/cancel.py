@@ -50,6 +50,8 @@ def card_order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, not
     refunds = _refunds_open(order=order, actor=actor, captured=captured)
     for refund_id, again in refunds.items():
         refund_send(refund_id=refund_id, tell_shopper=False, retry=again)  # the cancellation e-mail says it
+    if Refund.objects.filter(pk__in=list(refunds)).exclude(status=RefundStatus.SUCCEEDED).exists():
+        _paid_if_charged(order=order, captured=captured)
     if Refund.objects.filter(pk__in=list(refunds), status=RefundStatus.PENDING).exists():
         # It may have been made: never sent under a new key. The timer sends it again and then cancels.
         raise OrderError(
@@ -94,6 +96,19 @@ def _refunded(*, order: Order) -> Decimal:
     return Refund.objects.filter(payment__order=order, status=RefundStatus.SUCCEEDED).aggregate(total=Sum("amount"))[
         "total"
     ] or Decimal("0.00")
+
+
+def _paid_if_charged(*, order: Order, captured: list[str]) -> None:
+    """The cancel stops short with money taken: as the webhook would, the order becomes paid.
+
+    Left awaiting payment, expiry would defer on it for ever (Stripe says succeeded) and the late webhook
+    would find the payment recorded and change nothing: a charged shopper with an unpaid order.
+    """
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status == OrderStatus.AWAITING_PAYMENT and captured:
+            note = f"Card payment {captured[0]} (seen when staff cancelled)"
+            order_transition(order=locked, to_status=OrderStatus.PAID, actor=None, note=note)
 
 
 def cancels_finish() -> int:
@@ -160,14 +175,9 @@ def _refunds_open(*, order: Order, actor: AbstractBaseUser | None, captured: lis
         locked = Order.objects.select_for_update().get(pk=order.pk)
         _cancellable_check(order=locked)
         # Stripe says so (we asked it): the webhook, when it comes, finds the payment recorded and changes nothing.
-        recorded = Payment.objects.filter(order=locked, intent_id__in=captured, succeeded_at__isnull=True).update(
+        Payment.objects.filter(order=locked, intent_id__in=captured, succeeded_at__isnull=True).update(
             status="succeeded", succeeded_at=timezone.now()
         )
-        if recorded and locked.status == OrderStatus.AWAITING_PAYMENT:
-            # As the webhook would: money taken means paid, so if the refund below does not go through the
-            # order is not left unpaid (and expiry never deferring) with the shopper charged.
-            note = f"Card payment {captured[0]} (seen at cancel)"
-            order_transition(order=locked, to_status=OrderStatus.PAID, actor=None, note=note)
         # Refunds a previous attempt left pending go again under their own key (Stripe may have made them).
         earlier = Refund.objects.filter(
             payment__order=locked, status=RefundStatus.PENDING, idempotency_key__startswith="cancel-"

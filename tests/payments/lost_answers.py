@@ -49,13 +49,39 @@ def refunds(method: str, path: str) -> bool:
 
 
 @contextlib.contextmanager
-def answers_lost(*, upstream: str, lose: Callable[[str, str], bool] = refunds, reach: bool = True):
-    """A loopback URL in front of ``upstream``; yields (url, lost): the "METHOD path" of each request it dropped."""
+def answers_lost(
+    *,
+    upstream: str,
+    lose: Callable[[str, str], bool] = refunds,
+    reach: bool = True,
+    meanwhile: Callable[[str, str], None] | None = None,
+):
+    """A loopback URL in front of ``upstream``; yields (url, lost): the "METHOD path" of each request it dropped.
+
+    ``meanwhile`` runs on each request before it is forwarded (what happens elsewhere while Stripe is asked);
+    each connection has its own thread, so what it does may call Stripe through this proxy too.
+    """
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)
     lost: list[str] = []
     stop = threading.Event()
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            method, path, headers, body = _read_request(conn)
+            if meanwhile is not None:
+                meanwhile(method, path)
+            keep = {k: v for k, v in headers.items() if k.lower() not in ("host", "content-length", "connection")}
+            dropped = lose(method, path)
+            if dropped and not reach:
+                lost.append(f"{method} {path}")
+                return
+            response = requests.request(method, upstream + path, headers=keep, data=body, timeout=10)
+            if dropped:
+                lost.append(f"{method} {path}")  # closed with no reply, after Stripe acted
+            else:
+                _answer(conn, response)
 
     def serve() -> None:
         while not stop.is_set():
@@ -63,18 +89,7 @@ def answers_lost(*, upstream: str, lose: Callable[[str, str], bool] = refunds, r
                 conn, _ = server.accept()
             except OSError:
                 return
-            with conn:
-                method, path, headers, body = _read_request(conn)
-                keep = {k: v for k, v in headers.items() if k.lower() not in ("host", "content-length", "connection")}
-                dropped = lose(method, path)
-                if dropped and not reach:
-                    lost.append(f"{method} {path}")
-                    continue
-                response = requests.request(method, upstream + path, headers=keep, data=body, timeout=10)
-                if dropped:
-                    lost.append(f"{method} {path}")  # closed with no reply, after Stripe acted
-                else:
-                    _answer(conn, response)
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from loopback import wait_until
 from mailqueue.models import Mail
 from orders.models import Order, OrderStatus
 from orders.services import OrderError
@@ -14,8 +15,8 @@ from payments import gateway
 from payments.models import Payment, Refund, RefundStatus
 from payments.refunds import refunds_retry
 from tests.factories import StaffUserFactory
-from tests.payments.helpers import card_order, post_event
-from tests.payments.lost_answers import answers_lost
+from tests.payments.helpers import card_order, card_setup, post_event
+from tests.payments.lost_answers import answers_lost, refunds
 from tests.payments.test_lifecycle import (
     cancel_mail,
     charged,
@@ -108,3 +109,39 @@ def test_staff_cancel_when_stripe_fails_reading_an_intent_back_says_try_again(st
 
 def reads(method: str, path: str) -> bool:
     return method == "GET" and path.startswith("/v1/payment_intents/")
+
+
+def never(method: str, path: str) -> bool:
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_confirmed_while_the_cancels_refund_is_at_stripe_is_refunded_too(stripe_settings, settings):
+    order, variant = card_order(stock=2)
+    first = charged(stripe_settings, order)  # Stripe took it; the webhook is late
+    # A second tab's payment, made at Stripe before the cancel and not yet recorded by the shop.
+    _, secret = gateway.setup_intent_create(order_number=order.number)
+    second = gateway.payment_intent_create(
+        order_number=order.number,
+        amount_minor=gateway.to_minor(order.total, "GBP"),
+        currency="GBP",
+        payment_method=card_setup(stripe_settings, setup_secret=secret),
+        idempotency_key=f"tab-{order.number}",
+    )
+    outcomes = []
+
+    def second_webhook_lands(method: str, path: str) -> None:
+        if refunds(method, path) and not outcomes:  # while the cancel's first refund is at Stripe
+            outcomes.append(post_event(succeeded_event(order, second.id)).json()["outcome"])
+
+    with answers_lost(upstream=stripe_settings.url, lose=never, meanwhile=second_webhook_lands) as (url, _):
+        settings.STRIPE_API_BASE = url
+        order_staff_cancel(order=order, actor=StaffUserFactory())
+        pending = Refund.objects.filter(status=RefundStatus.PENDING)
+        wait_until(lambda: not pending.exists(), timeout=20, what="the second payment's refund")
+    assert len(outcomes) == 1
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELLED
+    total = gateway.to_minor(order.total, "GBP")
+    assert (stripe_refunded(stripe_settings, first), stripe_refunded(stripe_settings, second.id)) == (total, total)
+    assert set(Refund.objects.values_list("status", flat=True)) == {RefundStatus.SUCCEEDED}
+    assert stock(variant) == 2
