@@ -108,14 +108,6 @@ def payment_refund(
             "Stripe did not answer, so the refund may or may not have been made. It stays pending and the shop "
             "sends it again by itself; do not refund again. The shopper is told once Stripe confirms it."
         )
-    if restock:  # the refund itself is in the history already (refund_send)
-        order_transition(
-            order=order,
-            to_status=OrderStatus.CANCELLED,
-            actor=actor,
-            note="Refunded in full; pieces back on sale",
-            amount=amount,  # the cancellation e-mail says it went back to the card
-        )
     return refund
 
 
@@ -163,7 +155,25 @@ def refund_send(*, refund_id: int, tell_shopper: bool = True, retry: bool = Fals
             order_refund_record(
                 order=order, amount=refund.amount, actor=refund.actor, note=_refund_note(refund), mail=tell_shopper
             )
+            if refund.restock:
+                # Here, not in the request: a refund the timer finishes puts the pieces back on sale too.
+                _restock_cancel(order=order, refund=refund)
     logger.info("refund_sent", extra={"event": "refund_sent", "refund": refund.pk, "status": status})
+
+
+def _restock_cancel(*, order: Order, refund: Refund) -> None:
+    if order.status != OrderStatus.PAID:
+        # Shipped meanwhile: the money went back, the pieces did not; staff are told in the history and log.
+        order_event_record(order=order, note="Refunded in full, but the order had moved on: pieces not restocked")
+        logger.error("refund_restock_refused", extra={"event": "refund_restock_refused", "refund": refund.pk})
+        return
+    order_transition(
+        order=order,
+        to_status=OrderStatus.CANCELLED,
+        actor=refund.actor,
+        note="Refunded in full; pieces back on sale",
+        amount=refund.amount,  # the cancellation e-mail says it went back to the card
+    )
 
 
 def _refund_note(refund: Refund) -> str:
