@@ -145,11 +145,18 @@ def refund_send(*, refund_id: int, tell_shopper: bool = True, retry: bool = Fals
     if status in ("failed", "canceled"):
         _refund_failed(refund=refund, error=f"Stripe answered {status}")
         return
+    refund_record_made(refund_id=refund.pk, stripe_refund_id=stripe_id, tell_shopper=tell_shopper)
+    logger.info("refund_sent", extra={"event": "refund_sent", "refund": refund.pk, "status": status})
+
+
+def refund_record_made(*, refund_id: int, stripe_refund_id: str, tell_shopper: bool = True) -> bool:
+    """A pending refund Stripe made: marked succeeded once, in the order's history, the shopper told."""
     with transaction.atomic():
+        refund = Refund.objects.select_related("payment").get(pk=refund_id)
         order = Order.objects.select_for_update().get(pk=refund.payment.order_id)
-        # Conditional: two senders of one row (the timer and a request) record it once.
+        # Conditional: two senders of one row (the timer, a request, reconciliation) record it once.
         done = Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
-            stripe_refund_id=stripe_id, status=RefundStatus.SUCCEEDED
+            stripe_refund_id=stripe_refund_id, status=RefundStatus.SUCCEEDED
         )
         if done:
             order_refund_record(
@@ -158,7 +165,7 @@ def refund_send(*, refund_id: int, tell_shopper: bool = True, retry: bool = Fals
             if refund.restock:
                 # Here, not in the request: a refund the timer finishes puts the pieces back on sale too.
                 _restock_cancel(order=order, refund=refund)
-    logger.info("refund_sent", extra={"event": "refund_sent", "refund": refund.pk, "status": status})
+    return bool(done)
 
 
 def _restock_cancel(*, order: Order, refund: Refund) -> None:
