@@ -227,14 +227,20 @@ def _refund_reopen(*, refund_id: int) -> bool:
     """A failed automatic refund counts again (pending) before it is re-sent, if it still fits what was paid."""
     with transaction.atomic():
         refund = Refund.objects.select_related("payment").get(pk=refund_id)
-        Order.objects.select_for_update().get(pk=refund.payment.order_id)
+        order = Order.objects.select_for_update().get(pk=refund.payment.order_id)
         refund = Refund.objects.select_related("payment").get(pk=refund_id)
         if refund.status == RefundStatus.PENDING:
             return True
         if refund.status != RefundStatus.FAILED:
             return False
         if refund.amount > payment_refundable(payment=refund.payment):
-            # Staff refunded by hand meanwhile: sending it now would refund more than was paid.
+            # Staff refunded by hand meanwhile: sending it now would refund more than was paid. Closed once
+            # (history, one log line), so no failed refund is left open for ever.
+            Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.SUPERSEDED)
+            order_event_record(
+                order=order,
+                note=f"Failed refund of {format_money(refund.amount, pence=True)} closed: refunded another way",
+            )
             logger.error("refund_retry_exceeds", extra={"event": "refund_retry_exceeds", "refund": refund.pk})
             return False
         Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.PENDING)

@@ -119,6 +119,12 @@ def test_a_failed_automatic_refund_that_staff_already_made_by_hand_is_not_sent_a
     caplog.clear()
     with caplog.at_level(logging.ERROR, logger="shop.payments"):
         assert refunds_retry() == 0
-    assert Refund.objects.get(pk=automatic.pk).status == RefundStatus.FAILED
+    # Closed once, with a history line: no refund is left failed, and the next run says nothing more.
+    assert Refund.objects.get(pk=automatic.pk).status == RefundStatus.SUPERSEDED
     assert [r.event for r in caplog.records if getattr(r, "event", "")] == ["refund_retry_exceeds"]
+    assert order.events.filter(note__contains="closed: refunded another way").count() == 1
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="shop.payments"):
+        assert refunds_retry() == 0
+    assert [r.event for r in caplog.records if getattr(r, "event", "")] == []
     assert stripe_refunded(stripe_settings, intent_id) == int(order.total * 100)
