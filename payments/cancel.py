@@ -18,6 +18,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from catalog.money import format_money
+from orders.emails import order_refund_mail_queue
 from orders.models import EventReason, Order, OrderStatus
 from orders.services import OrderError, OrderTransitionError
 from orders.workflow import order_allowed_transitions, order_transition
@@ -64,23 +66,41 @@ def card_order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, not
         )
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
-        cancelled = order_transition(
-            order=locked,
-            to_status=OrderStatus.CANCELLED,
-            actor=actor,
-            note=note,
-            reason=EventReason.SHOP,
-            amount=_refunded(order=locked),
+        try:
+            cancelled = order_transition(
+                order=locked,
+                to_status=OrderStatus.CANCELLED,
+                actor=actor,
+                note=note,
+                reason=EventReason.SHOP,
+                amount=_refunded(order=locked),
+            )
+        except OrderTransitionError:
+            # A colleague moved it on (shipped) while Stripe refunded: the money is back, so the shopper is
+            # told of it now (no cancellation e-mail will), and staff learn exactly what happened.
+            refunded = _refunds_told(order=locked, refund_ids=list(refunds))
+            moved_on = locked.get_status_display()
+        else:
+            moved_on = ""
+            # A payment the webhook recorded while Stripe was being asked is not kept: it goes back in full.
+            for payment in locked.payments.filter(succeeded_at__isnull=False).exclude(refunds__pk__in=list(refunds)):
+                if payment_refundable(payment=payment) == payment.amount:
+                    reason = "paid while the order was being cancelled"
+                    refund_automatically(order=locked, payment=payment, reason=reason)
+            # Any other intent not known to be finished (the charge view made it meanwhile) is ended too; if
+            # it was paid, its webhook finds the order cancelled and refunds it.
+            late = locked.payments.filter(succeeded_at__isnull=True).exclude(status="canceled")
+            for intent_id in late.exclude(intent_id__in=captured).values_list("intent_id", flat=True):
+                transaction.on_commit(partial(intent_cancel, intent_id=intent_id), robust=True)
+    if moved_on:
+        logger.error(
+            "cancel_refunded_but_moved_on",
+            extra={"event": "cancel_refunded_but_moved_on", "order_number": order.number, "refunded": str(refunded)},
         )
-        # A payment the webhook recorded while Stripe was being asked is not kept: it goes back in full.
-        for payment in locked.payments.filter(succeeded_at__isnull=False).exclude(refunds__pk__in=list(refunds)):
-            if payment_refundable(payment=payment) == payment.amount:
-                refund_automatically(order=locked, payment=payment, reason="paid while the order was being cancelled")
-        # Any other intent not known to be finished (the charge view made it meanwhile) is ended too; if it
-        # was paid, its webhook finds the order cancelled and refunds it.
-        late = locked.payments.filter(succeeded_at__isnull=True).exclude(status="canceled")
-        for intent_id in late.exclude(intent_id__in=captured).values_list("intent_id", flat=True):
-            transaction.on_commit(partial(intent_cancel, intent_id=intent_id), robust=True)
+        raise OrderError(
+            f"Order {order.number} was refunded {format_money(refunded, pence=True)} at Stripe, but meanwhile it "
+            f"became {moved_on}, so it was not cancelled. The shopper has been e-mailed about the refund."
+        )
     logger.info(
         "card_order_staff_cancelled",
         extra={
@@ -90,6 +110,17 @@ def card_order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, not
         },
     )
     return cancelled
+
+
+def _refunds_told(*, order: Order, refund_ids: list[int]) -> Decimal:
+    """E-mail the shopper each refund of this cancel (recorded without an e-mail); returns their total."""
+    total = Decimal("0.00")
+    for refund in Refund.objects.filter(pk__in=refund_ids, status=RefundStatus.SUCCEEDED).order_by("pk"):
+        event = order.events.filter(reason=EventReason.REFUND, amount=refund.amount).order_by("-pk").first()
+        if event is not None:
+            order_refund_mail_queue(order=order, event=event)
+        total += refund.amount
+    return total
 
 
 def _refunded(*, order: Order) -> Decimal:

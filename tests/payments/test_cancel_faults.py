@@ -10,7 +10,7 @@ from loopback import wait_until
 from mailqueue.models import Mail
 from orders.models import Order, OrderStatus
 from orders.services import OrderError
-from orders.workflow import order_staff_cancel
+from orders.workflow import order_staff_cancel, order_transition
 from payments import gateway
 from payments.models import Payment, Refund, RefundStatus
 from payments.refunds import refunds_retry
@@ -145,3 +145,28 @@ def test_a_payment_confirmed_while_the_cancels_refund_is_at_stripe_is_refunded_t
     assert (stripe_refunded(stripe_settings, first), stripe_refunded(stripe_settings, second.id)) == (total, total)
     assert set(Refund.objects.values_list("status", flat=True)) == {RefundStatus.SUCCEEDED}
     assert stock(variant) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_order_shipped_while_the_cancels_refund_is_at_stripe_tells_shopper_and_staff_it_was_refunded(
+    stripe_settings, settings, django_capture_on_commit_callbacks
+):
+    order, _ = card_order(stock=1)
+    charged(stripe_settings, order)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_event(succeeded_event(order, Payment.objects.get(order=order).intent_id))
+    colleague = StaffUserFactory()
+
+    def colleague_ships(method: str, path: str) -> None:
+        if refunds(method, path):
+            order_transition(
+                order=Order.objects.get(pk=order.pk), to_status=OrderStatus.SHIPPED, actor=colleague, note="posted"
+            )
+
+    with answers_lost(upstream=stripe_settings.url, lose=never, meanwhile=colleague_ships) as (url, _):
+        settings.STRIPE_API_BASE = url
+        with pytest.raises(OrderError, match=r"was refunded £.* at Stripe, but meanwhile it became Shipped"):
+            order_staff_cancel(order=order, actor=StaffUserFactory())
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.SHIPPED
+    assert Refund.objects.get().status == RefundStatus.SUCCEEDED
+    assert Mail.objects.filter(kind="order_refunded", reference=order.number).count() == 1
