@@ -512,6 +512,7 @@ def test_metric_filters_match_the_fields_the_app_logs():
         "refund_retry_exceeds",
         "cancel_finish_refused",
         "refund_restock_refused",
+        "cancel_refunded_but_moved_on",
     ):
         assert f'($.event = "{event}")' in patterns["payment-errors"]
     assert patterns["large-unpaid-holds"] == '{ $.event = "large_unpaid_hold" }'  # orders/holds.py
