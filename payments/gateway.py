@@ -95,6 +95,16 @@ def setup_intent_status(*, setup_intent_id: str) -> str:
         raise GatewayError("Card payments are unavailable just now; please try again in a minute.") from error
 
 
+def setup_intent_cancel(*, setup_intent_id: str) -> None:
+    """Cancel a SetupIntent: its client secret, already in a browser, can no longer check a card at Stripe."""
+    try:
+        _client().v1.setup_intents.cancel(setup_intent_id)
+    except stripe.InvalidRequestError:
+        return  # already used or cancelled: nothing can be checked on it either
+    except stripe.StripeError as error:
+        raise GatewayError("Stripe did not answer the cancellation.") from error
+
+
 def payment_intent_create(
     *, order_number: str, amount_minor: int, currency: str, payment_method: str, idempotency_key: str
 ) -> Intent:
