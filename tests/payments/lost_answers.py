@@ -77,7 +77,10 @@ def answers_lost(
             if dropped and not reach:
                 lost.append(f"{method} {path}")
                 return
-            response = requests.request(method, upstream + path, headers=keep, data=body, timeout=10)
+            try:
+                response = requests.request(method, upstream + path, headers=keep, data=body, timeout=10)
+            except requests.RequestException:
+                return  # upstream down too (the machine's outage): the client sees the connection drop
             if dropped:
                 lost.append(f"{method} {path}")  # closed with no reply, after Stripe acted
             else:
