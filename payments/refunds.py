@@ -217,9 +217,6 @@ def refunds_retry(*, now: datetime | None = None) -> int:
             continue
         refund_send(refund_id=refund_id, retry=True)
         sent += Refund.objects.filter(pk=refund_id, status=RefundStatus.SUCCEEDED).exists()
-    from .cancel import cancels_finish  # cancel builds on this module: imported here, where it is needed
-
-    cancels_finish()
     return sent
 
 
