@@ -93,9 +93,8 @@ def order_transition(
 def order_allowed_transitions(*, order: Order) -> list[str]:
     """The statuses this order may move to next (the admin shows one button for each)."""
     allowed = []
-    port = payment_port()
     for status in ALLOWED_TRANSITIONS.get(order.status, frozenset()):
-        if status == OrderStatus.PAID and port is not None and port.order_has_card_intent(order=order):
+        if status == OrderStatus.PAID and order.payment_method == PaymentMethod.CARD:
             continue  # Stripe's webhook marks it paid; "Record payment" would refuse
         try:
             _transition_check(order=order, to_status=status, actor=None, staff=True)
@@ -185,9 +184,9 @@ def order_staff_cancel(*, order: Order, actor: AbstractBaseUser | None, note: st
 
 
 def order_payment_record(*, order: Order, actor: AbstractBaseUser | None, note: str = "") -> Order:
-    """Staff record a payment received by hand (bank transfer, at the boutique); never for a card order's intent."""
-    port = payment_port()
-    if port is not None and port.order_has_card_intent(order=order):
+    """Staff record a payment received by hand (bank transfer, at the boutique); never for a card order."""
+    # Every card order, not only one with an intent yet: the shopper's charge may be on its way to Stripe.
+    if order.payment_method == PaymentMethod.CARD:
         raise OrderError(
             f"Order {order.number} has a card payment in progress with Stripe: it is marked paid when Stripe "
             "confirms the payment, never by hand."

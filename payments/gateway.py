@@ -14,6 +14,8 @@ import stripe
 from django.conf import settings
 
 # Currencies Stripe counts in whole units (no minor unit); every other one has two decimals here.
+# The metadata field that carries a refund's idempotency key (refund_find looks for it).
+REFUND_KEY = "shop_refund_key"
 ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "HUF", "TWD", "UGX", "XAF", "XOF"})
 
 
@@ -23,6 +25,14 @@ class GatewayError(Exception):
 
 class CardDeclinedError(GatewayError):
     """The card was refused; the shopper may try another one."""
+
+
+class RefundRefusedError(GatewayError):
+    """Stripe said no to a refund: nothing was refunded, and the same request would be refused again."""
+
+
+class RefundUnknownError(GatewayError):
+    """Stripe did not answer (timeout, connection, 5xx, rate limit): the refund may or may not have been made."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,16 @@ def setup_intent_status(*, setup_intent_id: str) -> str:
         raise GatewayError("Card payments are unavailable just now; please try again in a minute.") from error
 
 
+def setup_intent_cancel(*, setup_intent_id: str) -> None:
+    """Cancel a SetupIntent: its client secret, already in a browser, can no longer check a card at Stripe."""
+    try:
+        _client().v1.setup_intents.cancel(setup_intent_id)
+    except stripe.InvalidRequestError:
+        return  # already used or cancelled: nothing can be checked on it either
+    except stripe.StripeError as error:
+        raise GatewayError("Stripe did not answer the cancellation.") from error
+
+
 def payment_intent_create(
     *, order_number: str, amount_minor: int, currency: str, payment_method: str, idempotency_key: str
 ) -> Intent:
@@ -113,12 +133,15 @@ def payment_intent_create(
 
 def payment_intent_cancel(*, intent_id: str) -> str:
     """Cancel a PaymentIntent so it can no longer be paid; returns its status (Stripe refuses a finished one)."""
-    client = _client()
     try:
-        return client.v1.payment_intents.cancel(intent_id, options={"idempotency_key": f"cancel-{intent_id}"})["status"]
+        return _client().v1.payment_intents.cancel(intent_id, options={"idempotency_key": f"cancel-{intent_id}"})[
+            "status"
+        ]
     except stripe.InvalidRequestError:
-        # Already succeeded or cancelled: report what it is now.
-        return client.v1.payment_intents.retrieve(intent_id)["status"]
+        # Already succeeded or cancelled (or unknown to Stripe): report what it is now.
+        status = payment_intent_status(intent_id=intent_id)
+        # A missing intent can never be paid: to the caller it is as good as cancelled.
+        return "canceled" if status == "missing" else status
     except stripe.StripeError as error:
         raise GatewayError("Stripe did not answer the cancellation.") from error
 
@@ -128,7 +151,7 @@ def payment_intent_status(*, intent_id: str) -> str:
     try:
         return _client().v1.payment_intents.retrieve(intent_id)["status"]
     except stripe.InvalidRequestError as error:
-        if getattr(error, "code", None) == "resource_missing":
+        if getattr(error, "code", None) == "resource_missing" or getattr(error, "http_status", None) == 404:
             return "missing"  # never made with this key (another account or mode): nothing can be paid on it
         raise GatewayError("Stripe refused the request.") from error
     except stripe.StripeError as error:
@@ -139,12 +162,32 @@ def refund_create(*, intent_id: str, amount_minor: int, idempotency_key: str) ->
     """Refund part or all of a PaymentIntent; returns (refund id, status)."""
     try:
         refund = _client().v1.refunds.create(
-            params={"payment_intent": intent_id, "amount": amount_minor},
+            # The key also travels as metadata, so refund_find can tell whether an unanswered request was made.
+            params={"payment_intent": intent_id, "amount": amount_minor, "metadata": {REFUND_KEY: idempotency_key}},
             options={"idempotency_key": idempotency_key},
         )
+    except (stripe.InvalidRequestError, stripe.CardError, stripe.PermissionError) as error:
+        raise RefundRefusedError(f"Stripe refused the refund ({type(error).__name__}).") from error
     except stripe.StripeError as error:
-        raise GatewayError(f"Stripe refused the refund ({type(error).__name__}).") from error
+        # A timeout may come after Stripe made the refund: only the same key, sent again, finds out safely.
+        raise RefundUnknownError(f"Stripe did not answer about the refund ({type(error).__name__}).") from error
     return refund["id"], refund["status"]
+
+
+def refund_find(*, intent_id: str, idempotency_key: str) -> tuple[str, str] | None:
+    """The refund a request with this key made, as (id, status), or None if Stripe made none.
+
+    Asked before an unanswered refund is sent again: Stripe's idempotency keys expire after a day, the
+    refund's metadata does not.
+    """
+    try:
+        listing = _client().v1.refunds.list(params={"payment_intent": intent_id, "limit": 100})
+        for obj in listing.auto_paging_iter():
+            if (obj.to_dict().get("metadata") or {}).get(REFUND_KEY) == idempotency_key:
+                return obj["id"], obj["status"]
+    except stripe.StripeError as error:
+        raise RefundUnknownError(f"Stripe did not list the payment's refunds ({type(error).__name__}).") from error
+    return None
 
 
 def event_construct(*, payload: bytes, signature: str):

@@ -53,6 +53,8 @@ class RefundStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    # A failed refund never to be sent: staff refunded the payment another way meanwhile.
+    SUPERSEDED = "superseded", "Superseded (refunded another way)"
 
 
 class Refund(models.Model):

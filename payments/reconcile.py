@@ -26,6 +26,7 @@ from orders.models import Order, OrderStatus, PaymentMethod
 
 from . import gateway, services
 from .models import Payment, Refund, RefundStatus
+from .refunds import refund_record_made
 
 logger = logging.getLogger("shop.payments")
 
@@ -237,11 +238,8 @@ def _pending_explains(*, payment: Payment, stripe_total: Decimal, ours: Decimal)
 
 
 def _refund_mark_succeeded(*, refund: Refund, stripe_refund_id: str) -> bool:
-    """A pending row Stripe shows succeeded: marked so, once (the status guard makes a rerun a no-op)."""
-    updated = Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
-        status=RefundStatus.SUCCEEDED, stripe_refund_id=stripe_refund_id
-    )
-    return updated == 1
+    """A pending row Stripe shows succeeded: recorded as refund_send would (history, e-mail), once."""
+    return refund_record_made(refund_id=refund.pk, stripe_refund_id=stripe_refund_id)
 
 
 def _paid_orders_check(*, since: datetime, until: datetime, known: dict, report: Report) -> None:

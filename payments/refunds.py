@@ -4,8 +4,10 @@ charge.refunded webhook in payments.services).
 
 Never more than paid minus refunded; each refund row has its idempotency key, so a retried request or
 a double click never refunds twice. Stripe is asked outside the order's lock, once the row counts, and
-the shopper is told (history and e-mail) only once Stripe accepted it. ``refunds_retry`` (run by the
-expiry timer) sends again a refund left pending by a process that died and an automatic one that failed.
+the shopper is told (history and e-mail) only once Stripe accepted it. Only Stripe's refusal makes a
+refund failed; when Stripe does not answer (a timeout may come after it refunded) the row stays pending,
+still counted, and ``refunds_retry`` (run by the expiry timer) sends it again with the same key, as it
+does a refund left pending by a process that died and an automatic one that failed.
 """
 
 from __future__ import annotations
@@ -101,45 +103,84 @@ def payment_refund(
     refund.refresh_from_db()
     if refund.status == RefundStatus.FAILED:
         raise RefundError("Stripe did not accept the refund; nothing was refunded. Please try again.")
-    if restock:  # the refund itself is in the history already (refund_send)
-        order_transition(
-            order=order,
-            to_status=OrderStatus.CANCELLED,
-            actor=actor,
-            note="Refunded in full; pieces back on sale",
-            amount=amount,  # the cancellation e-mail says it went back to the card
+    if refund.status == RefundStatus.PENDING:
+        raise RefundError(
+            "Stripe did not answer, so the refund may or may not have been made. It stays pending and the shop "
+            "sends it again by itself; do not refund again. The shopper is told once Stripe confirms it."
         )
     return refund
 
 
-def refund_send(*, refund_id: int, tell_shopper: bool = True) -> None:
-    """Ask Stripe for a recorded refund (idempotent on the row's key); once accepted, record it and tell the shopper."""
+def refund_send(*, refund_id: int, tell_shopper: bool = True, retry: bool = False) -> None:
+    """Ask Stripe for a recorded refund (idempotent on the row's key); once accepted, record it and tell the shopper.
+
+    ``retry``: an earlier request may have been made without us hearing of it, so Stripe is asked first.
+    """
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     if refund.status != RefundStatus.PENDING:
         return
+    key = f"refund-{refund.idempotency_key}"
     try:
-        stripe_id, status = gateway.refund_create(
+        made = gateway.refund_find(intent_id=refund.payment.intent_id, idempotency_key=key) if retry else None
+        stripe_id, status = made or gateway.refund_create(
             intent_id=refund.payment.intent_id,
             amount_minor=gateway.to_minor(refund.amount, refund.payment.currency),
-            idempotency_key=f"refund-{refund.idempotency_key}",
+            idempotency_key=key,
         )
-    except gateway.GatewayError as error:
+    except gateway.RefundRefusedError as error:
         _refund_failed(refund=refund, error=str(error))
+        return
+    except gateway.GatewayError as error:
+        # Maybe made at Stripe: it stays pending (still counted) and refunds_retry sends the same key again.
+        logger.error(
+            "refund_outcome_unknown",
+            extra={
+                "event": "refund_outcome_unknown",
+                "refund": refund.pk,
+                "source": refund.source,
+                "error": str(error),
+            },
+        )
         return
     if status in ("failed", "canceled"):
         _refund_failed(refund=refund, error=f"Stripe answered {status}")
         return
+    refund_record_made(refund_id=refund.pk, stripe_refund_id=stripe_id, tell_shopper=tell_shopper)
+    logger.info("refund_sent", extra={"event": "refund_sent", "refund": refund.pk, "status": status})
+
+
+def refund_record_made(*, refund_id: int, stripe_refund_id: str, tell_shopper: bool = True) -> bool:
+    """A pending refund Stripe made: marked succeeded once, in the order's history, the shopper told."""
     with transaction.atomic():
+        refund = Refund.objects.select_related("payment").get(pk=refund_id)
         order = Order.objects.select_for_update().get(pk=refund.payment.order_id)
-        # Conditional: two senders of one row (the timer and a request) record it once.
+        # Conditional: two senders of one row (the timer, a request, reconciliation) record it once.
         done = Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
-            stripe_refund_id=stripe_id, status=RefundStatus.SUCCEEDED
+            stripe_refund_id=stripe_refund_id, status=RefundStatus.SUCCEEDED
         )
         if done:
             order_refund_record(
                 order=order, amount=refund.amount, actor=refund.actor, note=_refund_note(refund), mail=tell_shopper
             )
-    logger.info("refund_sent", extra={"event": "refund_sent", "refund": refund.pk, "status": status})
+            if refund.restock:
+                # Here, not in the request: a refund the timer finishes puts the pieces back on sale too.
+                _restock_cancel(order=order, refund=refund)
+    return bool(done)
+
+
+def _restock_cancel(*, order: Order, refund: Refund) -> None:
+    if order.status != OrderStatus.PAID:
+        # Shipped meanwhile: the money went back, the pieces did not; staff are told in the history and log.
+        order_event_record(order=order, note="Refunded in full, but the order had moved on: pieces not restocked")
+        logger.error("refund_restock_refused", extra={"event": "refund_restock_refused", "refund": refund.pk})
+        return
+    order_transition(
+        order=order,
+        to_status=OrderStatus.CANCELLED,
+        actor=refund.actor,
+        note="Refunded in full; pieces back on sale",
+        amount=refund.amount,  # the cancellation e-mail says it went back to the card
+    )
 
 
 def _refund_note(refund: Refund) -> str:
@@ -174,7 +215,7 @@ def refunds_retry(*, now: datetime | None = None) -> int:
     for refund_id in ids:
         if not _refund_reopen(refund_id=refund_id):
             continue
-        refund_send(refund_id=refund_id)
+        refund_send(refund_id=refund_id, retry=True)
         sent += Refund.objects.filter(pk=refund_id, status=RefundStatus.SUCCEEDED).exists()
     return sent
 
@@ -183,14 +224,20 @@ def _refund_reopen(*, refund_id: int) -> bool:
     """A failed automatic refund counts again (pending) before it is re-sent, if it still fits what was paid."""
     with transaction.atomic():
         refund = Refund.objects.select_related("payment").get(pk=refund_id)
-        Order.objects.select_for_update().get(pk=refund.payment.order_id)
+        order = Order.objects.select_for_update().get(pk=refund.payment.order_id)
         refund = Refund.objects.select_related("payment").get(pk=refund_id)
         if refund.status == RefundStatus.PENDING:
             return True
         if refund.status != RefundStatus.FAILED:
             return False
         if refund.amount > payment_refundable(payment=refund.payment):
-            # Staff refunded by hand meanwhile: sending it now would refund more than was paid.
+            # Staff refunded by hand meanwhile: sending it now would refund more than was paid. Closed once
+            # (history, one log line), so no failed refund is left open for ever.
+            Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.SUPERSEDED)
+            order_event_record(
+                order=order,
+                note=f"Failed refund of {format_money(refund.amount, pence=True)} closed: refunded another way",
+            )
             logger.error("refund_retry_exceeds", extra={"event": "refund_retry_exceeds", "refund": refund.pk})
             return False
         Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.PENDING)

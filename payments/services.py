@@ -60,6 +60,23 @@ def payment_setup_start(*, order: Order) -> str:
     return client_secret
 
 
+def payment_setup_revoke(*, order: Order) -> None:
+    """End the order's SetupIntent at Stripe (the charge limit tripped): a secret handed out checks no more cards."""
+    known = CardSetup.objects.filter(order=order).first()
+    if known is None:
+        return
+    try:
+        gateway.setup_intent_cancel(setup_intent_id=known.setup_intent_id)
+    except gateway.GatewayError:
+        # Kept, so the next limited request tries again.
+        logger.error(
+            "setup_intent_cancel_failed", extra={"event": "setup_intent_cancel_failed", "order_number": order.number}
+        )
+        return
+    known.delete()
+    security_log.warning("card_setup_revoked", extra={"event": "card_setup_revoked", "order_number": order.number})
+
+
 def payment_charge(*, order: Order, payment_method_id: str) -> ChargeResult:
     """Charge the order's total (computed here, in minor units) to the card the browser set up.
 

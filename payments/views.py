@@ -26,6 +26,7 @@ from .services import (
     WebhookSignatureError,
     payment_charge,
     payment_payable,
+    payment_setup_revoke,
     payment_setup_start,
     payment_webhook_receive,
 )
@@ -82,6 +83,7 @@ def pay(request: HttpRequest, number: str) -> HttpResponse:
         return redirect("orders:confirmation", number=order.number)
     # Once this address has used up its card attempts, no new card may be checked from here either.
     if is_ratelimited(request, group="card-charge", key="ip", rate=_charge_rate):
+        payment_setup_revoke(order=order)
         return rate_limited(request, None)
     try:
         setup_secret = payment_setup_start(order=order)
@@ -107,11 +109,15 @@ def pay(request: HttpRequest, number: str) -> HttpResponse:
 @require_POST
 # Card testing: stolen numbers tried one after another through our page. Limited per client address.
 # method=ALL (the view is POST-only anyway) so that the pay page can read the same counter.
-@ratelimit(group="card-charge", key="ip", rate=_charge_rate, method=ratelimit.ALL)
+@ratelimit(group="card-charge", key="ip", rate=_charge_rate, method=ratelimit.ALL, block=False)
 def charge(request: HttpRequest, number: str) -> JsonResponse:
     """Charge the card the browser just set up (JSON in, JSON out; CSRF header required)."""
     _enabled()
     order = _order_for(request, number)
+    if getattr(request, "limited", False):
+        # The secret already in the page would still let cards be checked at Stripe without us: ended too.
+        payment_setup_revoke(order=order)
+        return rate_limited(request, None)
     try:
         body = json.loads(request.body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):

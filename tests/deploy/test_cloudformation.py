@@ -505,7 +505,15 @@ def test_metric_filters_match_the_fields_the_app_logs():
     )
     assert "$.duration_ms" in patterns["latency"]
     # The ERROR events payments/ writes where money may be in the wrong place (issue #20).
-    for event in ("payment_unconfirmed", "stripe_webhook_handler_error", "refund_failed", "refund_retry_exceeds"):
+    for event in (
+        "payment_unconfirmed",
+        "stripe_webhook_handler_error",
+        "refund_failed",
+        "refund_retry_exceeds",
+        "cancel_finish_refused",
+        "refund_restock_refused",
+        "cancel_refunded_but_moved_on",
+    ):
         assert f'($.event = "{event}")' in patterns["payment-errors"]
     assert patterns["large-unpaid-holds"] == '{ $.event = "large_unpaid_hold" }'  # orders/holds.py
 

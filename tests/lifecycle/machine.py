@@ -65,6 +65,7 @@ from payments.refunds import RefundError, payment_refund, payment_refundable
 from payments.services import PaymentError, payment_charge, payment_setup_start
 from tests.factories import ProductFactory, ProductVariantFactory
 from tests.payments.helpers import DECLINED_AT_CHARGE, NEEDS_3DS, authenticate_payment, intent_event, post_event
+from tests.payments.lost_answers import answers_lost
 
 from . import actions
 from .books import Books, StripeView, minor, order_books
@@ -74,6 +75,8 @@ PRICES = (Decimal("120.00"), Decimal("1150.00"), Decimal("45.50"))
 LIVE = (OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID, OrderStatus.READY_FOR_COLLECTION)
 SOLD = (OrderStatus.SHIPPED, OrderStatus.DELIVERED)
 PAID_LIKE = (OrderStatus.PAID, OrderStatus.READY_FOR_COLLECTION, *SOLD)
+# A step's refund requests: answered, never reaching Stripe, or made by Stripe with the answer lost.
+REFUND_FAULTS = st.sampled_from(("answered", "unreached", "lost"))
 # The e-mail the shopper last had about the order's status, for each status (delivered sends none).
 LAST_STATUS_MAIL = {
     OrderStatus.AWAITING_PAYMENT: {None},
@@ -288,6 +291,19 @@ class MoneyStockMachine(RuleBasedStateMachine):
         """For one step, Stripe unreachable (its API base a closed loopback port) or as it is."""
         return override_settings(STRIPE_API_BASE=f"http://127.0.0.1:{free_port()}") if down else nullcontext()
 
+    @contextlib.contextmanager
+    def _refunds_fault(self, fault: str):
+        """For one step, refund requests unanswered: ``unreached`` (never got to Stripe) or ``lost`` (Stripe
+        refunded, the answer never came back); everything else Stripe answers (tests/payments/lost_answers)."""
+        if fault == "answered":
+            yield
+            return
+        with (
+            answers_lost(upstream=settings.STRIPE_API_BASE, reach=fault == "lost") as (url, _),
+            override_settings(STRIPE_API_BASE=url),
+        ):
+            yield
+
     # --- timers -----------------------------------------------------------------------------------
 
     def _expire(self, *, after: timedelta) -> None:
@@ -322,7 +338,8 @@ class MoneyStockMachine(RuleBasedStateMachine):
     @rule()
     def refund_timer(self):
         """The refund retry timer, with Stripe up: afterwards no refund is left pending or failed."""
-        actions.refunds_retry()
+        # Run once a pending refund is old enough to be the timer's (an unanswered one stays pending).
+        actions.refunds_retry(now=timezone.now() + timedelta(minutes=settings.SHOP_REFUND_RETRY_AFTER_MINUTES + 1))
         left = list(
             Refund.objects.filter(status__in=(RefundStatus.PENDING, RefundStatus.FAILED)).values_list(
                 "payment__order__number", "status", "source", "amount"
@@ -338,10 +355,11 @@ class MoneyStockMachine(RuleBasedStateMachine):
             return "never"
         return f"by {'staff' if event.actor_id else 'the shop'}: {event.note!r}"
 
-    @rule(order=orders, stripe_down=st.booleans())
-    def staff_cancel(self, order, stripe_down=False):
-        """The admin's cancel (with ``stripe_down``: while Stripe cannot be reached)."""
-        with self._stripe(down=stripe_down):
+    @rule(order=orders, stripe_down=st.booleans(), refunds=REFUND_FAULTS)
+    def staff_cancel(self, order, stripe_down=False, refunds="answered"):
+        """The admin's cancel (with ``stripe_down``: while Stripe cannot be reached; ``refunds``: its refund
+        requests unanswered)."""
+        with self._stripe(down=stripe_down), self._refunds_fault(refunds):
             self._staff_cancel(order)
 
     def _staff_cancel(self, order: int) -> None:
@@ -373,10 +391,14 @@ class MoneyStockMachine(RuleBasedStateMachine):
         with contextlib.suppress(OrderError):
             order_transition(order=instance, to_status=step, actor=self.staff, note="Machine fulfilment")
 
-    @rule(order=card_orders, full=st.booleans())
-    def staff_refund(self, order, full):
+    @rule(order=card_orders, full=st.booleans(), refunds=REFUND_FAULTS)
+    def staff_refund(self, order, full, refunds="answered"):
         """A goodwill partial refund (£10, the order keeps its status) or a full one with the pieces back on
-        sale (the order is cancelled)."""
+        sale (the order is cancelled); ``refunds``: Stripe's answer unreached or lost."""
+        with self._refunds_fault(refunds):
+            self._staff_refund(order, full)
+
+    def _staff_refund(self, order, full):
         payment = Payment.objects.filter(order_id=order, succeeded_at__isnull=False).order_by("pk").first()
         if payment is None:
             return
@@ -453,7 +475,11 @@ class MoneyStockMachine(RuleBasedStateMachine):
         net = sum(per_intent.values())
         story = f"order {order.number} ({order.status}, {order.payment_method}, total {total})"
         ours = sum(books.succeeded.values()) - books.refunded(RefundStatus.SUCCEEDED)
-        assert net == ours, f"{story}: Stripe holds {net} but our payment and refund rows say {ours}"
+        # A pending refund may already be made at Stripe (its answer lost): between none and all of it.
+        in_flight = books.refunded(RefundStatus.PENDING)
+        assert ours - in_flight <= net <= ours, (
+            f"{story}: Stripe holds {net} but our payment and refund rows say {ours} ({in_flight} pending)"
+        )
         assert net >= 0, f"{story}: Stripe holds {net}"
         if books.refund_unsettled:
             return  # a refund on its way (Stripe was down): refund_timer checks that it arrives

@@ -11,6 +11,8 @@ from django.urls import reverse
 
 from orders.guest_links import order_guest_links_revoke, order_guest_url
 from orders.models import Order, OrderStatus
+from payments import gateway
+from payments.models import CardSetup
 from tests.payments.fixtures import SECRET_KEY
 from tests.payments.helpers import card_setup, intent_event, post_event
 from tests.payments.test_pages_and_abuse import place_card_order, shopper  # noqa: F401 (fixture)
@@ -115,6 +117,25 @@ def test_after_the_charge_limit_the_page_checks_no_more_cards(shopper, stripe_se
     for _ in range(10):
         assert shopper.get(pay).status_code == 429
     assert setup_intents_at_stripe(stripe_settings, order.number) == made
+
+
+def test_after_the_charge_limit_the_secret_already_handed_out_can_check_no_card(shopper, stripe_settings, settings):  # noqa: F811
+    """Stripe refuses to confirm a canceled SetupIntent; localstripe does not check that, so this test asserts
+    the SetupIntent behind the page's unused secret is canceled at Stripe once the limit tripped."""
+    settings.SHOP_CARD_ATTEMPTS_PER_IP = "2/h"
+    order = place_card_order(shopper)
+    charge = reverse("payments:charge", kwargs={"number": order.number})
+    secret = shopper.get(reverse("payments:pay", kwargs={"number": order.number})).context["setup_secret"]
+    seti = secret.split("_secret_")[0]
+    assert gateway.setup_intent_status(setup_intent_id=seti) == "requires_payment_method"
+    statuses = [
+        shopper.post(charge, json.dumps({"payment_method": "pm_tried"}), content_type="application/json").status_code
+        for _ in range(3)
+    ]
+    assert statuses[-1] == 429
+    # The secret in the tester's page could still check any number of cards at Stripe, out of our sight.
+    assert gateway.setup_intent_status(setup_intent_id=seti) == "canceled"
+    assert not CardSetup.objects.filter(order=order).exists()
 
 
 def test_the_payment_page_itself_is_rate_limited_per_address(shopper, stripe_settings, settings):  # noqa: F811

@@ -298,6 +298,13 @@ def test_record_payment_is_refused_for_a_card_order_with_an_intent(stripe_settin
     assert Order.objects.get(pk=order.pk).status == OrderStatus.AWAITING_PAYMENT
 
 
+def test_record_payment_is_refused_for_a_card_order_before_its_charge_reaches_stripe(stripe_settings):
+    order, _ = card_order()  # the shopper is on the payment page; the charge may be in flight
+    with pytest.raises(OrderError, match="card payment"):
+        order_payment_record(order=order, actor=StaffUserFactory())
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.AWAITING_PAYMENT
+
+
 def test_record_payment_still_works_for_a_bank_transfer(db):
     order = place(cart_with((ProductVariantFactory(stock=1), 1)), email="bob@example.com")
     order_payment_record(order=order, actor=StaffUserFactory(), note="transfer arrived")

@@ -190,6 +190,25 @@ def test_a_pending_refund_stripe_shows_succeeded_is_marked_succeeded(own_stripe)
 
 
 @pytest.mark.django_db
+def test_a_pending_refund_reconciliation_finds_made_is_in_the_history_and_the_shopper_told(
+    own_stripe, django_capture_on_commit_callbacks
+):
+    order, payment = paid_order(own_stripe)
+    row = Refund.objects.create(
+        payment=payment, amount=Decimal("40.00"), source=RefundSource.STAFF, idempotency_key=uuid.uuid4().hex
+    )
+    age(row)
+    gateway.refund_create(intent_id=payment.intent_id, amount_minor=4000, idempotency_key=f"refund-{row.pk}")
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile()
+    assert order.events.filter(amount=Decimal("40.00"), note="Refunded £40.00 by card").count() == 1
+    assert Mail.objects.filter(kind="order_refunded", reference=order.number).count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile()  # a second run tells nobody again
+    assert Mail.objects.filter(kind="order_refunded", reference=order.number).count() == 1
+
+
+@pytest.mark.django_db
 def test_a_young_pending_refund_is_in_flight_and_not_judged(own_stripe):
     _order, payment = paid_order(own_stripe)
     Refund.objects.create(

@@ -79,16 +79,17 @@ def test_a_late_payment_refunded_while_stripe_is_down_is_retried_and_told_only_o
     with django_capture_on_commit_callbacks(execute=True):
         assert post_event(event).json()["outcome"] == "paid_late_refunded"
     refund = Refund.objects.get()
-    assert (refund.source, refund.status) == (RefundSource.AUTOMATIC, RefundStatus.FAILED)
+    # Unanswered, not refused: it may have been made, so it stays pending and counted (never refunded twice).
+    assert (refund.source, refund.status) == (RefundSource.AUTOMATIC, RefundStatus.PENDING)
     assert refund_mails(order) == 0  # never "we have refunded" before Stripe said so
     assert post_event(event).json()["outcome"] == "duplicate"  # Stripe's retry: the timer is what finishes it
-    # Staff are not told "At most £0.00": a failed refund does not count against what may be refunded.
     client.force_login(StaffUserFactory())
     page = client.get(reverse("admin:payments_payment_refund", args=[refund.payment_id]))
-    assert page.context["remaining"] == order.total
+    assert page.context["remaining"] == 0
+    Refund.objects.filter(pk=refund.pk).update(created_at=timezone.now() - timedelta(minutes=11))
     with django_capture_on_commit_callbacks(execute=True):
-        timer()  # Stripe still down: it stays failed, and is tried again next run
-    assert Refund.objects.get().status == RefundStatus.FAILED
+        timer()  # Stripe still down: it stays pending, and is tried again next run
+    assert Refund.objects.get().status == RefundStatus.PENDING
     settings.STRIPE_API_BASE = stripe_settings.url
     with django_capture_on_commit_callbacks(execute=True):
         assert "Sent 1 refund(s)" in timer()
@@ -112,10 +113,18 @@ def test_a_failed_automatic_refund_that_staff_already_made_by_hand_is_not_sent_a
         post_event(succeeded_event(order, intent_id))
     settings.STRIPE_API_BASE = stripe_settings.url
     automatic = Refund.objects.get()
+    # As if Stripe had refused it (a definite "no"): only then does a refund stop counting.
+    Refund.objects.filter(pk=automatic.pk).update(status=RefundStatus.FAILED)
     payment_refund(payment=automatic.payment, amount=order.total, actor=None, restock=False, idempotency_key="hand")
     caplog.clear()
     with caplog.at_level(logging.ERROR, logger="shop.payments"):
         assert refunds_retry() == 0
-    assert Refund.objects.get(pk=automatic.pk).status == RefundStatus.FAILED
+    # Closed once, with a history line: no refund is left failed, and the next run says nothing more.
+    assert Refund.objects.get(pk=automatic.pk).status == RefundStatus.SUPERSEDED
     assert [r.event for r in caplog.records if getattr(r, "event", "")] == ["refund_retry_exceeds"]
+    assert order.events.filter(note__contains="closed: refunded another way").count() == 1
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="shop.payments"):
+        assert refunds_retry() == 0
+    assert [r.event for r in caplog.records if getattr(r, "event", "")] == []
     assert stripe_refunded(stripe_settings, intent_id) == int(order.total * 100)
