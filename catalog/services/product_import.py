@@ -9,7 +9,8 @@ Stock is never set from the sheet: the difference between the sheet's count and 
 under the variant's row lock is recorded as a recount (catalog.services.stock.variant_stock_adjust, a
 StockAdjustment with before and after), and a new variant's count as its opening stock. So a piece sold
 after the sheet was exported and then "recounted" back is in the stock history and in the report.
-Variants are locked in pk order, as a checkout locks them, so the two cannot deadlock.
+Products and then variants are locked, each in pk order: the order of the admin's product page and of a
+checkout (which locks only variants), so the import deadlocks with neither.
 """
 
 from dataclasses import dataclass, field
@@ -201,8 +202,11 @@ def _import(file: IO[bytes] | IO[str], result: ImportResult, actor) -> None:
     if not plans:
         return
     with transaction.atomic():
-        # Locked so a concurrent import, admin edit or sale cannot slip between our checks and our writes;
-        # in pk order, as a checkout locks variants (orders.services.variants_locked): no deadlock.
+        # Locked so a concurrent import, admin edit or sale cannot slip between our checks and our writes.
+        # Products before variants, as the admin's product page writes them (the product, then its variant
+        # rows), each in pk order as a checkout locks variants (orders.services.variants_locked; a checkout
+        # never locks a product): the old variants-first order deadlocked with a staff product edit.
+        products = {p.slug: p for p in Product.objects.select_for_update().filter(slug__in=list(plans)).order_by("pk")}
         existing = {
             v.sku: v
             for v in ProductVariant.objects.select_for_update(of=("self",))
@@ -210,7 +214,6 @@ def _import(file: IO[bytes] | IO[str], result: ImportResult, actor) -> None:
             .filter(sku__in=[sku for _, sku, _ in refs])
             .order_by("pk")
         }
-        products = {p.slug: p for p in Product.objects.select_for_update().filter(slug__in=list(plans)).order_by("pk")}
         wanted_categories = {p.values["category_slug"] for p in plans.values() if "category_slug" in p.values}
         categories = {c.slug: c for c in Category.objects.filter(slug__in=wanted_categories)}
         _check_against_database(plans, refs, products, existing, categories, result.errors)

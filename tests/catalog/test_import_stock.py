@@ -13,11 +13,12 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.utils import OperationalError
 
-from catalog.models import ProductVariant, StockAdjustment, StockReason
+from catalog.models import Product, ProductVariant, StockAdjustment, StockReason
 from catalog.services.product_import import product_import_csv
 from loopback import wait_until
 from tests.factories import ProductFactory, ProductVariantFactory, StaffUserFactory
 from tests.orders.conftest import cart_with, place
+from tests.threads import run_together
 
 HEADER = "sku,product_slug,metal,price,stock"
 
@@ -95,8 +96,10 @@ def _reverse_order_locker(a: ProductVariant, b: ProductVariant):
     return lock
 
 
-def _lock_waiters() -> int:
+def _lock_waiters(*, fresh: bool = False) -> int:
     with connection.cursor() as cursor:
+        if fresh:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
@@ -160,6 +163,71 @@ def test_an_import_and_a_checkout_locking_the_same_variants_both_complete(second
         assert results["import"] is True
         assert ProductVariant.objects.get(pk=a.pk).stock == 8  # recounted after the sale, under the lock
         assert list(StockAdjustment.objects.filter(variant=a).values_list("stock_before", "stock_after")) == [(4, 8)]
+    else:
+        assert len(failures) == 1
+        assert isinstance(failures[0], OperationalError)
+        assert "deadlock detected" in str(failures[0])
+
+
+def _old_lock_order(variant: ProductVariant):
+    """Control: the import's locks before the fix (its variants, then its products), without the rest of
+    the import; the test was also run against the old import itself and failed the same way."""
+
+    def lock():
+        with transaction.atomic():
+            list(ProductVariant.objects.select_for_update(of=("self",)).filter(pk=variant.pk).order_by("pk"))
+            list(Product.objects.select_for_update().filter(pk=variant.product_id).order_by("pk"))
+        return "locked"
+
+    return lock
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("second", ["import", "old lock order (control)"])
+def test_an_import_and_a_staff_product_edit_of_the_same_product_both_complete(second):
+    """The admin's product page writes the product row, then its variant rows, in one transaction. The
+    staff edit has written the product when the import starts; once the import waits for a lock, the
+    edit writes the variant. Locking products first the import waits holding nothing; locking the
+    variant first (the old import, and the control) it holds the variant the edit now wants: a deadlock,
+    which Postgres breaks by failing one of them."""
+    ring = ProductVariantFactory(price=Decimal("100.00"), stock=5, low_stock_threshold=2)
+    product_written = threading.Event()
+
+    def staff_edit():
+        with transaction.atomic():
+            product = Product.objects.get(pk=ring.product_id)
+            product.name = "Renamed by staff"
+            product.save()
+            product_written.set()
+            # Asked inside this transaction: pg_stat_activity would answer from its first read's snapshot.
+            wait_until(lambda: _lock_waiters(fresh=True) == 1, timeout=30, what="the import waiting for a lock")
+            variant = ProductVariant.objects.get(pk=ring.pk)
+            variant.low_stock_threshold = 1
+            variant.save(update_fields=["low_stock_threshold"])
+        return "saved"
+
+    def after_the_product_is_written(call):
+        def run():
+            assert product_written.wait(timeout=30), "the staff edit never wrote the product"
+            return call()
+
+        return run
+
+    calls = {
+        "import": lambda: product_import_csv(file=sheet(_row(ring, 8))).ok,
+        "old lock order (control)": _old_lock_order(ring),
+    }
+    edit, other = run_together(
+        [staff_edit, after_the_product_is_written(calls[second])], what="the staff edit and the import"
+    )
+
+    failures = [r for r in (edit, other) if isinstance(r, BaseException)]
+    if second == "import":
+        assert failures == [], (edit, other)
+        assert (edit, other) == ("saved", True)
+        ring.refresh_from_db()
+        assert (ring.stock, ring.low_stock_threshold, ring.product.name) == (8, 1, "Renamed by staff")
+        assert list(StockAdjustment.objects.filter(variant=ring).values_list("stock_before", "stock_after")) == [(5, 8)]
     else:
         assert len(failures) == 1
         assert isinstance(failures[0], OperationalError)
