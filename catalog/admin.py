@@ -189,6 +189,10 @@ def stock_changes_check(variant_forms) -> None:
     }
     if not wanted:
         return
+    # This runs before the page writes the product row: its product is locked first, as that write and
+    # the CSV import (products, then variants) take them, or an import in between deadlocks with us.
+    product_ids = sorted({form.instance.product_id for form in wanted.values()})
+    list(Product.objects.select_for_update().filter(pk__in=product_ids).order_by("pk").values_list("pk", flat=True))
     rows = ProductVariant.objects.select_for_update().filter(pk__in=sorted(wanted)).order_by("pk")
     for pk, stock in rows.values_list("pk", "stock"):
         change = wanted[pk].cleaned_data["stock_change"]

@@ -13,8 +13,10 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.utils import OperationalError
 
+from catalog.admin import VariantAdminForm, stock_changes_check
 from catalog.models import Product, ProductVariant, StockAdjustment, StockReason
 from catalog.services.product_import import product_import_csv
+from catalog.services.stock import variant_stock_adjust
 from loopback import wait_until
 from tests.factories import ProductFactory, ProductVariantFactory, StaffUserFactory
 from tests.orders.conftest import cart_with, place
@@ -232,3 +234,48 @@ def test_an_import_and_a_staff_product_edit_of_the_same_product_both_complete(se
         assert len(failures) == 1
         assert isinstance(failures[0], OperationalError)
         assert "deadlock detected" in str(failures[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_and_a_staff_stock_change_on_the_product_page_both_complete():
+    """With a stock change the product page's formset locks the variants while it is validated, before
+    the product row is written. It locks the product first now, as the import does; before, the import
+    (holding the product) waited for the variant while the page waited for the product: a deadlock."""
+    ring = ProductVariantFactory(price=Decimal("100.00"), stock=5)
+    checked = threading.Event()
+
+    def staff_stock_change():
+        with transaction.atomic():  # the admin's change view runs in one transaction
+            variant = ProductVariant.objects.get(pk=ring.pk)
+            data = {
+                "product": variant.product_id,
+                "sku": variant.sku,
+                "metal": variant.metal,
+                "ring_size": variant.ring_size or "",
+                "price": variant.price,
+                "low_stock_threshold": variant.low_stock_threshold,
+                "is_active": "on",
+                "position": variant.position,
+                "stock_change": 3,
+                "stock_reason": StockReason.RECEIVED,
+            }
+            form = VariantAdminForm(data=data, instance=variant)
+            assert form.is_valid(), form.errors
+            stock_changes_check([form])  # what VariantInlineFormSet.clean runs
+            checked.set()
+            wait_until(lambda: _lock_waiters(fresh=True) == 1, timeout=30, what="the import waiting for a lock")
+            product = Product.objects.get(pk=ring.product_id)
+            product.name = "Renamed by staff"
+            product.save()  # save_model
+            variant_stock_adjust(variant_id=ring.pk, change=3, reason=StockReason.RECEIVED)  # save_related
+        return "saved"
+
+    def import_after_the_check():
+        assert checked.wait(timeout=30), "the staff change was never checked"
+        return product_import_csv(file=sheet(_row(ring, 9))).ok
+
+    results = run_together([staff_stock_change, import_after_the_check], what="the staff change and the import")
+
+    assert results == ["saved", True]
+    changes = StockAdjustment.objects.filter(variant=ring).order_by("pk").values_list("stock_before", "stock_after")
+    assert list(changes) == [(5, 8), (8, 9)]  # the page's +3, then the sheet's recount
