@@ -35,6 +35,7 @@ MISSED_WEBHOOK = "missed_webhook"  # succeeded at Stripe; our Payment is missing
 CAPTURED_UNKNOWN_ORDER = "captured_unknown_order"  # money taken for an order number we do not have
 CAPTURED_AMOUNT_MISMATCH = "captured_amount_mismatch"  # money taken that is not the order's total
 CAPTURED_CANCELLED_ORDER = "captured_cancelled_order"  # money kept for a cancelled order (not refunded in full)
+CAPTURED_UNPAID_ORDER = "captured_unpaid_order"  # money kept for an order still awaiting payment
 PAID_WITHOUT_CAPTURE = "paid_without_capture"  # a paid card order with no succeeded payment at Stripe
 REFUND_MISSING_HERE = "refund_missing_here"  # Stripe refunded more than our rows say
 REFUND_PENDING_SUCCEEDED = "refund_pending_succeeded"  # our row is pending; Stripe has it succeeded
@@ -149,6 +150,15 @@ def _intent_check(*, intent: gateway.StripeIntent, repair: bool, report: Report)
         detail = f"refunded {refunded} of {paid}"
         report.findings.append(
             Finding(CAPTURED_CANCELLED_ORDER, order.number, intent.id, kept, Decimal("0.00"), False, detail)
+        )
+    elif order.status == OrderStatus.AWAITING_PAYMENT and refunded < paid:
+        # Stripe took the money (and our payment row may say so) but the order still waits for it: nothing
+        # ships it, and the webhook that would have moved it has come and gone. Which side is wrong (the
+        # status, or a payment that should go back) is for a person; repairing either could be the mistake.
+        kept = paid - refunded
+        detail = f"order awaiting payment; refunded {refunded} of {paid}"
+        report.findings.append(
+            Finding(CAPTURED_UNPAID_ORDER, order.number, intent.id, kept, Decimal("0.00"), False, detail)
         )
 
 

@@ -1,6 +1,8 @@
 """Reconciliation against a real localstripe: divergences made on purpose (a webhook never delivered, an order
-cancelled behind Stripe's back, money for an order we do not have, a paid order Stripe never charged, refunds
-made at Stripe or left pending), what is repaired, what is reported, and that a second run repairs nothing.
+cancelled or set back to awaiting payment behind Stripe's back, money for an order we do not have, a paid
+order Stripe never charged, refunds made at Stripe or left pending), what is repaired, what is reported,
+and that a second run repairs nothing.
+
 
 Each test has its own localstripe (``own_stripe``): the window is "the last 48 hours", and the session's
 shared server holds every other test's payments, whose orders were rolled back with their tests.
@@ -34,6 +36,7 @@ from payments.reconcile import (
     CAPTURED_AMOUNT_MISMATCH,
     CAPTURED_CANCELLED_ORDER,
     CAPTURED_UNKNOWN_ORDER,
+    CAPTURED_UNPAID_ORDER,
     MISSED_WEBHOOK,
     PAID_WITHOUT_CAPTURE,
     REFUND_MISSING_HERE,
@@ -300,6 +303,37 @@ def test_money_kept_for_an_order_cancelled_in_our_books_is_reported(own_stripe, 
     assert order.email not in caplog.text  # order numbers and ids only, never the shopper's address
     assert not Refund.objects.exists()  # reported, never refunded on its own
     assert reconcile().findings == [expected]  # still there tomorrow, nothing new
+
+
+@pytest.mark.django_db
+def test_money_taken_for_an_order_still_awaiting_payment_is_reported_not_repaired(own_stripe, caplog):
+    order, payment = paid_order(own_stripe, price=Decimal("300.00"))
+    assert payment.succeeded_at is not None  # the webhook came: our payment row says the money is in
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.AWAITING_PAYMENT)  # behind every service's back
+
+    with caplog.at_level(logging.ERROR, logger="shop.payments"):
+        report = reconcile()
+    expected = Finding(
+        CAPTURED_UNPAID_ORDER,
+        order.number,
+        payment.intent_id,
+        Decimal("300.00"),  # kept at Stripe
+        Decimal("0.00"),  # what an order awaiting payment has received
+        False,
+        "order awaiting payment; refunded 0.00 of 300.00",
+    )
+    assert report.findings == [expected]
+    (record,) = [r for r in caplog.records if getattr(r, "event", "") == "reconcile_divergence"]
+    assert (record.levelno, record.kind, record.order_number) == (logging.ERROR, CAPTURED_UNPAID_ORDER, order.number)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AWAITING_PAYMENT  # reported: which side is wrong is for a person
+    assert not Refund.objects.exists()
+    assert reconcile().findings == [expected]  # still there tomorrow, nothing new
+
+    # Refunded in full at Stripe (and recorded here by the repair): nothing is kept, nothing to say.
+    _refund_id, status = gateway.refund_create(intent_id=payment.intent_id, amount_minor=30000, idempotency_key="all")
+    assert status == "succeeded"
+    assert CAPTURED_UNPAID_ORDER not in {finding.kind for finding in reconcile().findings}
 
 
 @pytest.mark.django_db
