@@ -3,7 +3,6 @@ cancelled or set back to awaiting payment behind Stripe's back, money for an ord
 order Stripe never charged, refunds made at Stripe or left pending), what is repaired, what is reported,
 and that a second run repairs nothing.
 
-
 Each test has its own localstripe (``own_stripe``): the window is "the last 48 hours", and the session's
 shared server holds every other test's payments, whose orders were rolled back with their tests.
 What localstripe does not cover: Stripe's ``created`` filters (payments.gateway windows lists itself) and
