@@ -354,13 +354,20 @@ class MoneyStockMachine(RuleBasedStateMachine):
             after = timedelta(days=settings.SHOP_COLLECTION_DAYS + 1)
         with self._stripe(down=stripe_down):
             self._expire(after=after)
+            # The same timer command retries refunds next (manage.py expire_unpaid_orders).
+            self._refunds_retry(check=not stripe_down)
 
     @precondition(lambda self: self.intent_order)
     @rule()
     def refund_timer(self):
         """The refund retry timer, with Stripe up: afterwards no refund is left pending or failed."""
+        self._refunds_retry(check=True)
+
+    def _refunds_retry(self, *, check: bool) -> None:
         # Run once a pending refund is old enough to be the timer's (an unanswered one stays pending).
         actions.refunds_retry(now=timezone.now() + timedelta(minutes=settings.SHOP_REFUND_RETRY_AFTER_MINUTES + 1))
+        if not check:
+            return
         left = list(
             Refund.objects.filter(status__in=(RefundStatus.PENDING, RefundStatus.FAILED)).values_list(
                 "payment__order__number", "status", "source", "amount"
