@@ -106,23 +106,31 @@ def test_release_installs_every_unit_it_ships_and_enables_the_timers():
     assert switch.index('install_units "$1"') < switch.index("sysctl restart jewelry.service")
 
 
-def test_units_pass_systemd_analyze(tmp_path):
-    # The release's venv does not exist here and verify insists the command is executable: point it at
-    # ours; everything else is checked as shipped (the rehearsal verifies the units as installed).
+def units_verify(tmp_path, *, service, timer) -> str:
+    """systemd-analyze verify on a service and its timer, then the timer's calendar normalised (its output).
+
+    The release's venv does not exist here and verify insists the command is executable: the service is
+    pointed at ours; everything else is checked as shipped (the rehearsal verifies the units as installed).
+    """
     assert shutil.which("systemd-analyze"), "systemd-analyze is missing: run scripts/install.sh test"
-    (tmp_path / SERVICE.name).write_text(SERVICE.read_text().replace(APP_PYTHON, PYTHON))
-    shutil.copy(TIMER, tmp_path / TIMER.name)
+    (tmp_path / service.name).write_text(service.read_text().replace(APP_PYTHON, PYTHON))
+    shutil.copy(timer, tmp_path / timer.name)
     verify = subprocess.run(
-        ["systemd-analyze", "verify", str(tmp_path / SERVICE.name), str(tmp_path / TIMER.name)],
+        ["systemd-analyze", "verify", str(tmp_path / service.name), str(tmp_path / timer.name)],
         capture_output=True,
         text=True,
     )
     assert verify.returncode == 0, verify.stderr
     assert verify.stderr == "", verify.stderr  # unknown keys are only warned about
-    (calendar,) = unit(TIMER)["Timer"]["OnCalendar"]
+    (calendar,) = unit(timer)["Timer"]["OnCalendar"]
     parsed = subprocess.run(["systemd-analyze", "calendar", calendar], capture_output=True, text=True)
     assert parsed.returncode == 0, parsed.stderr
-    assert re.search(r"Normalized form: \*-\*-\* \d\d:\d\d:00\n", parsed.stdout), parsed.stdout
+    return parsed.stdout
+
+
+def test_units_pass_systemd_analyze(tmp_path):
+    normalized = units_verify(tmp_path, service=SERVICE, timer=TIMER)
+    assert re.search(r"Normalized form: \*-\*-\* \d\d:\d\d:00\n", normalized), normalized
 
 
 @pytest.mark.django_db(transaction=True)  # the subprocesses must see committed rows

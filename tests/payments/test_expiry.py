@@ -2,7 +2,6 @@
 a payment that arrives afterwards takes the pieces again or is refunded."""
 
 import shlex
-import shutil
 import subprocess
 from datetime import timedelta
 
@@ -18,7 +17,7 @@ from orders.models import Order, OrderStatus
 from payments.expiry import order_expire, orders_expire_overdue
 from payments.models import Payment, Refund, RefundSource
 from payments.services import PaymentError, payment_charge, payment_setup_start
-from tests.deploy.test_maintenance import APP_PYTHON, HARDENING, unit
+from tests.deploy.test_maintenance import APP_PYTHON, HARDENING, unit, units_verify
 from tests.e2e.conftest import PYTHON, REPO
 from tests.orders.conftest import cart_with, place
 from tests.payments.fixtures import SECRET_KEY
@@ -193,17 +192,8 @@ def test_service_runs_the_command_as_the_shop_runs():
 
 
 def test_units_pass_systemd_analyze(tmp_path):
-    analyze = shutil.which("systemd-analyze")
-    assert analyze, "systemd-analyze is missing (apt package systemd)"
-    (tmp_path / SERVICE.name).write_text(SERVICE.read_text().replace(APP_PYTHON, PYTHON))
-    shutil.copy(TIMER, tmp_path / TIMER.name)
-    verify = subprocess.run(
-        [analyze, "verify", str(tmp_path / SERVICE.name), str(tmp_path / TIMER.name)], capture_output=True, text=True
-    )
-    assert verify.returncode == 0, verify.stderr
-    assert verify.stderr == "", verify.stderr
-    parsed = subprocess.run([analyze, "calendar", "*:0/5"], capture_output=True, text=True)
-    assert "Normalized form: *-*-* *:00/5:00" in parsed.stdout, parsed.stdout
+    normalized = units_verify(tmp_path, service=SERVICE, timer=TIMER)
+    assert "Normalized form: *-*-* *:00/5:00" in normalized, normalized
 
 
 @pytest.mark.django_db(transaction=True)  # the subprocess must see committed rows

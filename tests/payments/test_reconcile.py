@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shlex
-import shutil
 import subprocess
 import time
 import uuid
@@ -47,7 +46,7 @@ from payments.reconcile import (
     reconcile_window,
 )
 from payments.services import payment_charge, payment_setup_start
-from tests.deploy.test_maintenance import APP_PYTHON, HARDENING, unit
+from tests.deploy.test_maintenance import APP_PYTHON, HARDENING, unit, units_verify
 from tests.e2e.conftest import PYTHON, REPO
 from tests.payments.helpers import NEEDS_3DS, authenticate_payment, card_order, card_setup, intent_event, post_event
 from tests.threads import run_together
@@ -595,17 +594,8 @@ def test_service_runs_the_command_as_the_shop_runs():
 
 
 def test_units_pass_systemd_analyze(tmp_path):
-    analyze = shutil.which("systemd-analyze")
-    assert analyze, "systemd-analyze is missing (apt package systemd)"
-    (tmp_path / SERVICE.name).write_text(SERVICE.read_text().replace(APP_PYTHON, PYTHON))
-    shutil.copy(TIMER, tmp_path / TIMER.name)
-    verify = subprocess.run(
-        [analyze, "verify", str(tmp_path / SERVICE.name), str(tmp_path / TIMER.name)], capture_output=True, text=True
-    )
-    assert verify.returncode == 0, verify.stderr
-    assert verify.stderr == "", verify.stderr
-    parsed = subprocess.run([analyze, "calendar", "*-*-* 05:15:00"], capture_output=True, text=True)
-    assert "Normalized form: *-*-* 05:15:00" in parsed.stdout, parsed.stdout
+    normalized = units_verify(tmp_path, service=SERVICE, timer=TIMER)
+    assert "Normalized form: *-*-* 05:15:00" in normalized, normalized
 
 
 @pytest.mark.django_db(transaction=True)  # the subprocess must see committed rows
