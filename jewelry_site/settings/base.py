@@ -1,8 +1,14 @@
-"""Settings shared by every environment.
+"""Settings shared by every environment, grouped by subject.
 
-Values come from ``DJANGO_``-prefixed environment variables (and an optional ``.env``
-file at the repository root) through django-environ. Environment modules (dev, test,
-prod) import everything from here and override what differs.
+Values come from ``DJANGO_``-prefixed environment variables (and an optional ``.env`` file at the
+repository root) through django-environ; `.env.example` lists every one with a comment, in the same
+order as the sections below (tests/test_env_example.py keeps the two in step). Environment modules
+(dev, test, prod) import everything from here and override what differs.
+
+Sections: core; database; cache; sessions; accounts and sign-in; internationalisation; static files,
+media and product images; e-mail; security; logging; the shop; cart, checkout and delivery;
+reservations and hold limits; card payments; rate limits. A new setting goes into its subject's
+section, not at the end.
 """
 
 from datetime import timedelta
@@ -18,7 +24,7 @@ _env_file = BASE_DIR / ".env"
 if _env_file.exists():
     environ.Env.read_env(str(_env_file), overwrite=False)
 
-# --- Core -------------------------------------------------------------------------
+# === Core: hosts, apps, middleware, templates =================================================
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
@@ -43,6 +49,7 @@ INSTALLED_APPS = [
     "catalog",
     "cart",
     "orders",
+    "payments",  # card payments (issue #11): beside orders, which reaches it through orders/payment_port.py
     # Failed password sign-ins counted in the database (issue #15); before jewelry_site so its
     # counts are on the request when the security-event receiver logs the failure.
     "axes",
@@ -74,6 +81,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a lockout into the friendly 429 page (issue #15)
     "jewelry_site.middleware.NoStoreMiddleware",
+    # Issue #11: a view decorated with django-ratelimit that refuses answers through RATELIMIT_VIEW.
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "jewelry_site.urls"
@@ -97,7 +106,7 @@ TEMPLATES = [
     },
 ]
 
-# --- Database ---------------------------------------------------------------------
+# === Database =================================================================================
 # SQLite by default so `make run` works offline; DJANGO_DATABASE_URL switches to Postgres
 # (postgres://user:pass@host:port/name, driven by psycopg 3).
 DATABASES = {
@@ -108,6 +117,28 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", d
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# === Cache ====================================================================================
+# Rendered catalogue fragments live in each process's memory: they are keyed by the catalogue
+# version, which lives in the shared "default" cache, so no process can serve one that is stale,
+# and a cold page costs no cache-table write (catalog/cache.py).
+FRAGMENT_CACHE_LOCAL = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "jewelry-fragments",
+    "OPTIONS": {"MAX_ENTRIES": env.int("DJANGO_FRAGMENT_CACHE_MAX_ENTRIES", default=3000)},
+}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jewelry"},
+    "fragments": FRAGMENT_CACHE_LOCAL,
+}
+
+# === Sessions =================================================================================
+# Database sessions: carts and sign-ins survive restarts and are shared by every instance.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# === Accounts and sign-in: users, passwords, Cognito, lockout =================================
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "catalog:home"
@@ -120,7 +151,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# --- Sign-in: Amazon Cognito over OpenID Connect (issue #4, helper F) ---------------------
+# Sign-in through Amazon Cognito over OpenID Connect (issue #4).
 # Off by default (`make run` keeps Django's login form). DJANGO_COGNITO_* switch it on and derive
 # the endpoints; DJANGO_OIDC_* override them for another provider. Sets OIDC_ENABLED,
 # LOCAL_LOGIN_ENABLED, OIDC_STAFF_GROUP, OIDC_GROUPS_CLAIM and, when on, AUTHENTICATION_BACKENDS
@@ -136,9 +167,8 @@ OIDC_STATE_MAX_AGE = env.int("DJANGO_OIDC_STATE_MAX_AGE", default=10 * 60)
 # A staff session from the provider is re-checked against it (sign in again, groups re-read) after
 # this many seconds: the bound on how long admin access outlives removal from the staff group.
 STAFF_SESSION_MAX_AGE = env.int("DJANGO_STAFF_SESSION_MAX_AGE", default=60 * 60)
-# --- end of sign-in section ---------------------------------------------------------------
 
-# --- Password sign-in lockout: django-axes (issue #15) -------------------------------------
+# Password sign-in lockout: django-axes (issue #15).
 # Failures are rows in the database, incremented with F() under a row lock, so parallel tries and
 # every gunicorn worker count the same. Held against the client address (the shop's one helper) or
 # the normalised name; for staff accounts against name AND address only (accounts/lockout.py).
@@ -157,15 +187,14 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
 # Never kept in the attempt rows (axes always masks the password and, by this list, the rest).
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
-# --- end of lockout section ---------------------------------------------------------------
 
-# --- Internationalisation -----------------------------------------------------------
+# === Internationalisation =====================================================================
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
 USE_I18N = True
 USE_TZ = True
 
-# --- Static and media ---------------------------------------------------------------
+# === Static files, media and product images ===================================================
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -177,7 +206,7 @@ STORAGES = {
 }
 WHITENOISE_MAX_AGE = 31536000
 
-# --- Product images: private S3 bucket behind CloudFront (issue #5, helper E) -------------
+# Product images: private S3 bucket behind CloudFront (issue #5).
 # Without DJANGO_AWS_STORAGE_BUCKET_NAME images stay on the local disk (MEDIA_ROOT) as above.
 # With it, django-storages writes to a private bucket (no ACLs, Block Public Access on) and
 # image URLs are built for the CloudFront domain: a pure string operation, never an S3 call.
@@ -249,9 +278,8 @@ if AWS_STORAGE_BUCKET_NAME:
         key_id=CLOUDFRONT_KEY_ID,
         private_key=CLOUDFRONT_PRIVATE_KEY,
     )
-# --- end of product images section ----------------------------------------------------
 
-# --- E-mail -------------------------------------------------------------------------
+# === E-mail and the durable mail queue ========================================================
 EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="Maison Aurelia <orders@example.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -268,84 +296,7 @@ SHOP_MAIL_RETRY_MAX_SECONDS = env.float("DJANGO_MAIL_RETRY_MAX_SECONDS", default
 # this many days by `manage.py mail_prune` (daily, deploy/jewelry-maintenance.service); failed ones stay.
 SHOP_MAIL_RETENTION_DAYS = env.int("DJANGO_MAIL_RETENTION_DAYS", default=90)
 
-# --- Cache --------------------------------------------------------------------------
-# Rendered catalogue fragments live in each process's memory: they are keyed by the catalogue
-# version, which lives in the shared "default" cache, so no process can serve one that is stale,
-# and a cold page costs no cache-table write (catalog/cache.py).
-FRAGMENT_CACHE_LOCAL = {
-    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-    "LOCATION": "jewelry-fragments",
-    "OPTIONS": {"MAX_ENTRIES": env.int("DJANGO_FRAGMENT_CACHE_MAX_ENTRIES", default=3000)},
-}
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jewelry"},
-    "fragments": FRAGMENT_CACHE_LOCAL,
-}
-
-# --- Sessions -----------------------------------------------------------------------
-# Database sessions: carts and sign-ins survive restarts and are shared by every instance.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
-SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SAMESITE = "Lax"
-
-# --- The shop -----------------------------------------------------------------------
-SHOP_NAME = env.str("DJANGO_SHOP_NAME", default="Maison Aurelia")
-SHOP_CURRENCY = env.str("DJANGO_SHOP_CURRENCY", default="GBP")
-SHOP_CURRENCY_SYMBOL = env.str("DJANGO_SHOP_CURRENCY_SYMBOL", default="£")
-SHOP_PRODUCTS_PER_PAGE = 24
-
-# --- Cart, checkout and orders (cart/, orders/) ---------------------------------------
-# Amounts are Decimal strings in the environment, e.g. DJANGO_SHOP_ENGRAVING_FEE=25.00; a value that is
-# not a non-negative decimal stops start-up with its name (issue #15), never a silent 0 or a crash later.
-
-
-def _money(name: str, default: str) -> Decimal:
-    raw = env.str(name, default=default)
-    try:
-        amount = Decimal(raw)
-    except ArithmeticError:
-        amount = None
-    if amount is None or not amount.is_finite() or amount < 0:
-        raise SystemExit(f"start-up stopped: {name}={raw!r} is not an amount (write e.g. 25.00, no symbol).")
-    return amount.quantize(Decimal("0.01"))
-
-
-SHOP_ENGRAVING_FEE = _money("DJANGO_SHOP_ENGRAVING_FEE", "25.00")  # per engraved piece
-SHOP_ENGRAVING_MAX_LENGTH = 30
-# Ring size guide linked from ring pages (issue #16): a URL name ("pages:size-guide") or a path/URL;
-# empty, or a name that does not resolve, shows no link.
-SHOP_SIZE_GUIDE_URL = env.str("DJANGO_SHOP_SIZE_GUIDE_URL", default="pages:size-guide")  # the content page (#14)
-SHOP_CART_MAX_QUANTITY = 10  # per cart line, whatever the stock
-SHOP_SHIPPING_STANDARD_FEE = _money("DJANGO_SHOP_SHIPPING_STANDARD_FEE", "5.00")
-SHOP_SHIPPING_EXPRESS_FEE = _money("DJANGO_SHOP_SHIPPING_EXPRESS_FEE", "25.00")
-# Standard delivery is free when the bag's total before delivery (pieces and engraving) reaches this.
-SHOP_FREE_SHIPPING_THRESHOLD = _money("DJANGO_SHOP_FREE_SHIPPING_THRESHOLD", "250.00")
-# Shown on the confirmation page and e-mail of orders paid by bank transfer; prod.py refuses this placeholder.
-SHOP_BANK_TRANSFER_DETAILS_PLACEHOLDER = "Maison Aurelia Ltd · Sort code 00-00-00 · Account 00000000"
-SHOP_BANK_TRANSFER_DETAILS = env.str(
-    "DJANGO_SHOP_BANK_TRANSFER_DETAILS", default=SHOP_BANK_TRANSFER_DETAILS_PLACEHOLDER
-)
-# Absolute links in e-mails (the guest order link); set to the public https origin in production.
-SHOP_SITE_URL = env.str("DJANGO_SHOP_SITE_URL", default="http://127.0.0.1:8000")
-# Seconds a guest order link (in the confirmation e-mail) stays valid; staff can revoke one sooner.
-SHOP_ORDER_LINK_MAX_AGE = env.int("DJANGO_SHOP_ORDER_LINK_MAX_AGE", default=60 * 60 * 24 * 30)
-# Collect from our boutique: shown at checkout, on the confirmation and in the e-mail.
-SHOP_BOUTIQUE_ADDRESS = env.list(
-    "DJANGO_SHOP_BOUTIQUE_ADDRESS", default=["Maison Aurelia", "14 Burlington Arcade", "London W1J 0QJ"]
-)
-SHOP_BOUTIQUE_HOURS = env.str("DJANGO_SHOP_BOUTIQUE_HOURS", default="Tuesday to Saturday, 10:00 to 18:00")
-SHOP_BOUTIQUE_READY = env.str(
-    "DJANGO_SHOP_BOUTIQUE_READY",
-    default="Ready to collect two working days after you order; we e-mail you when it is.",
-)
-
-# Pages with personal data are never stored by a browser or a shared cache (issue #15): every URL in these
-# namespaces, and these URL names, answer Cache-Control: no-store (jewelry_site.middleware.NoStoreMiddleware).
-SHOP_NO_STORE_NAMESPACES = ("cart", "orders", "accounts", "admin", "payments")
-SHOP_NO_STORE_URL_NAMES = ("admin-login", "admin-logout")
-
-# --- Security headers and limits (issue #6, helper D) -------------------------------------
+# === Security: headers, request limits, proxies, health =======================================
 # The same policy in every environment, so a page that breaks it fails in dev and in tests.
 # prod.py adds HTTPS-only settings (HSTS, secure __Host- cookies, SSL redirect).
 from csp.constants import NONCE, NONE, SELF  # noqa: E402
@@ -404,9 +355,13 @@ SHOP_ORIGIN_VERIFY_SECRET_FALLBACKS = env.list("DJANGO_ORIGIN_VERIFY_SECRET_FALL
 SHOP_FAILURE_EVENTS = {"orders:checkout": "order_place_failed"}
 # /readyz: the database must answer within this (a SET LOCAL statement_timeout).
 SHOP_READYZ_DB_TIMEOUT_MS = env.int("DJANGO_READYZ_DB_TIMEOUT_MS", default=2000)
-# --- end of security section ----------------------------------------------------------
 
-# --- Logging (issue #6): JSON lines on stdout, redacted, with the request id -----------------
+# Pages with personal data are never stored by a browser or a shared cache (issue #15): every URL in these
+# namespaces, and these URL names, answer Cache-Control: no-store (jewelry_site.middleware.NoStoreMiddleware).
+SHOP_NO_STORE_NAMESPACES = ("cart", "orders", "accounts", "admin", "payments")
+SHOP_NO_STORE_URL_NAMES = ("admin-login", "admin-logout")
+
+# === Logging: JSON lines on stdout, redacted, with the request id (issue #6) ==================
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
@@ -431,10 +386,85 @@ LOGGING = {
         "shop.security": {"level": "INFO"},
         # The AWS SDK chats at INFO about credentials and endpoints on every client.
         **{name: {"level": "WARNING"} for name in ("boto3", "botocore", "s3transfer", "urllib3")},
+        "stripe": {"level": "WARNING"},  # its INFO lines name every request
     },
 }
 
-# --- Card payments (Stripe), reservation deadlines and order rate limits (issue #11, payments/) ---
+# === The shop: name, money, links, the boutique ===============================================
+SHOP_NAME = env.str("DJANGO_SHOP_NAME", default="Maison Aurelia")
+SHOP_CURRENCY = env.str("DJANGO_SHOP_CURRENCY", default="GBP")
+SHOP_CURRENCY_SYMBOL = env.str("DJANGO_SHOP_CURRENCY_SYMBOL", default="£")
+SHOP_PRODUCTS_PER_PAGE = 24
+# Amounts are Decimal strings in the environment, e.g. DJANGO_SHOP_ENGRAVING_FEE=25.00; a value that is
+# not a non-negative decimal stops start-up with its name (issue #15), never a silent 0 or a crash later.
+
+
+def _money(name: str, default: str) -> Decimal:
+    raw = env.str(name, default=default)
+    try:
+        amount = Decimal(raw)
+    except ArithmeticError:
+        amount = None
+    if amount is None or not amount.is_finite() or amount < 0:
+        raise SystemExit(f"start-up stopped: {name}={raw!r} is not an amount (write e.g. 25.00, no symbol).")
+    return amount.quantize(Decimal("0.01"))
+
+
+# Absolute links in e-mails (the guest order link); set to the public https origin in production.
+SHOP_SITE_URL = env.str("DJANGO_SHOP_SITE_URL", default="http://127.0.0.1:8000")
+# Seconds a guest order link (in the confirmation e-mail) stays valid; staff can revoke one sooner.
+SHOP_ORDER_LINK_MAX_AGE = env.int("DJANGO_SHOP_ORDER_LINK_MAX_AGE", default=60 * 60 * 24 * 30)
+# Collect from our boutique: shown at checkout, on the confirmation and in the e-mail.
+SHOP_BOUTIQUE_ADDRESS = env.list(
+    "DJANGO_SHOP_BOUTIQUE_ADDRESS", default=["Maison Aurelia", "14 Burlington Arcade", "London W1J 0QJ"]
+)
+SHOP_BOUTIQUE_HOURS = env.str("DJANGO_SHOP_BOUTIQUE_HOURS", default="Tuesday to Saturday, 10:00 to 18:00")
+SHOP_BOUTIQUE_READY = env.str(
+    "DJANGO_SHOP_BOUTIQUE_READY",
+    default="Ready to collect two working days after you order; we e-mail you when it is.",
+)
+
+# === Cart, checkout and delivery (cart/, orders/) =============================================
+SHOP_ENGRAVING_FEE = _money("DJANGO_SHOP_ENGRAVING_FEE", "25.00")  # per engraved piece
+SHOP_ENGRAVING_MAX_LENGTH = 30
+# Ring size guide linked from ring pages (issue #16): a URL name ("pages:size-guide") or a path/URL;
+# empty, or a name that does not resolve, shows no link.
+SHOP_SIZE_GUIDE_URL = env.str("DJANGO_SHOP_SIZE_GUIDE_URL", default="pages:size-guide")  # the content page (#14)
+SHOP_CART_MAX_QUANTITY = 10  # per cart line, whatever the stock
+SHOP_SHIPPING_STANDARD_FEE = _money("DJANGO_SHOP_SHIPPING_STANDARD_FEE", "5.00")
+SHOP_SHIPPING_EXPRESS_FEE = _money("DJANGO_SHOP_SHIPPING_EXPRESS_FEE", "25.00")
+# Standard delivery is free when the bag's total before delivery (pieces and engraving) reaches this.
+SHOP_FREE_SHIPPING_THRESHOLD = _money("DJANGO_SHOP_FREE_SHIPPING_THRESHOLD", "250.00")
+# Shown on the confirmation page and e-mail of orders paid by bank transfer; prod.py refuses this placeholder.
+SHOP_BANK_TRANSFER_DETAILS_PLACEHOLDER = "Maison Aurelia Ltd · Sort code 00-00-00 · Account 00000000"
+SHOP_BANK_TRANSFER_DETAILS = env.str(
+    "DJANGO_SHOP_BANK_TRANSFER_DETAILS", default=SHOP_BANK_TRANSFER_DETAILS_PLACEHOLDER
+)
+# One bag: different pieces (lines) and pieces in all.
+SHOP_CART_MAX_LINES = env.int("DJANGO_SHOP_CART_MAX_LINES", default=20)
+SHOP_CART_MAX_PIECES = env.int("DJANGO_SHOP_CART_MAX_PIECES", default=30)
+
+# === Reservations and hold limits: what unpaid orders keep, and for how long (orders/holds.py) ===
+# How long an unpaid order keeps its pieces; `manage.py expire_unpaid_orders` (a timer) cancels it after.
+SHOP_CARD_PAYMENT_MINUTES = env.int("DJANGO_SHOP_CARD_PAYMENT_MINUTES", default=30)
+SHOP_BANK_TRANSFER_DAYS = env.int("DJANGO_SHOP_BANK_TRANSFER_DAYS", default=5)
+SHOP_COLLECTION_DAYS = env.int("DJANGO_SHOP_COLLECTION_DAYS", default=14)
+# Unpaid orders one e-mail address or one browser session may hold at once.
+SHOP_MAX_UNPAID_ORDERS = env.int("DJANGO_SHOP_MAX_UNPAID_ORDERS", default=3)
+# Summed over every order waiting for payment placed from one client address (IPv6: its network, below), one
+# browser session or one signed-in account; a checkout that would go over is refused with a message.
+SHOP_HOLD_MAX_PIECES = env.int("DJANGO_SHOP_HOLD_MAX_PIECES", default=10)
+SHOP_HOLD_MAX_VALUE = _money("DJANGO_SHOP_HOLD_MAX_VALUE", "5000.00")  # goods, before delivery
+# An IPv6 client is its network of this many bits: UK providers give a household a /56, a phone a /64.
+SHOP_HOLD_IPV6_PREFIX = env.int("DJANGO_SHOP_HOLD_IPV6_PREFIX", default=56)
+# A bank-transfer or pay-on-collection order that took the last piece of a variant keeps it this long at most.
+SHOP_ONE_OF_A_KIND_HOLD_DAYS = env.int("DJANGO_SHOP_ONE_OF_A_KIND_HOLD_DAYS", default=2)
+# An offline (bank transfer, on collection) order leaving its client holding this much logs the
+# shop.security event large_unpaid_hold (a CloudWatch alarm watches it).
+SHOP_HOLD_ALERT_PIECES = env.int("DJANGO_SHOP_HOLD_ALERT_PIECES", default=5)
+SHOP_HOLD_ALERT_VALUE = _money("DJANGO_SHOP_HOLD_ALERT_VALUE", "2000.00")
+
+# === Card payments: Stripe (issue #11, payments/) =============================================
 # Off by default: `make run` stays offline with bank transfer and pay on collection. DJANGO_STRIPE_ENABLED=1
 # plus the three keys switch card payments on (prod refuses to start with one missing). The API base and
 # the script URL point at localstripe in tests and local trials (README), at Stripe otherwise.
@@ -449,12 +479,15 @@ STRIPE_MAX_NETWORK_RETRIES = env.int("DJANGO_STRIPE_MAX_NETWORK_RETRIES", defaul
 # `manage.py payments_reconcile` (daily timer) compares Stripe with our orders for this many hours back:
 # two days, so each payment is seen by two runs and one missed run loses nothing.
 SHOP_RECONCILE_HOURS = env.int("DJANGO_SHOP_RECONCILE_HOURS", default=48)
-# How long an unpaid order keeps its pieces; `manage.py expire_unpaid_orders` (a timer) cancels it after.
-SHOP_CARD_PAYMENT_MINUTES = env.int("DJANGO_SHOP_CARD_PAYMENT_MINUTES", default=30)
-SHOP_BANK_TRANSFER_DAYS = env.int("DJANGO_SHOP_BANK_TRANSFER_DAYS", default=5)
-SHOP_COLLECTION_DAYS = env.int("DJANGO_SHOP_COLLECTION_DAYS", default=14)
-# Unpaid orders one e-mail address or one browser session may hold at once.
-SHOP_MAX_UNPAID_ORDERS = env.int("DJANGO_SHOP_MAX_UNPAID_ORDERS", default=3)
+# A card order whose payment Stripe says succeeded (or is processing) is never expired; if the webhook
+# has not confirmed it this long after the deadline, a `payment_unconfirmed` ERROR is logged (alarm).
+SHOP_PAYMENT_UNCONFIRMED_ALARM_MINUTES = env.int("DJANGO_SHOP_PAYMENT_UNCONFIRMED_ALARM_MINUTES", default=60)
+# A refund still pending this long (the process that sent it died) is sent again by the expiry timer.
+SHOP_REFUND_RETRY_AFTER_MINUTES = env.int("DJANGO_SHOP_REFUND_RETRY_AFTER_MINUTES", default=10)
+
+# === Rate limits: django-ratelimit, per client address (RATELIMIT_IP_META_KEY), session or e-mail ===
+RATELIMIT_IP_META_KEY = "jewelry_site.client_address.client_ip"
+RATELIMIT_VIEW = "orders.ratelimits.rate_limited"
 # Order placement (POST /checkout/) per client address, session and e-mail (django-ratelimit, "N/period").
 SHOP_ORDER_RATE_PER_IP = env.str("DJANGO_SHOP_ORDER_RATE_PER_IP", default="30/h")
 SHOP_ORDER_RATE_PER_SESSION = env.str("DJANGO_SHOP_ORDER_RATE_PER_SESSION", default="10/h")
@@ -463,40 +496,8 @@ SHOP_ORDER_RATE_PER_EMAIL = env.str("DJANGO_SHOP_ORDER_RATE_PER_EMAIL", default=
 SHOP_CARD_ATTEMPTS_PER_IP = env.str("DJANGO_SHOP_CARD_ATTEMPTS_PER_IP", default="20/h")
 # Loads of the payment page per client address (each may hand out a SetupIntent): a shopper needs a few.
 SHOP_PAY_PAGE_PER_IP = env.str("DJANGO_SHOP_PAY_PAGE_PER_IP", default="60/h")
-# A card order whose payment Stripe says succeeded (or is processing) is never expired; if the webhook
-# has not confirmed it this long after the deadline, a `payment_unconfirmed` ERROR is logged (alarm).
-SHOP_PAYMENT_UNCONFIRMED_ALARM_MINUTES = env.int("DJANGO_SHOP_PAYMENT_UNCONFIRMED_ALARM_MINUTES", default=60)
-# A refund still pending this long (the process that sent it died) is sent again by the expiry timer.
-SHOP_REFUND_RETRY_AFTER_MINUTES = env.int("DJANGO_SHOP_REFUND_RETRY_AFTER_MINUTES", default=10)
-RATELIMIT_IP_META_KEY = "jewelry_site.client_address.client_ip"
 # Sign-up and password-reset POSTs per client address, and reset requests per e-mail address typed.
 SHOP_ACCOUNT_RATE_PER_IP = env.str("DJANGO_SHOP_ACCOUNT_RATE_PER_IP", default="20/h")
 SHOP_PASSWORD_RESET_RATE_PER_EMAIL = env.str("DJANGO_SHOP_PASSWORD_RESET_RATE_PER_EMAIL", default="5/h")
-RATELIMIT_VIEW = "orders.ratelimits.rate_limited"
-INSTALLED_APPS += ["payments"]
-MIDDLEWARE += ["django_ratelimit.middleware.RatelimitMiddleware"]
-LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # its INFO lines name every request
-# --- end of card payments section ---------------------------------------------------------
-
-# --- Content pages, back in stock, wishlist (issue #14, helper content) -------------------
 # Back-in-stock sign-ups per client address (django-ratelimit "N/period"; RATELIMIT_IP_META_KEY above).
 SHOP_RESTOCK_SIGNUP_RATE = env.str("DJANGO_SHOP_RESTOCK_SIGNUP_RATE", default="10/h")
-# --- end of content pages, back in stock, wishlist section --------------------------------
-
-# --- Hold limits (issue #20, holds): what unpaid orders may reserve (orders/holds.py) ---------------
-# Summed over every order waiting for payment placed from one client address (IPv6: its /64), one
-# browser session or one signed-in account; a checkout that would go over is refused with a message.
-SHOP_HOLD_MAX_PIECES = env.int("DJANGO_SHOP_HOLD_MAX_PIECES", default=10)
-SHOP_HOLD_MAX_VALUE = _money("DJANGO_SHOP_HOLD_MAX_VALUE", "5000.00")  # goods, before delivery
-# An IPv6 client is its network of this many bits: UK providers give a household a /56, a phone a /64.
-SHOP_HOLD_IPV6_PREFIX = env.int("DJANGO_SHOP_HOLD_IPV6_PREFIX", default=56)
-# One bag: different pieces (lines) and pieces in all.
-SHOP_CART_MAX_LINES = env.int("DJANGO_SHOP_CART_MAX_LINES", default=20)
-SHOP_CART_MAX_PIECES = env.int("DJANGO_SHOP_CART_MAX_PIECES", default=30)
-# A bank-transfer or pay-on-collection order that took the last piece of a variant keeps it this long at most.
-SHOP_ONE_OF_A_KIND_HOLD_DAYS = env.int("DJANGO_SHOP_ONE_OF_A_KIND_HOLD_DAYS", default=2)
-# An offline (bank transfer, on collection) order leaving its client holding this much logs the
-# shop.security event large_unpaid_hold (a CloudWatch alarm watches it).
-SHOP_HOLD_ALERT_PIECES = env.int("DJANGO_SHOP_HOLD_ALERT_PIECES", default=5)
-SHOP_HOLD_ALERT_VALUE = _money("DJANGO_SHOP_HOLD_ALERT_VALUE", "2000.00")
-# --- end of hold limits section -------------------------------------------------------------------
