@@ -3,6 +3,7 @@ the new stock at once, and checkout must never rely on anything cached (issue #7
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from catalog.models import ProductVariant
@@ -23,9 +24,20 @@ def page(client, url: str) -> str:
     return response.content.decode()
 
 
+def product_reads(client, url: str) -> tuple[str, int]:
+    """The page, and how many of its queries read the catalogue's product tables (0: served from the cache)."""
+    with CaptureQueriesContext(connection) as queries:
+        text = page(client, url)
+    return text, sum('"catalog_product' in q["sql"] for q in queries.captured_queries)
+
+
 def test_order_and_cancellation_show_on_cached_pages_at_once(client, necklace, django_capture_on_commit_callbacks):
-    assert "Only 2 left" in page(client, SHOP)
-    assert "Only 2 left" in page(client, SHOP)  # cached now
+    cold, cold_reads = product_reads(client, SHOP)
+    warm, warm_reads = product_reads(client, SHOP)
+    assert "Only 2 left" in cold
+    assert "Only 2 left" in warm
+    assert cold_reads > 0
+    assert warm_reads == 0  # cached now: what follows shows the cache is invalidated, not merely missed
 
     with django_capture_on_commit_callbacks(execute=True):
         order = place(cart_with((necklace, 2)))

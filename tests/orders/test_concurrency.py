@@ -1,15 +1,18 @@
 """Concurrent checkouts on real Postgres: threads with their own connections, started together by a Barrier."""
 
+import threading
 import uuid
 from collections import Counter
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from catalog.models import ProductVariant
 from orders.models import Order, OrderLine
-from orders.services import OutOfStockError
+from orders.services import OutOfStockError, variants_locked
 from tests import threads
 from tests.factories import ProductFactory, ProductVariantFactory
 from tests.orders.conftest import cart_with, place, shopper_ready
@@ -84,6 +87,44 @@ def test_two_carts_with_the_same_variants_in_opposite_order_do_not_deadlock(roun
     assert errors == []
     assert ProductVariant.objects.get(pk=first.pk).stock == 6
     assert ProductVariant.objects.get(pk=second.pk).stock == 6
+
+
+def test_variant_locks_are_taken_in_primary_key_order():
+    """The order the rows are locked in, read from Postgres's plan: LockRows above a Sort on the key.
+
+    The race above cannot fail by itself on demand (one statement locks in its scan order, and both
+    scans usually agree); this is what fails when ``.order_by("pk")`` is taken out of variants_locked.
+    """
+    first, second = ProductVariantFactory(stock=1), ProductVariantFactory(stock=1)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        variants_locked([second.pk, first.pk])
+    (locking,) = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (COSTS OFF) {locking}")
+        plan = [row[0].strip().removeprefix("->").strip() for row in cursor.fetchall()]
+    nodes = [line.split(" ")[0] for line in plan if not line.startswith(("Sort Key", "Filter", "Index Cond"))]
+    assert nodes[:2] == ["LockRows", "Sort"], plan
+    assert "Sort Key: catalog_productvariant.id" in plan, plan
+
+
+def test_the_deadlock_race_catches_locks_taken_in_cart_order():
+    """Negative control for the race above: locking line by line in cart order does deadlock there."""
+    first, second = ProductVariantFactory(stock=10), ProductVariantFactory(stock=10)
+    both_hold_one = threading.Barrier(2)
+
+    def lock_in_cart_order(variant_ids: list[int]) -> str:
+        with transaction.atomic():
+            for index, pk in enumerate(variant_ids):
+                ProductVariant.objects.select_for_update().filter(pk=pk).values_list("pk").first()
+                if index == 0:
+                    both_hold_one.wait(timeout=30)
+        return "locked"
+
+    results = run_together(
+        [lambda: lock_in_cart_order([first.pk, second.pk]), lambda: lock_in_cart_order([second.pk, first.pk])]
+    )
+    assert sorted(type(r).__name__ for r in results) == ["OperationalError", "str"], results
+    assert "deadlock detected" in str(next(r for r in results if not isinstance(r, str)))
 
 
 def test_the_same_checkout_submitted_ten_times_at_once_gives_one_order():

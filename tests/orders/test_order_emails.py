@@ -188,6 +188,10 @@ def test_admin_ship_button_takes_the_typed_tracking_and_the_email_goes_out(clien
     assert response.status_code == 302
     order.refresh_from_db()
     assert (order.status, order.carrier, order.tracking_number) == ("shipped", "dhl", "1234567890")
+    shipped = only("order_shipped")  # the e-mail the button sends, with the number staff typed
+    assert shipped.to == order.email
+    assert "1234567890" in shipped.text_body
+    assert "1234567890" in shipped.html_body
     change = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
     assert 'name="tracking_number"' in change  # editable, to correct a typo
     assert 'value="ready_for_collection"' not in change

@@ -1,6 +1,7 @@
 """Every reservation ends: overdue unpaid orders are cancelled once, their stock returns once, their intents end;
 a payment that arrives afterwards takes the pieces again or is refunded."""
 
+import json
 import shlex
 import subprocess
 from datetime import timedelta
@@ -9,19 +10,23 @@ import pytest
 import requests
 from django.core.management import call_command
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import ProductVariant
 from mailqueue.models import Mail
 from orders.models import Order, OrderStatus
 from payments.expiry import order_expire, orders_expire_overdue
-from payments.models import Payment, Refund, RefundSource
+from payments.models import CardSetup, Payment, Refund, RefundSource
 from payments.services import PaymentError, payment_charge, payment_setup_start
 from tests.deploy.test_maintenance import APP_PYTHON, HARDENING, unit, units_verify
 from tests.e2e.conftest import PYTHON, REPO
+from tests.factories import ProductVariantFactory
 from tests.orders.conftest import cart_with, place
+from tests.orders.test_views import add
 from tests.payments.fixtures import SECRET_KEY
 from tests.payments.helpers import card_order, card_setup, intent_event, post_event
+from tests.payments.test_pages_and_abuse import place_card_order
 from tests.threads import run_together
 
 DEPLOY = REPO / "deploy"
@@ -81,12 +86,31 @@ def test_expiry_cancels_overdue_orders_returns_stock_once_and_cancels_the_intent
 
 
 @pytest.mark.django_db
-def test_the_payment_page_refuses_an_expired_order(stripe_settings):
-    order, _ = card_order()
+def test_the_payment_page_refuses_an_expired_order(client, stripe_settings):
+    """Over the page and its charge call: past the deadline no card form, no SetupIntent, no charge."""
+    add(client, ProductVariantFactory(stock=2))
+    order = place_card_order(client)
     overdue(order)
+    pay = client.get(reverse("payments:pay", kwargs={"number": order.number}))
+    assert pay.status_code == 302
+    assert pay["Location"] == reverse("orders:confirmation", kwargs={"number": order.number})
+    assert not CardSetup.objects.filter(order=order).exists()
+    charge = client.post(
+        reverse("payments:charge", kwargs={"number": order.number}),
+        json.dumps({"payment_method": card_setup(stripe_settings, setup_secret=_other_order_setup())}),
+        content_type="application/json",
+    )
+    assert charge.status_code == 409, charge.content
+    assert not Payment.objects.filter(order=order).exists()
     order.refresh_from_db()
-    with pytest.raises(PaymentError):
+    with pytest.raises(PaymentError):  # the service says the same to any other caller
         payment_setup_start(order=order)
+
+
+def _other_order_setup() -> str:
+    """A real card set up at localstripe (for another, payable order): the expired one hands out none."""
+    other, _ = card_order()
+    return payment_setup_start(order=other)
 
 
 def _paid_event(order: Order, intent_id: str) -> dict:

@@ -126,9 +126,18 @@ def test_declined_card_answers_402_with_a_fresh_setup(shopper, stripe_settings):
     assert declined.json()["setup_secret"] != secret
 
 
-def test_webhook_and_pages_are_404_when_card_payments_are_off(client, db, settings):
+def test_webhook_and_pages_are_404_when_card_payments_are_off(shopper, stripe_settings, settings):
+    order = place_card_order(shopper)
+    pay = reverse("payments:pay", kwargs={"number": order.number})
+    charge = reverse("payments:charge", kwargs={"number": order.number})
+    assert shopper.get(pay).status_code == 200  # control: the same page while card payments are on
+
     settings.STRIPE_ENABLED = False
-    assert client.post(reverse("payments:stripe-webhook"), b"{}", content_type="application/json").status_code == 404
+    assert shopper.get(pay).status_code == 404
+    assert (
+        shopper.post(charge, json.dumps({"payment_method": "pm_x"}), content_type="application/json").status_code == 404
+    )
+    assert shopper.post(reverse("payments:stripe-webhook"), b"{}", content_type="application/json").status_code == 404
 
 
 # --- Rate limits and caps ------------------------------------------------------------------------

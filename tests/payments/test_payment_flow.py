@@ -4,6 +4,7 @@ import logging
 from decimal import Decimal
 
 import pytest
+import requests
 from django.test import Client
 from django.urls import reverse
 
@@ -12,6 +13,7 @@ from orders.models import Order, OrderStatus
 from payments import gateway
 from payments.models import Payment, StripeEvent
 from payments.services import payment_charge, payment_setup_start
+from tests.payments.fixtures import SECRET_KEY
 from tests.payments.helpers import (
     DECLINED_AT_CHARGE,
     NEEDS_3DS,
@@ -96,8 +98,16 @@ def test_same_card_retried_gives_the_same_payment_intent(stripe_settings):
     """The idempotency key is derived from the order and the card, and the Payment row is unique per intent."""
     order, _ = card_order()
     pm = card_setup(stripe_settings, setup_secret=payment_setup_start(order=order))
-    payment_charge(order=order, payment_method_id=pm)
-    assert Payment.objects.filter(order=order).count() == 1
+    first = payment_charge(order=order, payment_method_id=pm)
+    intent_id = Payment.objects.get(order=order).intent_id
+    # The browser retries (a double click, a timeout) before the webhook has made the order paid.
+    second = payment_charge(order=order, payment_method_id=pm)
+    assert (first.status, second.status) == ("succeeded", "succeeded")
+    assert list(Payment.objects.filter(order=order).values_list("intent_id", flat=True)) == [intent_id]
+    listed = requests.get(
+        f"{stripe_settings.url}/v1/payment_intents", params={"limit": 100}, auth=(SECRET_KEY, ""), timeout=10
+    ).json()["data"]
+    assert [pi["id"] for pi in listed if pi["metadata"].get("order_number") == order.number] == [intent_id]
 
 
 @pytest.mark.django_db

@@ -6,6 +6,8 @@ inside the code path (wrapping one of our own functions) holds each thread at th
 import threading
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -13,6 +15,7 @@ import accounts.services
 import orders.services
 from accounts.models import Address
 from cart.models import Cart, CartLine
+from loopback import wait_until
 from orders.models import Order
 from tests import threads
 from tests.factories import ProductFactory, ProductVariantFactory, UserFactory
@@ -146,6 +149,7 @@ def test_deleting_the_default_while_another_tab_sets_a_default_neither_deadlocks
 
 
 def test_making_a_just_deleted_address_the_default_is_a_message_not_a_500():
+    """Through the view: the other tab's delete lands after this tab's lookup, while it waits for the owner's lock."""
     user = UserFactory(username="grace")
     home = Address.objects.create(
         user=user, full_name="Grace", address_line1="1 Home St", city="London", postcode="N1 1AA", is_default=True
@@ -153,12 +157,41 @@ def test_making_a_just_deleted_address_the_default_is_a_message_not_a_500():
     studio = Address.objects.create(
         user=user, full_name="Grace", address_line1="2 Studio Rd", city="London", postcode="E1 6AN"
     )
-    stale = Address.objects.get(pk=studio.pk)
-    Address.objects.filter(pk=studio.pk).delete()  # the other tab's delete lands first
+    tab = Client()
+    tab.force_login(user)
+    answer: list = []
 
-    with pytest.raises(Address.DoesNotExist):
-        accounts.services.address_set_default(address=stale)
-    assert Address.objects.get(pk=home.pk).is_default
+    def make_default() -> None:
+        try:
+            answer.append(tab.post(reverse("accounts:address-make-default", args=[studio.pk]), follow=True))
+        except BaseException as error:  # asserted below
+            answer.append(error)
+        finally:
+            connection.close()
+
+    with transaction.atomic():  # the other tab's delete: it holds the owner's row lock first
+        get_user_model().objects.select_for_update().get(pk=user.pk)
+        thread = threading.Thread(target=make_default)
+        thread.start()
+        wait_until(lambda: _lock_waiters() >= 1, timeout=30, what="the make-default request waiting on the lock")
+        Address.objects.filter(pk=studio.pk).delete()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+
+    (response,) = answer
+    assert response.status_code == 200, response
+    assert response.redirect_chain == [(reverse("accounts:address-list"), 302)]
+    assert "That address has just been removed." in response.content.decode()
+    assert list(Address.objects.filter(user=user).values_list("pk", "is_default")) == [(home.pk, True)]
+
+
+def _lock_waiters() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # inside a transaction the view is a snapshot
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
 
 
 def test_saving_an_address_form_loaded_before_another_tab_moved_the_default_is_not_a_500():
