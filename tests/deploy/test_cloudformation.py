@@ -25,6 +25,9 @@ TEMPLATES = sorted((REPO / "deploy/cloudformation").glob("*.yaml"))
 SHOP = REPO / "deploy/cloudformation/shop.yaml"
 CERTIFICATE = REPO / "deploy/cloudformation/cloudfront-certificate.yaml"
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+PROVIDER_RULES = REPO / "deploy/cfn-lint-rules"
+# The template before issue #22 (phase 1 failed on create): the provider rules must refuse it.
+BEFORE_ISSUE_22 = "452ee88ec07ee27c03c081765e1d32171c9d9dab"
 CHECKOV = REPO / os.environ.get("TOOLS_VENV", ".venv-tools") / "bin/checkov"
 BOOTSTRAP = REPO / "deploy/bootstrap-instance.sh"
 
@@ -82,9 +85,61 @@ def as_list(value) -> list:
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
 def test_cfn_lint_passes(path):
     result = subprocess.run(
-        [str(CFN_LINT), "--include-checks", "I", "--", str(path)], capture_output=True, text=True, timeout=300
+        [str(CFN_LINT), "--include-checks", "I", "--append-rules", str(PROVIDER_RULES), "--", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def cfn_lint_findings(text: str, tmp_path: Path, *, provider_rules: bool = True) -> list[str]:
+    """The rule ids cfn-lint reports for a template given as text (one per finding)."""
+    path = tmp_path / "shop.yaml"
+    path.write_text(text)
+    extra = ["--append-rules", str(PROVIDER_RULES)] if provider_rules else []
+    result = subprocess.run(
+        [str(CFN_LINT), "--format", "parseable", *extra, "--", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert "E0002" not in result.stdout, result.stdout  # a rule that crashed proves nothing
+    return [line.split(":")[5] for line in result.stdout.splitlines() if line.count(":") >= 6]
+
+
+def old_template() -> str:
+    return subprocess.run(
+        ["git", "show", f"{BEFORE_ISSUE_22}:deploy/cloudformation/shop.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+
+
+def test_provider_rules_refuse_the_template_before_issue_22_which_cfn_lint_alone_passed(tmp_path):
+    text = old_template()
+    assert cfn_lint_findings(text, tmp_path, provider_rules=False) == []
+    found = cfn_lint_findings(text, tmp_path)
+    # Phase 1's unattached certificate with HttpsRedirectionEnabled false (the create that failed).
+    assert found.count("E9101") == 1
+    # Bundles and the zone from parameters on named instances (3) and the database (4 x 2), and the
+    # certificate's domain names (2; now an accepted, explained exception in its Metadata).
+    assert found.count("E9102") == 10
+    assert set(found) == {"E9101", "E9102"}
+
+
+def test_alarm_metric_rule_refuses_a_metric_of_another_resource_type(tmp_path):
+    # The old template's metrics were right; the rule is shown on it with one alarm made wrong. The
+    # schema lists every Lightsail metric together, so cfn-lint alone accepts StatusCheckFailed here.
+    text = old_template()
+    wrong = text.replace(
+        "MonitoredResourceName: !Ref Database\n      MetricName: CPUUtilization",
+        "MonitoredResourceName: !Ref Database\n      MetricName: StatusCheckFailed",
+    )
+    assert wrong != text
+    assert "E9103" not in cfn_lint_findings(wrong, tmp_path, provider_rules=False)
+    assert cfn_lint_findings(wrong, tmp_path).count("E9103") == 1
+    assert "E9103" not in cfn_lint_findings(text, tmp_path)
 
 
 def test_checkov_passes_and_every_skip_says_why():
@@ -160,7 +215,8 @@ def test_load_balancer_certificate_is_attached_only_once_validated():
     assert conditions["CertificateValidated"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "LoadBalancerDnsName"}, ""]}]}
     certificate = resources()["LoadBalancerCertificate"]["Properties"]
     assert certificate["IsAttached"] == {"Fn::If": ["CertificateValidated", True, False]}
-    assert certificate["HttpsRedirectionEnabled"] == {"Fn::If": ["CertificateValidated", True, False]}
+    # Not false in phase 1: the provider refuses any value on an unattached certificate (issue #22).
+    assert certificate["HttpsRedirectionEnabled"] == {"Fn::If": ["CertificateValidated", True, {"Ref": "AWS::NoValue"}]}
     # CloudFront verifies the origin's certificate against the forwarded Host or the origin name.
     assert certificate["CertificateDomainName"] == {"Ref": "DomainName"}
     assert certificate["CertificateAlternativeNames"] == [{"Fn::Sub": "origin.${DomainName}"}]
