@@ -393,3 +393,55 @@ def test_prod_smtp_settings_come_from_app_config_with_the_password_masked(aws_en
         "shown": "********",
     }
     assert smtp_password not in result.stdout + result.stderr
+
+
+def test_prod_after_a_from_email_update_keeps_the_operators_keys_and_the_signing_key(aws_env):
+    """The instance as the new stack leaves it: the env file from first boot, the generated SECRET_KEY, the
+    stack's derived secrets and the operator's keys; the operator moved the sender after a FromEmail change."""
+    key = strong_secret_key()
+    generated = create_secret(aws_env, json.dumps({"SECRET_KEY": key}))
+    derived = create_secret(aws_env, json.dumps({"COGNITO_CLIENT_SECRET": CLIENT_SECRET, "ORIGIN_VERIFY_ROTATION": 2}))
+    operator = create_secret(
+        aws_env,
+        json.dumps(
+            {
+                "SHOP_BANK_TRANSFER_DETAILS": "Maison Aurelia Ltd, Sort code 20-00-00, Account 87654321",
+                "EMAIL_HOST_USER": "AKIAEXAMPLESMTPUSER",
+                "DEFAULT_FROM_EMAIL": "Maison Aurelia <boutique@shop.example.com>",
+            }
+        ),
+    )
+    env = prod_env(
+        database_url=database_url("jewelry"),
+        moto=aws_env,
+        DJANGO_APP_CONFIG_SECRET_ID=generated,
+        DJANGO_STACK_SECRETS_SECRET_ID=derived,
+        DJANGO_OPERATOR_CONFIG_SECRET_ID=operator,
+        # What bootstrap wrote at first boot, before the FromEmail change.
+        DJANGO_ALLOWED_HOSTS="shop.example.com",
+        DJANGO_DEFAULT_FROM_EMAIL="Maison Aurelia <orders@shop.example.com>",
+        DJANGO_COGNITO_REGION="eu-west-2",
+        DJANGO_COGNITO_USER_POOL_ID="eu-west-2_AbCdEfGhI",
+        DJANGO_COGNITO_CLIENT_ID="1example23456789",
+        DJANGO_COGNITO_DOMAIN="aurelia-shop.auth.eu-west-2.amazoncognito.com",
+        EXPECT_KEY=key,
+    )
+    del env["DJANGO_SHOP_BANK_TRANSFER_DETAILS"]  # from the operator's secret only
+    script = (
+        "import json, os; from django.conf import settings as s; "
+        "print(json.dumps({'key_ok': s.SECRET_KEY == os.environ['EXPECT_KEY'], 'from': s.DEFAULT_FROM_EMAIL, "
+        "'bank': s.SHOP_BANK_TRANSFER_DETAILS, 'smtp_user': s.EMAIL_HOST_USER, 'hosts': s.ALLOWED_HOSTS, "
+        "'oidc': s.OIDC_ENABLED}))"
+    )
+    result = run_manage("shell", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "key_ok": True,
+        "from": "Maison Aurelia <boutique@shop.example.com>",
+        "bank": "Maison Aurelia Ltd, Sort code 20-00-00, Account 87654321",
+        "smtp_user": "AKIAEXAMPLESMTPUSER",
+        "hosts": ["shop.example.com"],
+        "oidc": True,  # Cognito ids from the env file, its client secret from the stack's derived secret
+    }
+    assert key not in result.stdout + result.stderr
+    assert CLIENT_SECRET not in result.stdout + result.stderr
