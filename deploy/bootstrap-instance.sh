@@ -5,11 +5,15 @@
 # /etc/jewelry/jewelry.env. What it cannot know stays for deploy/README.md step 5: the access key
 # (/etc/jewelry/aws.env) and the database endpoint. Safe to run again: nothing that exists is overwritten.
 #
-# Inputs (environment): SHOP_DOMAIN, AWS_REGION, LOG_GROUP, DB_PASSWORD_SECRET_ARN, APP_CONFIG_SECRET_ARN.
+# Inputs (environment): SHOP_DOMAIN, AWS_REGION, LOG_GROUP, the secrets' ARNs (DB_PASSWORD_SECRET_ARN,
+# APP_CONFIG_SECRET_ARN, STACK_SECRETS_SECRET_ARN, OPERATOR_CONFIG_SECRET_ARN) and the stack's values that are
+# not secret (MEDIA_BUCKET, CLOUDFRONT_DOMAIN, COGNITO_USER_POOL_ID, COGNITO_CLIENT_ID, COGNITO_DOMAIN, FROM_EMAIL).
 # JEWELRY_BOOTSTRAP_ROOT (tests only) prefixes every path written, so a rehearsal touches no real /etc.
 set -euo pipefail
 
-: "${SHOP_DOMAIN:?}" "${AWS_REGION:?}" "${LOG_GROUP:?}" "${DB_PASSWORD_SECRET_ARN:?}" "${APP_CONFIG_SECRET_ARN:?}"
+: "${SHOP_DOMAIN:?}" "${AWS_REGION:?}" "${LOG_GROUP:?}" "${DB_PASSWORD_SECRET_ARN:?}" "${APP_CONFIG_SECRET_ARN:?}" "${STACK_SECRETS_SECRET_ARN:?}" "${OPERATOR_CONFIG_SECRET_ARN:?}" "${MEDIA_BUCKET:?}" "${CLOUDFRONT_DOMAIN:?}" "${COGNITO_USER_POOL_ID:?}" "${COGNITO_CLIENT_ID:?}" "${COGNITO_DOMAIN:?}" "${FROM_EMAIL:?}"
+# FROM_EMAIL goes into the env file in double quotes, which bash (check-live.sh) and systemd both read.
+case $FROM_EMAIL in *[\"\\\$\`]*) echo "bootstrap: FROM_EMAIL must not contain a quote, backslash, \$ or backtick" >&2; exit 1 ;; esac
 R=${JEWELRY_BOOTSTRAP_ROOT:-}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 say() { echo "bootstrap: $*"; }
@@ -33,10 +37,24 @@ if [ ! -e "$env_file" ]; then
   umask 027
   cat >"$env_file" <<EOF
 # Written at first boot by deploy/bootstrap-instance.sh from the CloudFormation stack. Not secret:
-# secrets stay in Secrets Manager and only their ARNs are here.
+# secrets stay in Secrets Manager and only their ARNs are here. A key set in a secret wins over this
+# file (jewelry_site/secrets_manager.py): change a value for every instance in operator-config.
 DJANGO_SETTINGS_MODULE=jewelry_site.settings.prod
 DJANGO_DB_PASSWORD_SECRET_ID=$DB_PASSWORD_SECRET_ARN
 DJANGO_APP_CONFIG_SECRET_ID=$APP_CONFIG_SECRET_ARN
+DJANGO_STACK_SECRETS_SECRET_ID=$STACK_SECRETS_SECRET_ARN
+DJANGO_OPERATOR_CONFIG_SECRET_ID=$OPERATOR_CONFIG_SECRET_ARN
+DJANGO_ALLOWED_HOSTS=$SHOP_DOMAIN
+DJANGO_SHOP_SITE_URL=https://$SHOP_DOMAIN
+DJANGO_AWS_STORAGE_BUCKET_NAME=$MEDIA_BUCKET
+DJANGO_AWS_S3_REGION_NAME=$AWS_REGION
+DJANGO_CLOUDFRONT_DOMAIN=$CLOUDFRONT_DOMAIN
+DJANGO_COGNITO_REGION=$AWS_REGION
+DJANGO_COGNITO_USER_POOL_ID=$COGNITO_USER_POOL_ID
+DJANGO_COGNITO_CLIENT_ID=$COGNITO_CLIENT_ID
+DJANGO_COGNITO_DOMAIN=$COGNITO_DOMAIN
+DJANGO_DEFAULT_FROM_EMAIL="$FROM_EMAIL"
+DJANGO_EMAIL_HOST=email-smtp.$AWS_REGION.amazonaws.com
 DJANGO_DB_SSLMODE=require
 # CloudFront, the load balancer and nginx (jewelry_site/client_address.py).
 DJANGO_TRUSTED_PROXY_HOPS=3

@@ -1,9 +1,9 @@
 """Production settings: nothing secret has a default; a missing value stops start-up with its name.
 
-Order matters: Secrets Manager is read first (when DJANGO_DB_PASSWORD_SECRET_ID or
-DJANGO_APP_CONFIG_SECRET_ID is set) and each APP_CONFIG key becomes the default of its DJANGO_*
-variable, so every section of base.py (storage, sign-in, e-mail) reads it the usual way. See
-deploy/README.md for the keys. `manage.py check --deploy --fail-level WARNING` passes with these.
+Order matters: Secrets Manager is read first (when a DJANGO_*_SECRET_ID is set) and each key of the
+configuration secrets sets its DJANGO_* variable (precedence: jewelry_site/secrets_manager.py), so every
+section of base.py (storage, sign-in, e-mail) reads it the usual way. See deploy/README.md for the keys.
+`manage.py check --deploy --fail-level WARNING` passes with these.
 """
 
 from jewelry_site.secrets_manager import SecretsError, app_config_for_settings, apply_app_config, load_secrets

@@ -25,6 +25,9 @@ TEMPLATES = sorted((REPO / "deploy/cloudformation").glob("*.yaml"))
 SHOP = REPO / "deploy/cloudformation/shop.yaml"
 CERTIFICATE = REPO / "deploy/cloudformation/cloudfront-certificate.yaml"
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+PROVIDER_RULES = REPO / "deploy/cfn-lint-rules"
+# The template before issue #22 (phase 1 failed on create): the provider rules must refuse it.
+BEFORE_ISSUE_22 = "452ee88ec07ee27c03c081765e1d32171c9d9dab"
 CHECKOV = REPO / os.environ.get("TOOLS_VENV", ".venv-tools") / "bin/checkov"
 BOOTSTRAP = REPO / "deploy/bootstrap-instance.sh"
 
@@ -60,6 +63,10 @@ def load(path: Path) -> dict:
     return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
 
 
+def load_text(text: str) -> dict:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+
+
 def template() -> dict:
     return load(SHOP)
 
@@ -82,9 +89,61 @@ def as_list(value) -> list:
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
 def test_cfn_lint_passes(path):
     result = subprocess.run(
-        [str(CFN_LINT), "--include-checks", "I", "--", str(path)], capture_output=True, text=True, timeout=300
+        [str(CFN_LINT), "--include-checks", "I", "--append-rules", str(PROVIDER_RULES), "--", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def cfn_lint_findings(text: str, tmp_path: Path, *, provider_rules: bool = True) -> list[str]:
+    """The rule ids cfn-lint reports for a template given as text (one per finding)."""
+    path = tmp_path / "shop.yaml"
+    path.write_text(text)
+    extra = ["--append-rules", str(PROVIDER_RULES)] if provider_rules else []
+    result = subprocess.run(
+        [str(CFN_LINT), "--format", "parseable", *extra, "--", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert "E0002" not in result.stdout, result.stdout  # a rule that crashed proves nothing
+    return [line.split(":")[5] for line in result.stdout.splitlines() if line.count(":") >= 6]
+
+
+def old_template() -> str:
+    return subprocess.run(
+        ["git", "show", f"{BEFORE_ISSUE_22}:deploy/cloudformation/shop.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+
+
+def test_provider_rules_refuse_the_template_before_issue_22_which_cfn_lint_alone_passed(tmp_path):
+    text = old_template()
+    assert cfn_lint_findings(text, tmp_path, provider_rules=False) == []
+    found = cfn_lint_findings(text, tmp_path)
+    # Phase 1's unattached certificate with HttpsRedirectionEnabled false (the create that failed).
+    assert found.count("E9101") == 1
+    # Bundles and the zone from parameters on named instances (3) and the database (4 x 2), and the
+    # certificate's domain names (2; now an accepted, explained exception in its Metadata).
+    assert found.count("E9102") == 10
+    assert set(found) == {"E9101", "E9102"}
+
+
+def test_alarm_metric_rule_refuses_a_metric_of_another_resource_type(tmp_path):
+    # The old template's metrics were right; the rule is shown on it with one alarm made wrong. The
+    # schema lists every Lightsail metric together, so cfn-lint alone accepts StatusCheckFailed here.
+    text = old_template()
+    wrong = text.replace(
+        "MonitoredResourceName: !Ref Database\n      MetricName: CPUUtilization",
+        "MonitoredResourceName: !Ref Database\n      MetricName: StatusCheckFailed",
+    )
+    assert wrong != text
+    assert "E9103" not in cfn_lint_findings(wrong, tmp_path, provider_rules=False)
+    assert cfn_lint_findings(wrong, tmp_path).count("E9103") == 1
+    assert "E9103" not in cfn_lint_findings(text, tmp_path)
 
 
 def test_checkov_passes_and_every_skip_says_why():
@@ -136,9 +195,12 @@ def test_every_resource_that_keeps_data_is_retained_except_on_create():
     assert retained == {
         "MediaBucket",
         "UserPool",
+        "DbMasterSecret",
         "DbPasswordSecret",
         "OriginVerifySecret",
         "AppConfigSecret",
+        "StackSecretsSecret",
+        "OperatorConfigSecret",
         "AppLogGroup",
         "Database",
     }
@@ -160,7 +222,8 @@ def test_load_balancer_certificate_is_attached_only_once_validated():
     assert conditions["CertificateValidated"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "LoadBalancerDnsName"}, ""]}]}
     certificate = resources()["LoadBalancerCertificate"]["Properties"]
     assert certificate["IsAttached"] == {"Fn::If": ["CertificateValidated", True, False]}
-    assert certificate["HttpsRedirectionEnabled"] == {"Fn::If": ["CertificateValidated", True, False]}
+    # Not false in phase 1: the provider refuses any value on an unattached certificate (issue #22).
+    assert certificate["HttpsRedirectionEnabled"] == {"Fn::If": ["CertificateValidated", True, {"Ref": "AWS::NoValue"}]}
     # CloudFront verifies the origin's certificate against the forwarded Host or the origin name.
     assert certificate["CertificateDomainName"] == {"Ref": "DomainName"}
     assert certificate["CertificateAlternativeNames"] == [{"Fn::Sub": "origin.${DomainName}"}]
@@ -288,9 +351,9 @@ def test_origin_is_https_and_carries_the_secret_header_the_app_checks():
     assert header["HeaderName"] == "X-Origin-Verify"
     reference = "{{resolve:secretsmanager:${OriginVerifySecret}:SecretString}}"
     assert header["HeaderValue"] == {"Fn::Sub": reference}
-    # The app gets the same value through APP_CONFIG (ORIGIN_VERIFY_SECRET -> DJANGO_ORIGIN_VERIFY_SECRET).
-    app_config = resources()["AppConfigSecret"]["Properties"]["GenerateSecretString"]["SecretStringTemplate"]
-    text = app_config["Fn::Sub"][0]
+    # The app gets the same value through the stack's derived secret (ORIGIN_VERIFY_SECRET).
+    stack_secrets = resources()["StackSecretsSecret"]["Properties"]["SecretString"]
+    text = stack_secrets["Fn::Sub"][0]
     assert f'"ORIGIN_VERIFY_SECRET": "{reference}"' in text
     json.loads(re.sub(r"\$\{[^}]+\}", "x", text.replace("{{resolve:", "(").replace("}}", ")")))
 
@@ -359,6 +422,14 @@ def rendered_user_data(instance: str = "Instance1") -> str:
         "AppLogGroup": "/aurelia/app",
         "DbPasswordSecret": "arn:aws:secretsmanager:eu-west-2:123456789012:secret:DbPasswordSecret-AbCdEf",
         "AppConfigSecret": "arn:aws:secretsmanager:eu-west-2:123456789012:secret:AppConfigSecret-GhIjKl",
+        "StackSecretsSecret": "arn:aws:secretsmanager:eu-west-2:123456789012:secret:StackSecrets-MnOpQr",
+        "OperatorConfigSecret": "arn:aws:secretsmanager:eu-west-2:123456789012:secret:OperatorConfig-StUvWx",
+        "MediaBucket": "aurelia-media-123456789012",
+        "MediaDistribution.DomainName": "d1111abcdef8.cloudfront.net",
+        "UserPool": "eu-west-2_AbCdEfGhI",
+        "UserPoolClient": "1example23456789",
+        "CognitoDomainPrefix": "aurelia-shop",
+        "FromEmail": "Maison Aurelia <orders@example.com>",
     }
     text = resources()[instance]["Properties"]["UserData"]["Fn::Sub"]
     return re.sub(r"\$\{([^}!]+)\}", lambda m: values[m[1]], text)
@@ -420,8 +491,34 @@ def fake_machine(tmp_path):
         "LOG_GROUP": "/maison/app",
         "DB_PASSWORD_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:1:secret:Db-x",
         "APP_CONFIG_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:1:secret:App-y",
+        "STACK_SECRETS_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:1:secret:Stack-z",
+        "OPERATOR_CONFIG_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:1:secret:Operator-w",
+        "MEDIA_BUCKET": "maison-media-1",
+        "CLOUDFRONT_DOMAIN": "d2222abcdef8.cloudfront.net",
+        "COGNITO_USER_POOL_ID": "eu-central-1_Pool",
+        "COGNITO_CLIENT_ID": "client123",
+        "COGNITO_DOMAIN": "maison.auth.eu-central-1.amazoncognito.com",
+        "FROM_EMAIL": "Maison <orders@shop.example.com>",
     }
     return root, calls, env, agent_ctl
+
+
+# What bootstrap writes to the env file from the fixture's inputs (what APP_CONFIG used to carry).
+STACK_VALUES = {
+    "DJANGO_STACK_SECRETS_SECRET_ID": "arn:aws:secretsmanager:eu-central-1:1:secret:Stack-z",
+    "DJANGO_OPERATOR_CONFIG_SECRET_ID": "arn:aws:secretsmanager:eu-central-1:1:secret:Operator-w",
+    "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+    "DJANGO_SHOP_SITE_URL": "https://shop.example.com",
+    "DJANGO_AWS_STORAGE_BUCKET_NAME": "maison-media-1",
+    "DJANGO_AWS_S3_REGION_NAME": "eu-central-1",
+    "DJANGO_CLOUDFRONT_DOMAIN": "d2222abcdef8.cloudfront.net",
+    "DJANGO_COGNITO_REGION": "eu-central-1",
+    "DJANGO_COGNITO_USER_POOL_ID": "eu-central-1_Pool",
+    "DJANGO_COGNITO_CLIENT_ID": "client123",
+    "DJANGO_COGNITO_DOMAIN": "maison.auth.eu-central-1.amazoncognito.com",
+    "DJANGO_DEFAULT_FROM_EMAIL": "Maison <orders@shop.example.com>",
+    "DJANGO_EMAIL_HOST": "email-smtp.eu-central-1.amazonaws.com",
+}
 
 
 def run_bootstrap(env: dict, agent_ctl: Path) -> subprocess.CompletedProcess:
@@ -446,6 +543,17 @@ def test_bootstrap_sets_up_an_instance_from_the_stacks_values(fake_machine):
     assert "DJANGO_APP_CONFIG_SECRET_ID=arn:aws:secretsmanager:eu-central-1:1:secret:App-y\n" in env_file
     assert "DJANGO_TRUSTED_PROXY_HOPS=3\n" in env_file
     assert "AWS_SECRET_ACCESS_KEY" not in env_file
+    # The stack's values that are not secret, as check-live.sh (bash) reads the file.
+    sourced = subprocess.run(
+        ["bash", "-c", 'set -a; . "$1"; env', "-", str(root / "etc/jewelry/jewelry.env")],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert sourced.returncode == 0, sourced.stderr
+    seen = dict(line.split("=", 1) for line in sourced.stdout.splitlines() if line.startswith(("DJANGO_", "AWS_")))
+    assert {k: seen.get(k) for k in STACK_VALUES} == STACK_VALUES
     assert stat.S_IMODE((root / "etc/jewelry/jewelry.env").stat().st_mode) == 0o640
     site = (root / "etc/nginx/sites-available/jewelry").read_text()
     assert "server_name shop.example.com;" in site
@@ -583,8 +691,9 @@ def test_app_policy_is_least_privilege():
         assert not any(action.endswith("*") for action in actions), statement
         assert "*" not in as_list(statement["Resource"]), statement
     readable = {r["Ref"] for s in statements if s["Sid"] == "ReadOwnSecrets" for r in as_list(s["Resource"])}
-    # The app reads its secrets; the origin header value reaches it only through APP_CONFIG.
-    assert readable == {"DbPasswordSecret", "AppConfigSecret"}
+    # The app reads its secrets; the origin header value reaches it only through the stack's derived
+    # secret, and the database master's password never (issue #22).
+    assert readable == {"DbPasswordSecret", "AppConfigSecret", "StackSecretsSecret", "OperatorConfigSecret"}
 
 
 def test_media_bucket_is_private_versioned_and_expires_uploads():
@@ -605,3 +714,132 @@ def test_readme_counts_at_most_ten_manual_steps_each_saying_why():
     assert f"({len(steps)})" in section.splitlines()[0]
     for step in steps:
         assert "*Why" in step, step[:80]
+
+
+# --- Secrets that survive stack updates (issue #22) ------------------------------------------------
+
+PARAMETERS = {
+    "ShopName": "aurelia",
+    "DomainName": "shop.example.com",
+    "HostedZoneId": "Z0123456789ABC",
+    "CloudFrontCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc",
+    "LoadBalancerDnsName": "",
+    "RepositoryUrl": "https://github.com/example/jewelry-shop.git",
+    "RepositoryRef": "main",
+    "OriginVerifyRotation": 1,
+    "InstanceCount": 2,
+    "FromEmail": "Maison Aurelia <orders@example.com>",
+    "AlertEmail": "ops@example.com",
+    "CognitoDomainPrefix": "aurelia-shop",
+    "AdminCidr": "203.0.113.0/24",
+}
+# Another value for each parameter, as an operator's later update would pass it.
+CHANGED = {
+    "DomainName": "jewels.example.org",
+    "HostedZoneId": "",
+    "LoadBalancerDnsName": "aurelia-lb-1.eu-west-2.elb.amazonaws.com",
+    "RepositoryRef": "v2",
+    "OriginVerifyRotation": 2,
+    "InstanceCount": 3,
+    "FromEmail": "Maison Aurelia <boutique@example.com>",
+    "AlertEmail": "night@example.com",
+    "CognitoDomainPrefix": "aurelia-login",
+    "AdminCidr": "198.51.100.0/24",
+}
+
+
+def render(value, parameters: dict):
+    """A template value with the parameters filled in; resources and pseudo parameters become stable
+    placeholders (``<MediaBucket>``): what CloudFormation would send the provider, up to resource ids."""
+
+    def name(ref: str) -> str:
+        return str(parameters[ref]) if ref in parameters else f"<{ref}>"
+
+    if isinstance(value, list):
+        return [render(item, parameters) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"}:
+        return name(value["Ref"])
+    if set(value) == {"Fn::GetAtt"}:
+        return f"<{'.'.join(value['Fn::GetAtt'])}>"
+    if set(value) == {"Fn::Sub"}:
+        text, local = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+        local = {key: render(item, parameters) for key, item in local.items()}
+        return re.sub(r"\$\{([^}!]+)\}", lambda m: str(local[m[1]]) if m[1] in local else name(m[1]), text)
+    return {key: render(item, parameters) for key, item in value.items()}
+
+
+def secret_properties(tmpl: dict, parameters: dict) -> dict:
+    return {
+        name: render(r["Properties"], parameters)
+        for name, r in tmpl["Resources"].items()
+        if r["Type"] == "AWS::SecretsManager::Secret"
+    }
+
+
+def test_changing_from_email_rewrites_no_secret():
+    before = secret_properties(template(), PARAMETERS)
+    after = secret_properties(template(), {**PARAMETERS, "FromEmail": CHANGED["FromEmail"]})
+    assert before == after
+    # Negative control: the template before issue #22 regenerated APP_CONFIG (SECRET_KEY and every hand-added
+    # key) on this very update.
+    old = load_text(old_template())
+    changed = {**PARAMETERS, "FromEmail": CHANGED["FromEmail"]}
+    assert secret_properties(old, PARAMETERS)["AppConfigSecret"] != secret_properties(old, changed)["AppConfigSecret"]
+
+
+# Written once at create, never again: no parameter may reach them (ShopName names everything: a new shop).
+WRITTEN_ONCE = ("AppConfigSecret", "OperatorConfigSecret", "DbMasterSecret", "DbPasswordSecret")
+
+
+@pytest.mark.parametrize("parameter", sorted(CHANGED))
+def test_no_parameter_reaches_a_secret_written_once(parameter):
+    before = secret_properties(template(), PARAMETERS)
+    after = secret_properties(template(), {**PARAMETERS, parameter: CHANGED[parameter]})
+    for name in WRITTEN_ONCE:
+        assert before[name] == after[name], (name, parameter)
+
+
+def test_secrets_written_once_hold_no_reference_but_the_masters_password():
+    for name in ("AppConfigSecret", "OperatorConfigSecret", "DbMasterSecret"):
+        # Name, Description and Tags may change (no new value is written); the value's part may not.
+        value = {k: v for k, v in resources()[name]["Properties"].items() if k not in ("Name", "Description", "Tags")}
+        assert "Ref" not in json.dumps(value), name
+        assert "Fn::" not in json.dumps(value), name
+    assert resources()["OperatorConfigSecret"]["Properties"]["SecretString"] == "{}"
+    generated = resources()["AppConfigSecret"]["Properties"]["GenerateSecretString"]
+    assert (generated["SecretStringTemplate"], generated["GenerateStringKey"]) == ("{}", "SECRET_KEY")
+    # The app's login starts as a copy of the master's; the text never changes, so no update resends it.
+    app_login = resources()["DbPasswordSecret"]["Properties"]["SecretString"]["Fn::Sub"]
+    assert app_login == (
+        '{"username": "shop", "password": "{{resolve:secretsmanager:${DbMasterSecret}:SecretString:password}}"}'
+    )
+
+
+def test_the_master_password_resolves_only_the_master_secret():
+    database = resources()["Database"]["Properties"]
+    assert database["MasterUserPassword"] == {
+        "Fn::Sub": "{{resolve:secretsmanager:${DbMasterSecret}:SecretString:password}}"
+    }
+    assert resources()["DbMasterSecret"]["Properties"]["GenerateSecretString"]["SecretStringTemplate"] == (
+        '{"username": "shop"}'
+    )
+    assert database["MasterUsername"] == "shop"
+    # Negative control: before issue #22 it resolved the secret the rotation hands to the app's users.
+    old = load_text(old_template())["Resources"]["Database"]["Properties"]["MasterUserPassword"]
+    assert "${DbPasswordSecret}" in old["Fn::Sub"]
+
+
+def test_stack_values_reach_the_instances_env_file_not_a_secret():
+    text = rendered_user_data()
+    for value in (
+        "aurelia-media-123456789012",
+        "d1111abcdef8.cloudfront.net",
+        "eu-west-2_AbCdEfGhI",
+        "1example23456789",
+    ):
+        assert value in text, value
+    assert "FROM_EMAIL='Maison Aurelia <orders@example.com>'" in text
+    for name in ("StackSecretsSecret", "OperatorConfigSecret"):
+        assert f"'${{{name}}}'" in resources()["Instance1"]["Properties"]["UserData"]["Fn::Sub"], name

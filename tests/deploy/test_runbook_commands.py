@@ -10,9 +10,11 @@ import pytest
 
 from tests.deploy.conftest import REPO
 
-RUNBOOKS = [REPO / "deploy" / "runbooks" / name for name in ("backup-restore.md", "deploy-and-rollback.md")]
+RUNBOOKS = [
+    REPO / "deploy" / "runbooks" / name for name in ("backup-restore.md", "deploy-and-rollback.md", "rotate-secrets.md")
+]
 CLI_GLOBAL = {"query", "output", "region", "profile", "no-cli-pager", "endpoint-url", "debug"}
-SEPARATORS = {"|", "||", "&&", ";", "(", ")"}
+SEPARATORS = {"|", "||", "&&", ";", "(", ")", ">"}
 
 
 def code_text(markdown: str) -> list[str]:

@@ -77,18 +77,69 @@ def test_nothing_configured_fetches_nothing():
     assert loader.load_secrets(environ={}) == loader.LoadedSecrets()
 
 
-def test_app_config_fills_unset_variables_only():
-    target = {"DJANGO_SECRET_KEY": "from-the-environment"}
+def test_secrets_beat_the_environment_file_and_name_what_they_replaced(capsys):
+    # The environment file is per instance and written once at first boot; a secret is the same on every
+    # instance and is where a person changes a value later (a new sender, a rotated key).
+    target = {"DJANGO_DEFAULT_FROM_EMAIL": "Boot <old@example.com>", "DJANGO_SECRET_KEY": "same"}
     applied = loader.apply_app_config(
-        {"SECRET_KEY": "from-the-secret", "MEDIA_BUCKET": "aurelia-media", "COGNITO_DOMAIN": "auth.example.com"},
+        {"DEFAULT_FROM_EMAIL": "Now <new@example.com>", "SECRET_KEY": "same", "MEDIA_BUCKET": "aurelia-media"},
         environ=target,
     )
     assert target == {
-        "DJANGO_SECRET_KEY": "from-the-environment",
+        "DJANGO_DEFAULT_FROM_EMAIL": "Now <new@example.com>",
+        "DJANGO_SECRET_KEY": "same",
         "DJANGO_AWS_STORAGE_BUCKET_NAME": "aurelia-media",
-        "DJANGO_COGNITO_DOMAIN": "auth.example.com",
     }
-    assert sorted(applied) == ["DJANGO_AWS_STORAGE_BUCKET_NAME", "DJANGO_COGNITO_DOMAIN"]
+    assert sorted(applied) == ["DJANGO_AWS_STORAGE_BUCKET_NAME", "DJANGO_DEFAULT_FROM_EMAIL", "DJANGO_SECRET_KEY"]
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "secrets_override_environment" in x]
+    assert line["names"] == ["DJANGO_DEFAULT_FROM_EMAIL"]  # names only; an unchanged value is not news
+    assert "new@example.com" not in json.dumps(line)
+
+
+def test_operator_secret_beats_stack_secrets_which_beat_the_generated_one(aws_env):
+    """Three secrets as the stack makes them, merged over HTTP: people's keys survive and win."""
+    generated = create_secret(aws_env, json.dumps({"SECRET_KEY": "generated-once"}))
+    derived = create_secret(aws_env, json.dumps({"COGNITO_CLIENT_SECRET": CLIENT_SECRET, "ORIGIN_VERIFY_SECRET": "o1"}))
+    operator = create_secret(
+        aws_env,
+        json.dumps({"ORIGIN_VERIFY_SECRET": "o2", "SHOP_BANK_TRANSFER_DETAILS": "Aurelia Ltd 20-00-00 12345678"}),
+    )
+    env = environ(aws_env)
+    env.update(
+        {
+            loader.APP_CONFIG_SECRET_ENV: generated,
+            loader.STACK_SECRETS_SECRET_ENV: derived,
+            loader.OPERATOR_CONFIG_SECRET_ENV: operator,
+        }
+    )
+    loaded = loader.load_secrets(environ=env)
+    assert loaded.app_config == {
+        "SECRET_KEY": "generated-once",
+        "COGNITO_CLIENT_SECRET": CLIENT_SECRET,
+        "ORIGIN_VERIFY_SECRET": "o2",  # mid-rotation: the person's new value, not the stack's stale one
+        "SHOP_BANK_TRANSFER_DETAILS": "Aurelia Ltd 20-00-00 12345678",
+    }
+    assert loaded.app_config_source == {
+        "SECRET_KEY": generated,
+        "COGNITO_CLIENT_SECRET": derived,
+        "ORIGIN_VERIFY_SECRET": operator,
+        "SHOP_BANK_TRANSFER_DETAILS": operator,
+    }
+    assert loaded.secret_ids == (generated, derived, operator)
+    assert CLIENT_SECRET not in repr(loaded)
+
+
+def test_the_operator_secret_the_stack_creates_empty_is_valid(aws_env):
+    operator = create_secret(aws_env, "{}")
+    env = {**environ(aws_env), loader.OPERATOR_CONFIG_SECRET_ENV: operator}
+    assert loader.load_secrets(environ=env).app_config == {}
+
+
+def test_a_secret_cannot_redirect_the_instance_to_other_secrets(aws_env):
+    operator = create_secret(aws_env, json.dumps({"DB_PASSWORD_SECRET_ID": "someone/else"}))
+    env = {**environ(aws_env), loader.OPERATOR_CONFIG_SECRET_ENV: operator}
+    with pytest.raises(loader.SecretsError, match="belongs in the instance's environment file"):
+        loader.load_secrets(environ=env)
 
 
 def test_missing_secret_names_it(aws_env):
@@ -224,7 +275,8 @@ def test_prod_settings_read_everything_from_secrets(aws_env):
         moto=aws_env,
         DJANGO_DB_PASSWORD_SECRET_ID=db_id,
         DJANGO_APP_CONFIG_SECRET_ID=app_id,
-        DJANGO_DEFAULT_FROM_EMAIL="Override <ops@shop.example.com>",
+        # Written at first boot; the secret is the newer word (jewelry_site/secrets_manager.py).
+        DJANGO_DEFAULT_FROM_EMAIL="Boot <ops@shop.example.com>",
     )
     # The expected values travel by environment so the script itself holds none.
     env.update(EXPECT_KEY=key, EXPECT_PW=DB_VALUE)
@@ -240,12 +292,13 @@ def test_prod_settings_read_everything_from_secrets(aws_env):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert sum("secrets_loaded" in line for line in lines) == 1
+    assert sum("secrets_override_environment" in line for line in lines) == 1
     assert json.loads(lines[-1]) == {
         "key_ok": True,
         "hosts": ["shop.example.com", "www.shop.example.com"],
         "bucket": "aurelia-media",
         "cdn": "d1234abcd.cloudfront.net",
-        "from": "Override <ops@shop.example.com>",  # a set variable beats APP_CONFIG
+        "from": "Maison Aurelia <orders@shop.example.com>",  # the secret beats the environment file
         "user": "shop_app_b",
         "pw_ok": True,
         "csrf": ["https://shop.example.com", "https://www.shop.example.com"],
@@ -340,3 +393,55 @@ def test_prod_smtp_settings_come_from_app_config_with_the_password_masked(aws_en
         "shown": "********",
     }
     assert smtp_password not in result.stdout + result.stderr
+
+
+def test_prod_after_a_from_email_update_keeps_the_operators_keys_and_the_signing_key(aws_env):
+    """The instance as the new stack leaves it: the env file from first boot, the generated SECRET_KEY, the
+    stack's derived secrets and the operator's keys; the operator moved the sender after a FromEmail change."""
+    key = strong_secret_key()
+    generated = create_secret(aws_env, json.dumps({"SECRET_KEY": key}))
+    derived = create_secret(aws_env, json.dumps({"COGNITO_CLIENT_SECRET": CLIENT_SECRET, "ORIGIN_VERIFY_ROTATION": 2}))
+    operator = create_secret(
+        aws_env,
+        json.dumps(
+            {
+                "SHOP_BANK_TRANSFER_DETAILS": "Maison Aurelia Ltd, Sort code 20-00-00, Account 87654321",
+                "EMAIL_HOST_USER": "AKIAEXAMPLESMTPUSER",
+                "DEFAULT_FROM_EMAIL": "Maison Aurelia <boutique@shop.example.com>",
+            }
+        ),
+    )
+    env = prod_env(
+        database_url=database_url("jewelry"),
+        moto=aws_env,
+        DJANGO_APP_CONFIG_SECRET_ID=generated,
+        DJANGO_STACK_SECRETS_SECRET_ID=derived,
+        DJANGO_OPERATOR_CONFIG_SECRET_ID=operator,
+        # What bootstrap wrote at first boot, before the FromEmail change.
+        DJANGO_ALLOWED_HOSTS="shop.example.com",
+        DJANGO_DEFAULT_FROM_EMAIL="Maison Aurelia <orders@shop.example.com>",
+        DJANGO_COGNITO_REGION="eu-west-2",
+        DJANGO_COGNITO_USER_POOL_ID="eu-west-2_AbCdEfGhI",
+        DJANGO_COGNITO_CLIENT_ID="1example23456789",
+        DJANGO_COGNITO_DOMAIN="aurelia-shop.auth.eu-west-2.amazoncognito.com",
+        EXPECT_KEY=key,
+    )
+    del env["DJANGO_SHOP_BANK_TRANSFER_DETAILS"]  # from the operator's secret only
+    script = (
+        "import json, os; from django.conf import settings as s; "
+        "print(json.dumps({'key_ok': s.SECRET_KEY == os.environ['EXPECT_KEY'], 'from': s.DEFAULT_FROM_EMAIL, "
+        "'bank': s.SHOP_BANK_TRANSFER_DETAILS, 'smtp_user': s.EMAIL_HOST_USER, 'hosts': s.ALLOWED_HOSTS, "
+        "'oidc': s.OIDC_ENABLED}))"
+    )
+    result = run_manage("shell", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "key_ok": True,
+        "from": "Maison Aurelia <boutique@shop.example.com>",
+        "bank": "Maison Aurelia Ltd, Sort code 20-00-00, Account 87654321",
+        "smtp_user": "AKIAEXAMPLESMTPUSER",
+        "hosts": ["shop.example.com"],
+        "oidc": True,  # Cognito ids from the env file, its client secret from the stack's derived secret
+    }
+    assert key not in result.stdout + result.stderr
+    assert CLIENT_SECRET not in result.stdout + result.stderr

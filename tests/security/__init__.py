@@ -91,4 +91,15 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S205| Holds (#20)        | Large offline hold: security event without the e-mail                 | tests/orders/test_holds.py::test_a_large_offline_hold_logs_a_security_event_without_the_email          |
 | S205| Holds (#20)        | Over HTTP (gunicorn, prod settings): a burst of 45 holds 10           | tests/orders/test_holds_http.py::test_one_address_with_fresh_sessions_and_emails_holds_at_most_the_caps_over_http |
 | S205| Holds (#20)        | Over HTTP: a stranger cannot block a customer's checkout              | tests/orders/test_holds_http.py::test_a_stranger_cannot_block_a_customers_checkout_over_http           |
+| S260| Stack (#22)        | Phase 1 sets no HttpsRedirectionEnabled on the unattached certificate | tests/deploy/test_cloudformation.py::test_load_balancer_certificate_is_attached_only_once_validated    |
+| S260| Stack (#22)        | Provider rules (cfn-lint E9101/E9102) refuse the old template         | tests/deploy/test_cloudformation.py::test_provider_rules_refuse_the_template_before_issue_22_which_cfn_lint_alone_passed |
+| S261| Stack (#22)        | Lightsail alarm metric must fit the monitored resource (E9103)        | tests/deploy/test_cloudformation.py::test_alarm_metric_rule_refuses_a_metric_of_another_resource_type  |
+| S262| Secrets (#22)      | Changing FromEmail rewrites no secret (old template did)              | tests/deploy/test_cloudformation.py::test_changing_from_email_rewrites_no_secret                       |
+| S262| Secrets (#22)      | No parameter reaches SECRET_KEY, operator keys or DB logins           | tests/deploy/test_cloudformation.py::test_no_parameter_reaches_a_secret_written_once                   |
+| S262| Secrets (#22)      | Secrets written once are constant in the template                     | tests/deploy/test_cloudformation.py::test_secrets_written_once_hold_no_reference_but_the_masters_password |
+| S263| Secrets (#22)      | Operator secret beats stack secrets beats generated (moto over HTTP)  | tests/deploy/test_secrets.py::test_operator_secret_beats_stack_secrets_which_beat_the_generated_one    |
+| S263| Secrets (#22)      | Secrets beat the boot-time env file, overrides logged by name only    | tests/deploy/test_secrets.py::test_secrets_beat_the_environment_file_and_name_what_they_replaced       |
+| S263| Secrets (#22)      | A secret cannot point the instance at other secrets                   | tests/deploy/test_secrets.py::test_a_secret_cannot_redirect_the_instance_to_other_secrets              |
+| S264| Secrets (#22)      | The DB master password resolves only the master secret                | tests/deploy/test_cloudformation.py::test_the_master_password_resolves_only_the_master_secret          |
+| S264| Secrets (#22)      | The app may not read the master secret                                | tests/deploy/test_cloudformation.py::test_app_policy_is_least_privilege                                |
 """
