@@ -1,0 +1,119 @@
+"""Issue #22 (operations, smaller): what the templates promise about the edge, the balancer's TLS, SSH,
+Cognito's e-mail and the edge alarm. Read from the templates as CloudFormation sees them (short tags in
+their long form); cfn-lint and checkov run over both in test_cloudformation.py.
+
+Not covered without an AWS account: that Lightsail knows the TLS policy name (the names come from
+`aws lightsail get-load-balancer-tls-policies`; the parameter lets an operator correct it), that SES
+accepts Cognito's use of the identity, and real alarm delivery.
+"""
+
+import re
+
+import pytest
+
+from tests.deploy.test_cloudformation import CERTIFICATE, load, resources, shop_distribution, template
+
+# Every status CloudFront lets a distribution configure error caching for.
+CLOUDFRONT_ERROR_CODES = {400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504}
+# Lightsail's policies that refuse TLS 1.0 and 1.1 (TLS-2016-08, the default, accepts them).
+TLS12_POLICIES = {"TLS-FS-Res-1-2-2019-08"}
+
+
+def test_error_answers_are_never_cached_at_the_edge():
+    """An error page is rendered for one shopper; cached by path, it would be shown to the next one."""
+    responses = {r["ErrorCode"]: r for r in shop_distribution().get("CustomErrorResponses", [])}
+    assert set(responses) == CLOUDFRONT_ERROR_CODES
+    for code, response in responses.items():
+        assert response["ErrorCachingMinTTL"] == 0, code
+        # The origin's own page and status go through untouched.
+        assert "ResponsePagePath" not in response, code
+        assert "ResponseCode" not in response, code
+
+
+def test_load_balancer_accepts_tls_1_2_and_up_only():
+    balancer = resources()["LoadBalancer"]["Properties"]
+    assert balancer["TlsPolicyName"] == {"Ref": "LoadBalancerTlsPolicy"}
+    parameter = template()["Parameters"]["LoadBalancerTlsPolicy"]
+    assert parameter["Default"] in TLS12_POLICIES
+    assert re.fullmatch(parameter["AllowedPattern"], parameter["Default"])
+
+
+@pytest.mark.parametrize(
+    ("cidr", "accepted"),
+    [
+        ("203.0.113.0/24", True),
+        ("198.51.100.7/32", True),
+        ("10.0.0.0/8", True),
+        ("0.0.0.0/0", False),
+        ("203.0.113.9/0", False),
+        ("0.0.0.0/1", False),
+        ("128.0.0.0/7", False),
+        ("203.0.113.0/33", False),
+    ],
+)
+def test_ssh_range_is_required_and_never_the_whole_internet(cidr, accepted):
+    parameter = template()["Parameters"]["AdminCidr"]
+    assert "Default" not in parameter  # the operator must name it (deploy/README.md step 3)
+    assert bool(re.fullmatch(parameter["AllowedPattern"], cidr)) is accepted
+
+
+def test_cognito_sends_through_ses_once_the_identity_is_verified():
+    parameters, conditions = template()["Parameters"], template()["Conditions"]
+    assert parameters["SesIdentityArn"]["Default"] == ""
+    assert re.fullmatch(
+        parameters["SesIdentityArn"]["AllowedPattern"], "arn:aws:ses:eu-west-2:123456789012:identity/example.com"
+    )
+    assert not re.fullmatch(parameters["SesIdentityArn"]["AllowedPattern"], "orders@example.com")
+    assert conditions["HasSesIdentity"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SesIdentityArn"}, ""]}]}
+    pool = resources()["UserPool"]["Properties"]
+    assert pool["EmailConfiguration"] == {
+        "Fn::If": [
+            "HasSesIdentity",
+            {"EmailSendingAccount": "DEVELOPER", "SourceArn": {"Ref": "SesIdentityArn"}, "From": {"Ref": "FromEmail"}},
+            {"EmailSendingAccount": "COGNITO_DEFAULT"},
+        ]
+    }
+    # TOTP is offered to everyone; staff without it are refused by the app (accounts/auth.py).
+    assert pool["MfaConfiguration"] == "OPTIONAL"
+    assert pool["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+
+
+def test_the_edge_alarm_lives_in_us_east_1_and_mails_the_alert_address():
+    edge = load(CERTIFICATE)
+    assert edge["Rules"]["CloudFrontNeedsUsEast1"]["Assertions"][0]["Assert"] == {
+        "Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]
+    }
+    # Optional on the first run (the shop's stack, and so its distribution, does not exist yet).
+    assert edge["Parameters"]["ShopDistributionId"]["Default"] == ""
+    assert edge["Conditions"]["HasEdgeAlarm"] == {
+        "Fn::And": [
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ShopDistributionId"}, ""]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]},
+        ]
+    }
+    found = edge["Resources"]
+    for name in ("EdgeAlertTopicKey", "EdgeAlertTopic", "Edge5xxRateAlarm"):
+        assert found[name]["Condition"] == "HasEdgeAlarm", name
+    topic = found["EdgeAlertTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "EdgeAlertTopicKey"}
+    assert topic["Subscription"] == [{"Protocol": "email", "Endpoint": {"Ref": "AlertEmail"}}]
+    grants = [
+        s
+        for s in found["EdgeAlertTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert len(grants) == 1
+    alarm = found["Edge5xxRateAlarm"]["Properties"]
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "EdgeAlertTopic"}]
+    metrics = {m["Id"]: m for m in alarm["Metrics"]}
+    for metric_id, name in (("rate", "5xxErrorRate"), ("requests", "Requests")):
+        metric = metrics[metric_id]["MetricStat"]["Metric"]
+        assert (metric["Namespace"], metric["MetricName"]) == ("AWS/CloudFront", name)
+        # CloudFront publishes with these two dimensions only, Region always "Global".
+        assert metric["Dimensions"] == [
+            {"Name": "DistributionId", "Value": {"Ref": "ShopDistributionId"}},
+            {"Name": "Region", "Value": "Global"},
+        ]
+    assert metrics["edge5xx"]["ReturnData"] is True
+    # The shop's stack hands over the id this stack needs.
+    assert template()["Outputs"]["ShopDistributionId"]["Value"] == {"Ref": "ShopDistribution"}
