@@ -500,3 +500,14 @@ SHOP_ONE_OF_A_KIND_HOLD_DAYS = env.int("DJANGO_SHOP_ONE_OF_A_KIND_HOLD_DAYS", de
 SHOP_HOLD_ALERT_PIECES = env.int("DJANGO_SHOP_HOLD_ALERT_PIECES", default=5)
 SHOP_HOLD_ALERT_VALUE = _money("DJANGO_SHOP_HOLD_ALERT_VALUE", "2000.00")
 # --- end of hold limits section -------------------------------------------------------------------
+
+# --- issue22-cfn-b ---------------------------------------------------------------------------------
+# CA bundle that production verifies the database's certificate against (sslmode verify-full; without
+# it a network database gets sslmode require: jewelry_site/db_tls.py). The instances' first boot puts
+# Amazon's RDS bundle at /etc/jewelry/rds-ca-bundle.pem.
+DB_SSLROOTCERT = env.str("DJANGO_DB_SSLROOTCERT", default="")
+# Staff (any provider group that makes a user staff) must have signed in with a second factor: the
+# provider's ID token lists "mfa" in its amr claim (Cognito: TOTP set up and used). Off only for a
+# provider that does not send amr, and then say so in the handover.
+OIDC_STAFF_REQUIRE_MFA = env.bool("DJANGO_OIDC_STAFF_REQUIRE_MFA", default=True)
+# --- end of issue22-cfn-b ---------------------------------------------------------------------------
