@@ -8,10 +8,20 @@ accepts Cognito's use of the identity, and real alarm delivery.
 """
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.deploy.test_cloudformation import CERTIFICATE, load, resources, shop_distribution, template
+from tests.deploy.test_cloudformation import (  # noqa: F401 - fake_machine is a fixture
+    CERTIFICATE,
+    fake_machine,
+    load,
+    resources,
+    run_bootstrap,
+    shop_distribution,
+    template,
+)
 
 # Every status CloudFront lets a distribution configure error caching for.
 CLOUDFRONT_ERROR_CODES = {400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504}
@@ -117,3 +127,68 @@ def test_the_edge_alarm_lives_in_us_east_1_and_mails_the_alert_address():
     assert metrics["edge5xx"]["ReturnData"] is True
     # The shop's stack hands over the id this stack needs.
     assert template()["Outputs"]["ShopDistributionId"]["Value"] == {"Ref": "ShopDistribution"}
+
+
+# --- First boot: security updates, the database CA, the runbooks' tools ---------------------------
+
+# Debian 12's own /etc/apt/apt.conf.d/50unattended-upgrades (the package's file), which the shop's must override.
+DEBIAN_DEFAULT_ORIGINS = """Unattended-Upgrade::Origins-Pattern {
+        "origin=Debian,codename=${distro_codename},label=Debian";
+        "origin=Debian,codename=${distro_codename},label=Debian-Security";
+        "origin=Debian,codename=${distro_codename}-security,label=Debian-Security";
+};
+"""
+
+
+def apt_config(parts: Path, tmp_path: Path) -> str:
+    """What the real apt reads from ``parts`` (apt.conf.d), as ``apt-config dump`` prints it."""
+    main = tmp_path / "apt.conf"
+    main.write_text(f'Dir::Etc::parts "{parts}/";\nDir::Etc::main "/dev/null";\n')
+    result = subprocess.run(
+        ["apt-config", "dump", "Unattended-Upgrade"],
+        env={"APT_CONFIG": str(main), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_first_boot_turns_on_security_updates_only_and_never_reboots(fake_machine, tmp_path):  # noqa: F811
+    root, calls, env, agent_ctl = fake_machine
+    parts = root / "etc/apt/apt.conf.d"
+    parts.mkdir(parents=True)
+    (parts / "50unattended-upgrades").write_text(DEBIAN_DEFAULT_ORIGINS)
+    result = run_bootstrap(env, agent_ctl)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (install,) = [line for line in calls.read_text().splitlines() if line.startswith("apt-get install")]
+    # unattended-upgrades, and the tools the runbooks run on the instance.
+    assert {"unattended-upgrades", "awscli", "jq", "postgresql-client-15"} <= set(install.split())
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in (parts / "20auto-upgrades").read_text()
+    dump = apt_config(parts, tmp_path)
+    origins = re.findall(r'^Unattended-Upgrade::Origins-Pattern:: "(.*)";$', dump, re.MULTILINE)
+    assert origins, dump
+    assert all(origin.endswith("label=Debian-Security") for origin in origins), origins
+    assert 'Unattended-Upgrade::Automatic-Reboot "false";' in dump
+
+
+def test_the_security_only_override_is_needed(tmp_path):
+    """Negative control: Debian's file alone also installs every stable point release."""
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "50unattended-upgrades").write_text(DEBIAN_DEFAULT_ORIGINS)
+    assert 'label=Debian";' in apt_config(parts, tmp_path)
+
+
+def test_first_boot_verifies_the_database_certificate(fake_machine):  # noqa: F811
+    root, calls, env, agent_ctl = fake_machine
+    assert run_bootstrap(env, agent_ctl).returncode == 0
+    env_file = (root / "etc/jewelry/jewelry.env").read_text()
+    assert "DJANGO_DB_SSLROOTCERT=/etc/jewelry/rds-ca-bundle.pem\n" in env_file
+    # No DJANGO_DB_SSLMODE: with the bundle, production picks verify-full (jewelry_site/db_tls.py).
+    assert "DJANGO_DB_SSLMODE" not in env_file
+    assert (
+        "curl -fsSL --retry 3 --max-time 120 -o "
+        f"{root}/etc/jewelry/rds-ca-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+    ) in calls.read_text()
