@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.conftest import REPO
 from tests.deploy.test_cloudformation import (  # noqa: F401 - fake_machine is a fixture
     CERTIFICATE,
     fake_machine,
@@ -192,3 +193,77 @@ def test_first_boot_verifies_the_database_certificate(fake_machine):  # noqa: F8
         "curl -fsSL --retry 3 --max-time 120 -o "
         f"{root}/etc/jewelry/rds-ca-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
     ) in calls.read_text()
+
+
+# --- Runbooks that match what the stack can do -----------------------------------------------------
+
+
+def _references(value, name: str) -> bool:
+    """Whether a template value refers to resource ``name`` (Ref, GetAtt, or ${name} in a Sub)."""
+    if isinstance(value, dict):
+        if value.get("Ref") == name or (value.get("Fn::GetAtt") or [None])[0] == name:
+            return True
+        if isinstance(value.get("Fn::Sub"), str) and re.search(rf"\$\{{{name}[.}}]", value["Fn::Sub"]):
+            return True
+        return any(_references(v, name) for v in value.values())
+    if isinstance(value, list):
+        return any(_references(v, name) for v in value)
+    return False
+
+
+def test_the_restored_database_can_be_adopted_by_import():
+    """backup-restore.md's detach step deletes exactly what refers to the database; its name takes a suffix."""
+    found = template()
+    referring = {n for n, r in found["Resources"].items() if _references(r, "Database")}
+    assert referring == {"DatabaseCpuAlarm", "DatabaseFreeStorageAlarm"}
+    assert {n for n, o in found["Outputs"].items() if _references(o, "Database")} == {"DatabaseName"}
+    runbook = (REPO / "deploy/runbooks/backup-restore.md").read_text()
+    for name in ("`Database`", "`DatabaseCpuAlarm`", "`DatabaseFreeStorageAlarm`", "output `DatabaseName`"):
+        assert name in runbook, name
+    assert "--change-set-type IMPORT" in runbook
+    database = found["Resources"]["Database"]
+    assert database["Properties"]["RelationalDatabaseName"] == {"Fn::Sub": "${ShopName}-db${DatabaseNameSuffix}"}
+    # Import needs a deletion policy, and the detach step needs the old database kept.
+    assert database["DeletionPolicy"] == "RetainExceptOnCreate"
+    suffix = found["Parameters"]["DatabaseNameSuffix"]
+    assert suffix["Default"] == ""
+    assert re.fullmatch(suffix["AllowedPattern"], "-restored")
+    assert not re.fullmatch(suffix["AllowedPattern"], "restored")
+
+
+def test_no_runbook_restores_an_instance_from_a_snapshot_nobody_takes():
+    assert "AddOns" not in resources()["Instance1"]["Properties"]  # no automatic instance snapshots
+    for path in (REPO / "deploy/runbooks").glob("*.md"):
+        text = path.read_text()
+        assert "from the latest snapshot" not in text, path.name
+        assert "snapshot, create bigger instance" not in text, path.name
+
+
+def test_imdsv2_and_one_at_a_time_reboots_are_in_the_procedures():
+    readme = (REPO / "deploy/README.md").read_text()
+    assert re.search(
+        r"update-instance-metadata-options --region \S+ --instance-name aurelia-web-1 --http-tokens required", readme
+    )
+    runbook = (REPO / "deploy/runbooks/deploy-and-rollback.md").read_text()
+    assert "one instance at a time" in runbook
+    assert "aws lightsail reboot-instance --region" in runbook
+    assert "/var/run/reboot-required" in runbook
+
+
+def test_the_readme_shows_the_bill_before_the_stack_is_created():
+    readme = (REPO / "deploy/README.md").read_text()
+    section = readme.split("## What it costs a month", 1)[1].split("\n## ", 1)[0]
+    assert "2026-12-07" in section.splitlines()[0]
+    for part in (
+        "Lightsail instance",
+        "load balancer",
+        "database",
+        "CloudFront",
+        "S3",
+        "Secrets Manager",
+        "CloudWatch",
+        "Cognito",
+    ):
+        assert part in section, part
+    assert "Not confirmed today" in section
+    assert "What one instance serves" in section
