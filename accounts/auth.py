@@ -25,7 +25,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.utils.encoding import smart_str
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
-from .services import user_sync_from_oidc
+from .services import staff_without_second_factor, user_sync_from_oidc
 
 # The only signature we accept. "none" and HMAC (which would let the client secret forge
 # tokens) are refused before any key is looked at.
@@ -195,6 +195,11 @@ class ShopOIDCBackend(OIDCAuthenticationBackend):
         claims = self.get_userinfo(access_token, id_token, payload)
         if not self.verify_claims(claims):
             raise SignInRefused("bad_subject")
+        # Cognito's MFA is per pool (OPTIONAL, so shoppers are not forced): staff must show it here.
+        if settings.OIDC_STAFF_REQUIRE_MFA and staff_without_second_factor(
+            claims=claims, staff_group=settings.OIDC_STAFF_GROUP, groups_claim=settings.OIDC_GROUPS_CLAIM
+        ):
+            raise SignInRefused("staff_without_mfa")
         return user_sync_from_oidc(
             claims=claims,
             staff_group=settings.OIDC_STAFF_GROUP,

@@ -171,6 +171,8 @@ _FRIENDLY = {
     "cancelled": "Sign-in was cancelled. Your bag is still here whenever you are ready.",
     "unavailable": "We could not reach the sign-in service just now. Please try again in a moment.",
     "refused": "We could not confirm your sign-in, so we did not sign you in. Please try again.",
+    "second_factor": "Staff accounts must sign in with their authenticator app code as well as the password. "
+    "Set up the authenticator (ask the shop's administrator), then sign in again.",
     "expired": "Your sign-in took too long to complete, so we stopped it to keep your account safe. Please try again.",
 }
 
@@ -182,6 +184,8 @@ def sign_in_failed(request: HttpRequest, reason: str, *, status: int = 400) -> H
         kind = "cancelled"
     elif reason == "expired_state":
         kind = "expired"
+    elif reason == "staff_without_mfa":
+        kind = "second_factor"
     elif status >= 500:
         kind = "unavailable"
     else:

@@ -130,6 +130,19 @@ def staff_groups_for(*, provider_groups: set[str], staff_group: str) -> set[str]
     return provider_groups & {staff_group, *STAFF_ROLES}
 
 
+def staff_without_second_factor(*, claims: Mapping[str, Any], staff_group: str, groups_claim: str) -> bool:
+    """True when the claims make someone staff but the provider does not say a second factor was used.
+
+    OIDC's ``amr`` (RFC 8176) lists the methods used; Cognito writes ``["pwd", "otp", "mfa"]`` after a
+    TOTP code. A missing or malformed ``amr`` counts as no second factor: a staff account opens orders,
+    addresses and the catalogue, so a stolen password alone must not be enough.
+    """
+    if not staff_groups_for(provider_groups=_groups(claims, groups_claim), staff_group=staff_group):
+        return False
+    methods = claims.get("amr")
+    return not (isinstance(methods, list | tuple) and "mfa" in methods)
+
+
 def staff_role_permissions(*, name: str, staff_group: str) -> frozenset[tuple[str, str]]:
     """What members of this group may do: a role's own set; the plain staff group gets every role's."""
     if name in STAFF_ROLES:

@@ -22,7 +22,29 @@ say "packages"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
-  ca-certificates curl git make nginx python3-venv postgresql-client-15 logrotate
+  ca-certificates curl git make nginx python3-venv postgresql-client-15 logrotate unattended-upgrades \
+  awscli jq
+
+say "security updates, unattended"
+# Debian-Security only, every day; never a reboot by itself: a kernel or libc update waits for a
+# person, who reboots one instance at a time (deploy/runbooks/deploy-and-rollback.md). #clear drops
+# the stable point-release origins of Debian's own 50unattended-upgrades (read before this file).
+install -d -m 0755 "$R/etc/apt/apt.conf.d"
+cat >"$R/etc/apt/apt.conf.d/20auto-upgrades" <<'EOF'
+APT::Periodic::Update-Package-Lists "1";
+APT::Periodic::Unattended-Upgrade "1";
+APT::Periodic::AutocleanInterval "7";
+EOF
+cat >"$R/etc/apt/apt.conf.d/52jewelry-unattended-upgrades" <<'EOF'
+// Written by deploy/bootstrap-instance.sh: security updates only, no automatic reboot.
+#clear Unattended-Upgrade::Origins-Pattern;
+Unattended-Upgrade::Origins-Pattern {
+  "origin=Debian,codename=${distro_codename}-security,label=Debian-Security";
+  "origin=Debian,codename=${distro_codename},label=Debian-Security";
+};
+Unattended-Upgrade::Automatic-Reboot "false";
+Unattended-Upgrade::Remove-Unused-Kernel-Packages "true";
+EOF
 
 say "app user and folders"
 id jewelry >/dev/null 2>&1 || useradd --system --create-home --home-dir /srv/jewelry --shell /usr/sbin/nologin jewelry
@@ -55,7 +77,8 @@ DJANGO_COGNITO_CLIENT_ID=$COGNITO_CLIENT_ID
 DJANGO_COGNITO_DOMAIN=$COGNITO_DOMAIN
 DJANGO_DEFAULT_FROM_EMAIL="$FROM_EMAIL"
 DJANGO_EMAIL_HOST=email-smtp.$AWS_REGION.amazonaws.com
-DJANGO_DB_SSLMODE=require
+# TLS to the database, verified against Amazon's RDS CA bundle (sslmode verify-full: jewelry_site/db_tls.py).
+DJANGO_DB_SSLROOTCERT=/etc/jewelry/rds-ca-bundle.pem
 # CloudFront, the load balancer and nginx (jewelry_site/client_address.py).
 DJANGO_TRUSTED_PROXY_HOPS=3
 AWS_REGION=$AWS_REGION
@@ -63,6 +86,13 @@ AWS_REGION=$AWS_REGION
 EOF
   umask 022
   chown root:jewelry "$env_file"
+fi
+
+say "database CA bundle"
+# Amazon's RDS bundle (Lightsail's managed databases are RDS underneath); run again to refresh it.
+if [ ! -s "$R/etc/jewelry/rds-ca-bundle.pem" ]; then
+  curl -fsSL --retry 3 --max-time 120 -o "$R/etc/jewelry/rds-ca-bundle.pem" \
+    https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
 fi
 
 say "nginx"

@@ -116,6 +116,10 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# CA bundle that production verifies the database's certificate against (sslmode verify-full; without
+# it a network database gets sslmode require: jewelry_site/db_tls.py). The instances' first boot puts
+# Amazon's RDS bundle at /etc/jewelry/rds-ca-bundle.pem.
+DB_SSLROOTCERT = env.str("DJANGO_DB_SSLROOTCERT", default="")
 
 # === Cache ====================================================================================
 # Rendered catalogue fragments live in each process's memory: they are keyed by the catalogue
@@ -167,6 +171,10 @@ OIDC_STATE_MAX_AGE = env.int("DJANGO_OIDC_STATE_MAX_AGE", default=10 * 60)
 # A staff session from the provider is re-checked against it (sign in again, groups re-read) after
 # this many seconds: the bound on how long admin access outlives removal from the staff group.
 STAFF_SESSION_MAX_AGE = env.int("DJANGO_STAFF_SESSION_MAX_AGE", default=60 * 60)
+# Staff (any provider group that makes a user staff) must have signed in with a second factor: the
+# provider's ID token lists "mfa" in its amr claim (Cognito: TOTP set up and used). Off only for a
+# provider that does not send amr, and then say so in the handover.
+OIDC_STAFF_REQUIRE_MFA = env.bool("DJANGO_OIDC_STAFF_REQUIRE_MFA", default=True)
 
 # Password sign-in lockout: django-axes (issue #15).
 # Failures are rows in the database, incremented with F() under a row lock, so parallel tries and

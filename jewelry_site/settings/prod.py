@@ -6,6 +6,7 @@ section of base.py (storage, sign-in, e-mail) reads it the usual way. See deploy
 `manage.py check --deploy --fail-level WARNING` passes with these.
 """
 
+from jewelry_site.db_tls import DatabaseTlsError, ssl_options
 from jewelry_site.secrets_manager import SecretsError, app_config_for_settings, apply_app_config, load_secrets
 
 try:
@@ -48,7 +49,18 @@ if "postgresql" in DATABASES["default"]["ENGINE"]:
     _db_options = DATABASES["default"].setdefault("OPTIONS", {})
     # A database that does not answer must fail a request (and /readyz) quickly, not hang a worker.
     _db_options.setdefault("connect_timeout", env.int("DJANGO_DB_CONNECT_TIMEOUT", default=5))
-    _db_options.setdefault("sslmode", env.str("DJANGO_DB_SSLMODE", default="prefer"))
+    # TLS to a network database, verified against the CA bundle when there is one (jewelry_site/db_tls.py).
+    try:
+        _db_options.update(
+            ssl_options(
+                host=DATABASES["default"].get("HOST") or "",
+                # A ?sslmode= in DJANGO_DATABASE_URL counts as explicit too.
+                sslmode=str(_db_options.get("sslmode") or env.str("DJANGO_DB_SSLMODE", default="")),
+                sslrootcert=str(_db_options.get("sslrootcert") or DB_SSLROOTCERT),  # noqa: F405
+            )
+        )
+    except DatabaseTlsError as exc:
+        raise SystemExit(f"start-up stopped: {exc}") from None
     if env.str("DJANGO_DB_ASSUME_ROLE", default=""):
         # Alternating login users share one owner role, so tables keep one owner across rotations.
         _db_options["assume_role"] = env.str("DJANGO_DB_ASSUME_ROLE")

@@ -582,7 +582,7 @@ def test_bootstrap_run_again_keeps_what_a_person_added(fake_machine):
     assert again.returncode == 0, again.stderr
     assert "DJANGO_DATABASE_URL=postgres://db.internal:5432/shop" in env_file.read_text()
     # The agent was installed by the first run; the second does not download it again.
-    assert [line for line in calls.read_text().splitlines() if line.startswith("curl ")] == [
+    assert [line for line in calls.read_text().splitlines() if line.startswith("curl ") and "cloudwatch" in line] == [
         "curl -fsSL --retry 3 --max-time 300 -o /tmp/amazon-cloudwatch-agent.deb "
         "https://amazoncloudwatch-agent.s3.amazonaws.com/debian/amd64/latest/amazon-cloudwatch-agent.deb"
     ]

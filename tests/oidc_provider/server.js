@@ -9,7 +9,8 @@
 //   {"port": 5xxxx, "client_id": "...", "client_secret": "...",
 //    "redirect_uris": [...], "post_logout_redirect_uris": [...]}
 // Users come from users.json beside this file. Tests may change a user's claims at run time with
-// PUT /__test__/accounts/<sub> (JSON body merged into the claims), e.g. to drop a group.
+// PUT /__test__/accounts/<sub> (JSON body merged into the claims), e.g. to drop a group. A user's
+// "amr" is not a claim of the account but the sign-in methods the login form reports.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
@@ -28,7 +29,7 @@ const accounts = new Map(users.map((user) => [user.sub, { ...user }]));
 
 // Cognito marks its ID tokens with token_use "id" (its access tokens say "access").
 function claimsOf(account, use) {
-  const { password: _password, username: _username, ...claims } = account;
+  const { password: _password, username: _username, amr: _amr, ...claims } = account;
   return use === 'id_token' ? { ...claims, token_use: 'id' } : claims;
 }
 
@@ -53,7 +54,8 @@ const provider = new Provider(issuer, {
   // Cognito puts the user's attributes and groups in the ID token itself.
   conformIdTokenClaims: false,
   claims: {
-    openid: ['sub', 'cognito:groups', 'token_use'],
+    // amr: the sign-in methods of the login (Cognito's ["pwd", "otp", "mfa"] after a TOTP code).
+    openid: ['sub', 'amr', 'cognito:groups', 'token_use'],
     email: ['email', 'email_verified'],
     profile: ['name', 'given_name', 'family_name'],
   },
@@ -158,7 +160,11 @@ provider.use(async (ctx, next) => {
         return undefined;
       }
       ctx.respond = false;
-      return provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: account.sub } }, { mergeWithLastSubmission: false });
+      // The methods used go into the ID token's amr (Cognito: ["pwd", "otp", "mfa"] after a TOTP code);
+      // tests change them with PUT /__test__/accounts/<sub> {"amr": [...]}, seen at the next login form.
+      const { amr } = accounts.get(account.sub);
+      const login = Array.isArray(amr) ? { accountId: account.sub, amr } : { accountId: account.sub };
+      return provider.interactionFinished(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false });
     }
   }
   const testAccount = ctx.path.match(/^\/__test__\/accounts\/([^/]+)$/);

@@ -102,4 +102,16 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S263| Secrets (#22)      | A secret cannot point the instance at other secrets                   | tests/deploy/test_secrets.py::test_a_secret_cannot_redirect_the_instance_to_other_secrets              |
 | S264| Secrets (#22)      | The DB master password resolves only the master secret                | tests/deploy/test_cloudformation.py::test_the_master_password_resolves_only_the_master_secret          |
 | S264| Secrets (#22)      | The app may not read the master secret                                | tests/deploy/test_cloudformation.py::test_app_policy_is_least_privilege                                |
+| S270| Edge (#22)         | CloudFront never caches a 4xx/5xx page (one shopper's for the next)   | tests/deploy/test_cloudformation_operations.py::test_error_answers_are_never_cached_at_the_edge |
+| S271| Edge (#22)         | Load balancer: TLS 1.2 and up only (not Lightsail's default policy)    | tests/deploy/test_cloudformation_operations.py::test_load_balancer_accepts_tls_1_2_and_up_only |
+| S272| Edge (#22)         | SSH range required; 0.0.0.0/0 and anything wider than /8 refused      | tests/deploy/test_cloudformation_operations.py::test_ssh_range_is_required_and_never_the_whole_internet |
+| S273| Edge (#22)         | 5xx at CloudFront alarms (us-east-1, encrypted topic, alert e-mail)   | tests/deploy/test_cloudformation_operations.py::test_the_edge_alarm_lives_in_us_east_1_and_mails_the_alert_address |
+| S274| Staff (#22)        | Staff sign-in without a second factor (amr mfa) is refused            | tests/accounts/test_oidc_staff_mfa.py::test_staff_with_a_password_only_are_refused |
+| S274| Staff (#22)        | Every staff role needs it; a malformed amr counts as none             | tests/accounts/test_oidc_staff_mfa.py::test_which_sign_ins_need_a_second_factor |
+| S275| Database (#22)     | Network database: TLS required, verify-full with the CA bundle        | tests/deploy/test_database_tls.py::test_a_network_database_is_verified_with_the_bundle |
+| S275| Database (#22)     | A sslmode that falls back to plain text stops start-up                | tests/deploy/test_database_tls.py::test_a_mode_that_falls_back_to_plain_text_stops_start_up |
+| S276| Instances (#22)    | Security updates daily, security origin only (real apt-config)        | tests/deploy/test_cloudformation_operations.py::test_first_boot_turns_on_security_updates_only_and_never_reboots |
+| S277| Instances (#22)    | IMDSv2 required on every instance (README step 6)                     | tests/deploy/test_cloudformation_operations.py::test_imdsv2_and_one_at_a_time_reboots_are_in_the_procedures |
+| S278| Runbooks (#22)     | IAM key commands name the app's user; Lightsail ones their region     | tests/deploy/test_runbook_slips.py::test_no_runbook_command_misses_its_region_or_user |
+| S279| Runbooks (#22)     | Dumps of shopper data are removed in the runbook step that makes them | tests/deploy/test_runbook_slips.py::test_dumps_of_shopper_data_are_removed_by_the_runbook |
 """
