@@ -44,3 +44,19 @@ def text_one_line(value: object) -> str:
     """The text as one clean line: every forbidden character becomes a space, runs of spaces one space."""
     text = "".join(" " if text_is_forbidden_char(char) else char for char in str(value))
     return _SPACES.sub(" ", text).strip()
+
+
+# Anything a mail client would turn into a link: a scheme URL, "www.", or a bare domain (labels ending in a
+# top-level domain of letters, lower or upper case: "pay-here.example", "EVIL.COM"). Title-case words
+# joined by a dot ("St.John") are left alone: names have them, and mail clients do not link them.
+_LINKS = re.compile(
+    r"(?i:\b[a-z][a-z0-9+.-]*://\S*)"
+    r"|(?i:\bwww\.\S*)"
+    r"|\b(?:[\w-]+\.)+(?:[a-z]{2,63}|[A-Z]{2,63})\b(?:/\S*)?",
+)
+LINK_REMOVED = "[link removed]"
+
+
+def text_without_links(value: object) -> str:
+    """The text with anything a mail client would make a link replaced by "[link removed]"."""
+    return _LINKS.sub(LINK_REMOVED, str(value))
