@@ -16,7 +16,7 @@ from django.db.models import Prefetch
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
-from catalog.models import ProductImage, ProductVariant
+from catalog.models import SELLABLE_RELATED, ProductImage, ProductVariant
 
 from .models import Cart, CartLine
 
@@ -165,7 +165,7 @@ def cart_lines(cart: Cart | None) -> list[CartLine]:
         "variant__product__images", queryset=ProductImage.objects.select_related("variant").order_by("position", "pk")
     )
     # The category too: max_quantity_for applies the one "sellable" rule (catalog.models).
-    lines = cart.lines.select_related("variant__product__category").prefetch_related(photos)
+    lines = cart.lines.select_related(f"variant__{SELLABLE_RELATED}").prefetch_related(photos)
     return list(lines.order_by("created_at", "pk"))
 
 

@@ -3,7 +3,7 @@
 from django import forms
 from django.conf import settings
 
-from catalog.models import Metal, Product, ProductVariant
+from catalog.models import SELLABLE_RELATED, Metal, Product, ProductVariant
 
 from .cart import max_quantity_for
 from .validators import normalise_text, validate_engraving
@@ -51,7 +51,7 @@ class AddToCartForm(forms.Form):
         if pk is None:
             return None
         # The shop's one "sellable" rule: a piece the pages hide cannot be added, nor its name learned.
-        variant = ProductVariant.objects.sellable().select_related("product__category").filter(pk=pk).first()
+        variant = ProductVariant.objects.sellable().select_related(SELLABLE_RELATED).filter(pk=pk).first()
         if variant is None:
             raise forms.ValidationError(self.error_messages["unavailable"], code="unavailable")
         return variant
@@ -96,7 +96,7 @@ class AddToCartForm(forms.Form):
             return None
         variants = list(
             ProductVariant.objects.sellable()  # the one rule again: a hidden product is "not available"
-            .select_related("product__category")
+            .select_related(SELLABLE_RELATED)
             .filter(product_id=product_id)
             .order_by("position", "pk")
         )

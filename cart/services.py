@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from catalog.models import ProductVariant
+from catalog.models import SELLABLE_RELATED, ProductVariant
 
 from .cart import max_quantity_for
 from .models import Cart, CartLine
@@ -171,7 +171,7 @@ def cart_merge(*, source: Cart, target: Cart) -> list[str]:
         if source.pk not in locked or target.pk not in locked:
             return []  # the source was merged (and deleted) by a concurrent request
         existing = {(line.variant_id, line.engraving): line for line in target.lines.all()}
-        for line in source.lines.select_related("variant__product__category"):
+        for line in source.lines.select_related(f"variant__{SELLABLE_RELATED}"):
             variant = line.variant
             label = f"{variant.product.name} ({variant.options_label})"
             limit = max_quantity_for(variant)

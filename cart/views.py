@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
+from catalog.models import SELLABLE_RELATED
 from catalog.views import product_page_response
 
 from .cart import cart_for_request, cart_get_or_create_for_request, cart_lines, cart_summary
@@ -104,7 +105,7 @@ def _own_line(request: HttpRequest, line_id: int) -> CartLine:
     cart = cart_for_request(request)
     if cart is None:
         raise Http404("No cart")
-    return get_object_or_404(CartLine.objects.select_related("variant__product__category"), pk=line_id, cart=cart)
+    return get_object_or_404(CartLine.objects.select_related(f"variant__{SELLABLE_RELATED}"), pk=line_id, cart=cart)
 
 
 @require_POST

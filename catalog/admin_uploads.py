@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from .image_slot import ImageBusyError
 from .images import ACCEPTED_CONTENT_TYPES, ImageRejectedError
 from .models import Product, ProductImage, ProductVariant
 from .services.image_records import product_image_create, product_image_delete
@@ -127,6 +128,9 @@ class ProductImageAdmin(admin.ModelAdmin):
             if form.is_valid():
                 try:
                     image = self._create(request, form.cleaned_data)
+                except ImageBusyError as exc:  # another photo is being decoded on this machine: nothing was lost
+                    form.add_error(None, exc)
+                    status = 503
                 except ImageRejectedError as exc:
                     form.add_error("file", exc)
                 except ValidationError as exc:

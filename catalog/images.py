@@ -5,6 +5,7 @@ the results go). Renditions are made once, at upload; a shopper's request never 
 """
 
 import io
+import warnings
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -25,6 +26,10 @@ WEBP_METHOD = 4
 QUICK_WEBP_METHOD = 2
 CONTENT_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp"}
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
+
+# The stored master: kept to rebuild renditions, never shown to shoppers, so twice the widest rendition
+# (room for a wider one later) is all it needs; a larger photo is decoded smaller (image_open).
+MASTER_MAX_SIDE = 2 * max(settings.IMAGE_RENDITION_WIDTHS)
 
 # Pillow's own guard (it raises past twice this) agrees with ours; we refuse at the limit itself.
 Image.MAX_IMAGE_PIXELS = settings.IMAGE_MAX_PIXELS
@@ -73,14 +78,17 @@ def image_check_size(size: int) -> None:
 
 
 def image_open(data: bytes) -> Image.Image:
-    """Open and fully decode a JPEG, PNG or WebP photo, or raise ImageRejectedError saying why."""
+    """Open and decode a JPEG, PNG or WebP photo (at most about twice MASTER_MAX_SIDE on its long side),
+    or raise ImageRejectedError saying why; a photo over IMAGE_MAX_PIXELS is refused from its header."""
     image_check_size(len(data))
     if data.lstrip()[:1] == b"<":  # SVG, HTML, XML: say so plainly rather than "not an image"
         raise ImageRejectedError(
             "SVG and other text-based files are not accepted; upload a JPEG, PNG or WebP photo.", code="svg"
         )
     try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        with warnings.catch_warnings():  # Pillow warns past our limit; we refuse just below, from the header
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as exc:
         raise _too_many_pixels() from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -92,11 +100,26 @@ def image_open(data: bytes) -> Image.Image:
         raise _too_many_pixels()
     if getattr(image, "n_frames", 1) > 1:
         raise ImageRejectedError("Animated images are not accepted; upload a still photo.", code="animated")
+    # JPEG decodes at 1/2, 1/4 or 1/8 scale when that still leaves the master its size (draft: a quarter
+    # of the memory and time per halving); other formats decode in full and are halved right after.
+    scale = master_scale(image.size)
+    if scale > 1:
+        image.draft(image.mode, (-(-image.width // scale), -(-image.height // scale)))
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageRejectedError("The image data is damaged or incomplete; export it again.", code="damaged") from exc
-    return image
+    scale = master_scale(image.size)
+    if scale == 1:
+        return image
+    if image.mode in ("1", "P"):  # Pillow reduces neither: widen first (image_normalise would anyway)
+        image = image.convert("L" if image.mode == "1" else "RGBA" if "transparency" in image.info else "RGB")
+    return image.reduce(scale)
+
+
+def master_scale(size: tuple[int, int]) -> int:
+    """The whole factor a photo can be shrunk by and stay at least MASTER_MAX_SIDE on its long side."""
+    return max(1, max(size) // MASTER_MAX_SIDE)
 
 
 def _too_many_pixels() -> ImageRejectedError:

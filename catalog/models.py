@@ -4,11 +4,14 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils.functional import cached_property
+
+from shop_text import text_one_line_check
 
 from .events import catalogue_rows_written
 
@@ -59,16 +62,57 @@ class CatalogueQuerySet(models.QuerySet):
         return created
 
 
+# How deep the category tree may go: a top category, its sub-categories and theirs ("Rings › Engagement
+# rings › Solitaires"). Bounded so that "on sale only if every ancestor is" is a fixed number of joins in the
+# one sellable rule, never a query per row or a recursive CTE; Category.clean refuses a deeper tree.
+CATEGORY_MAX_DEPTH = 3
+# What a loaded variant needs joined for ``ProductVariant.is_sellable`` (the category and its ancestors).
+SELLABLE_RELATED = "product__category" + "__parent" * (CATEGORY_MAX_DEPTH - 1)
+
+
+def category_on_sale_q(prefix: str = "") -> Q:
+    """A category is on sale only if it and every ancestor are switched on (issue 21).
+
+    One LEFT JOIN per level up (CATEGORY_MAX_DEPTH); a category deeper than the limit (or in a cycle
+    written past Category.clean) is not on sale at all, so the rule fails closed."""
+    condition = Q(**{f"{prefix}is_active": True})
+    for level in range(1, CATEGORY_MAX_DEPTH):
+        up = prefix + "parent__" * level
+        condition &= Q(**{f"{up}isnull": True}) | Q(**{f"{up}is_active": True})
+    return condition & Q(**{f"{prefix}{'parent__' * CATEGORY_MAX_DEPTH}isnull": True})
+
+
+def category_is_on_sale(category: "Category") -> bool:
+    """``category_on_sale_q`` for a loaded row whose ancestors came with it (select_related)."""
+    for level in range(1, CATEGORY_MAX_DEPTH + 1):
+        if not category.is_active:
+            return False
+        if category.parent_id is None:
+            return True
+        if level == CATEGORY_MAX_DEPTH:
+            return False  # deeper than the limit: not on sale, as in the query (and no query to find out)
+        category = category.parent
+    return False
+
+
+class CategoryQuerySet(CatalogueQuerySet):
+    def on_sale(self) -> "CategoryQuerySet":
+        """Categories shown in the shop: switched on, and so is every ancestor (``category_on_sale_q``)."""
+        return self.filter(category_on_sale_q())
+
+
 class Category(models.Model):
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[text_one_line_check])
     slug = models.SlugField(max_length=120, unique=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     description = models.TextField(blank=True)
-    seo_description = models.CharField(max_length=160, blank=True)
+    seo_description = models.CharField(max_length=160, blank=True, validators=[text_one_line_check])
     position = models.PositiveSmallIntegerField(default=0)
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(
+        default=True, help_text="Switched off, it hides its sub-categories and all their pieces too."
+    )
 
-    objects = CatalogueQuerySet.as_manager()
+    objects = CategoryQuerySet.as_manager()
 
     class Meta:
         base_manager_name = "objects"  # reverse add()/set() write through it: they are heard too
@@ -81,9 +125,32 @@ class Category(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("catalog:category-detail", kwargs={"slug": self.slug})
 
+    def clean(self) -> None:
+        """Refuse a parent that would make a cycle or a tree deeper than CATEGORY_MAX_DEPTH."""
+        super().clean()
+        parent_id, depth, seen = self.parent_id, 1, set()
+        while parent_id is not None:
+            if (self.pk is not None and parent_id == self.pk) or parent_id in seen:
+                raise ValidationError({"parent": "A category cannot sit inside itself."})
+            seen.add(parent_id)
+            depth += 1
+            parent_id = Category.objects.filter(pk=parent_id).values_list("parent_id", flat=True).first()
+        below = self._levels_below() if self.pk is not None else 0
+        if depth + below > CATEGORY_MAX_DEPTH:
+            raise ValidationError(
+                {"parent": f"Categories go at most {CATEGORY_MAX_DEPTH} levels deep (with their sub-categories)."}
+            )
+
+    def _levels_below(self) -> int:
+        levels, layer = 0, [self.pk]
+        while layer and levels <= CATEGORY_MAX_DEPTH:
+            layer = list(Category.objects.filter(parent_id__in=layer).values_list("pk", flat=True))
+            levels += bool(layer)
+        return levels
+
 
 class Collection(models.Model):
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[text_one_line_check])
     slug = models.SlugField(max_length=120, unique=True)
     description = models.TextField(blank=True)
     is_active = models.BooleanField(default=True)
@@ -102,13 +169,14 @@ class Collection(models.Model):
 
 
 def sellable_product_q(prefix: str = "") -> Q:
-    """The product half of the one "sellable" rule: the product and its category are switched on.
+    """The product half of the one "sellable" rule: the product, its category and the category's
+    ancestors are switched on (``category_on_sale_q``).
 
     ``prefix`` reaches the product from another model (``"product__"`` from a variant). A shopper can
     neither see nor buy (nor learn the name of) a product that fails it; pages, the bag's add form and
     checkout's stock check all use this rule (``ProductQuerySet.active``, ``ProductVariantQuerySet.sellable``,
     ``ProductVariant.is_sellable``)."""
-    return Q(**{f"{prefix}is_active": True, f"{prefix}category__is_active": True})
+    return Q(**{f"{prefix}is_active": True}) & category_on_sale_q(f"{prefix}category__")
 
 
 class ProductQuerySet(CatalogueQuerySet):
@@ -145,7 +213,7 @@ class ProductQuerySet(CatalogueQuerySet):
 
 
 class Product(models.Model):
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[text_one_line_check])
     slug = models.SlugField(max_length=220, unique=True)
     description = models.TextField(blank=True)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
@@ -155,7 +223,9 @@ class Product(models.Model):
     is_active = models.BooleanField(default=True, help_text="Inactive products are hidden from the shop.")
     is_featured = models.BooleanField(default=False, help_text="Shown on the home page.")
     is_engravable = models.BooleanField(default=False, help_text="Shoppers may add engraving text.")
-    seo_description = models.CharField(max_length=160, blank=True, help_text="Search engine snippet, 160 characters.")
+    seo_description = models.CharField(
+        max_length=160, blank=True, validators=[text_one_line_check], help_text="Search engine snippet, 160 characters."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     # The listing summary: lowest and highest price of the active variants, NULL when there is none
@@ -220,9 +290,11 @@ class ProductVariant(models.Model):
     """The sellable unit: one SKU in one metal (and ring size, for rings), with its own price and stock."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants")
-    sku = models.CharField("SKU", max_length=64, unique=True)
+    sku = models.CharField("SKU", max_length=64, unique=True, validators=[text_one_line_check])
     metal = models.CharField(max_length=20, choices=Metal.choices)
-    ring_size = models.CharField(max_length=8, blank=True, help_text="Only for rings, e.g. 'L' or 'N½'.")
+    ring_size = models.CharField(
+        max_length=8, blank=True, validators=[text_one_line_check], help_text="Only for rings, e.g. 'L' or 'N½'."
+    )
     price = models.DecimalField(max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))])
     stock = models.IntegerField(default=0, validators=[MinValueValidator(0)])
     low_stock_threshold = models.PositiveIntegerField(default=1)
@@ -251,9 +323,9 @@ class ProductVariant(models.Model):
 
     @property
     def is_sellable(self) -> bool:
-        """``ProductVariantQuerySet.sellable`` for a loaded row (select_related("product__category") first)."""
+        """``ProductVariantQuerySet.sellable`` for a loaded row (``select_related(SELLABLE_RELATED)`` first)."""
         product = self.product
-        return self.is_active and product.is_active and product.category.is_active
+        return self.is_active and product.is_active and category_is_on_sale(product.category)
 
     @property
     def is_available(self) -> bool:
@@ -286,7 +358,7 @@ class StockAdjustment(models.Model):
     stock_before = models.IntegerField()
     stock_after = models.IntegerField()
     reason = models.CharField(max_length=20, choices=StockReason.choices)
-    note = models.CharField(max_length=200, blank=True)
+    note = models.CharField(max_length=200, blank=True, validators=[text_one_line_check])
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -328,7 +400,11 @@ class ProductImage(models.Model):
     image = models.ImageField(upload_to=product_image_path)
     width = models.PositiveIntegerField(null=True, blank=True, editable=False)
     height = models.PositiveIntegerField(null=True, blank=True, editable=False)
-    alt_text = models.CharField(max_length=200, help_text="Describe the photo for shoppers using screen readers.")
+    alt_text = models.CharField(
+        max_length=200,
+        validators=[text_one_line_check],
+        help_text="Describe the photo for shoppers using screen readers.",
+    )
     position = models.PositiveSmallIntegerField(default=0)
     # Made once at upload by catalog.services.image_records: [{"width", "height", "format", "name", "bytes"}],
     # "format" being "webp" or "jpeg" and "name" the storage key. Kept on the row so a page of

@@ -45,7 +45,7 @@ def navigation_list() -> tuple[list[Category], list[Collection]]:
     shows both on every page, so collections cost no query of their own (a UNION ALL of both tables)."""
     text, number = CharField(), IntegerField()
     categories = (
-        Category.objects.filter(is_active=True)
+        Category.objects.on_sale()  # a sub-category of a switched-off category is hidden with it
         .order_by()  # SQLite refuses ORDER BY inside a UNION's parts; the whole is ordered below
         .annotate(kind=Value(0, output_field=number))
         .values_list("kind", *_CATEGORY_FIELDS)
@@ -74,7 +74,7 @@ def navigation_list() -> tuple[list[Category], list[Collection]]:
 
 def category_list() -> list[Category]:
     """Every active category, in shop order (a small table: the tree is worked out in Python)."""
-    return list(Category.objects.filter(is_active=True))
+    return list(Category.objects.on_sale())
 
 
 def category_list_for_request(
@@ -216,13 +216,9 @@ def product_detail(*, slug: str) -> Product | None:
     per product), then the photos. Plain queries rather than ``for_listing()`` with prefetches: the
     page needs no stock subquery and the prefetch machinery cost more than the queries (issue #7)."""
     variants = list(
-        ProductVariant.objects.filter(
-            product__slug=slug,
-            is_active=True,
-            product__is_active=True,
-            product__category__is_active=True,
-            product__price_from__isnull=False,  # the same rule as the shop's lists
-        ).select_related("product__category")
+        ProductVariant.objects.sellable()  # the one rule: variant, product, category and its ancestors
+        .filter(product__slug=slug, product__price_from__isnull=False)  # the same rule as the shop's lists
+        .select_related("product__category")
     )
     if not variants:
         return None

@@ -23,7 +23,7 @@ class CategorySitemap(Sitemap):
     priority = 0.6
 
     def items(self):
-        return Category.objects.filter(is_active=True).order_by("pk")
+        return Category.objects.on_sale().order_by("pk")
 
 
 class CollectionSitemap(Sitemap):

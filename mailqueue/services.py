@@ -40,6 +40,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tasks import task
 
+from shop_text import text_one_line
+
 from .models import Mail, MailStatus
 from .smtp import SMTPOutcomeUnknownError
 
@@ -55,7 +57,7 @@ def mail_send(*, to: str, subject: str, template: str, context: dict, kind: str,
     html_template = f"{template}.html"
     mail = Mail.objects.create(
         to=to,
-        subject=subject[:250],
+        subject=text_one_line(subject)[:250],  # a line break in a stored name never fails the send
         text_body=render_to_string(f"{template}.txt", context),
         html_body=render_to_string(html_template, context),
         kind=kind,

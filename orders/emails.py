@@ -22,8 +22,24 @@ STATUS_MAILS: dict[str, tuple[str, str]] = {
 }
 
 
+def order_email_confirmed(*, order: Order) -> bool:
+    """Whether the order's e-mail address is known to belong to the shopper who placed it (issue 21).
+
+    Only an address the identity provider verified is: a signed-in shopper's provider account takes its
+    e-mail only when the provider says it is verified (accounts.services.user_sync_from_oidc), so the
+    order's address is confirmed when it is that account's. An address typed at guest checkout, or a
+    password account's (sign-up does not verify it), or a different address typed by a signed-in shopper
+    may be anyone's: the e-mails to it carry none of the shopper's free text as written (see
+    templates/orders/email/)."""
+    user = order.user
+    account_email = (getattr(user, "email", "") or "").strip().lower()
+    return bool(user and getattr(user, "oidc_sub", None) and account_email == order.email.strip().lower())
+
+
 def _order_mail(*, order: Order, kind: str, subject: str, extra: dict | None = None) -> None:
     context = {
+        # False: the gift message is left out and typed names/addresses lose their links (shop_text).
+        "email_confirmed": order_email_confirmed(order=order),
         "order": order,
         "lines": order.lines.all(),
         "boutique": boutique(),

@@ -27,7 +27,7 @@ from django.utils import timezone
 from cart.cart import cart_summary, free_delivery_shortfall
 from cart.models import Cart, CartLine
 from cart.services import cart_clear
-from catalog.models import ProductVariant
+from catalog.models import SELLABLE_RELATED, ProductVariant
 from catalog.money import format_money
 from catalog.services.stock import variant_stock_move
 
@@ -301,7 +301,7 @@ def variants_locked(variant_ids: list[int]) -> dict[int, ProductVariant]:
     # ORDER BY pk puts the row locks in a fixed order across all checkouts: no deadlock.
     rows = (
         ProductVariant.objects.select_for_update(of=("self",))
-        .select_related("product__category")
+        .select_related(SELLABLE_RELATED)
         .filter(pk__in=variant_ids)
         .order_by("pk")
     )

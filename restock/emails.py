@@ -7,6 +7,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from mailqueue.services import mail_send
+from shop_text import text_one_line
 
 from .models import RestockSignup
 from .tokens import restock_unsubscribe_token
@@ -21,7 +22,8 @@ def restock_email_queue(*, signup: RestockSignup) -> None:
     token = restock_unsubscribe_token(signup=signup)
     mail_send(
         to=signup.email,
-        subject=f"{settings.SHOP_NAME}: {variant.product.name} is back in stock",
+        # Flattened: a name stored before the one-line rule (or written past it) must never fail the send.
+        subject=text_one_line(f"{settings.SHOP_NAME}: {variant.product.name} is back in stock"),
         template="restock/email/back_in_stock",
         context={
             "variant": variant,

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from catalog.models import ProductVariant
+from catalog.models import ProductVariant, sellable_product_q
 
 from .emails import restock_email_queue
 from .models import RestockSignup
@@ -26,8 +26,9 @@ def restock_signup_create(*, variant_id: int, email: str) -> RestockSignup:
         # The variant's row lock orders this against a stock change: either the change commits first
         # and we refuse (it is back), or this sign-up commits first and the change's notifier sees it.
         variant = (
-            ProductVariant.objects.select_for_update(of=("self",))
-            .filter(pk=variant_id, is_active=True, product__is_active=True)
+            ProductVariant.objects.sellable()  # the shop's one rule: a hidden piece takes no sign-ups
+            .select_for_update(of=("self",))
+            .filter(pk=variant_id)
             .first()
         )
         if variant is None:
@@ -54,11 +55,13 @@ def restock_notify(*, variant_ids: Iterable[int]) -> int:
         due = list(
             RestockSignup.objects.select_for_update(of=("self",), skip_locked=True)
             .filter(
+                # A piece hidden since the sign-up is not named in an e-mail; the sign-up waits until it
+                # is on sale again (the one rule, catalog.models.sellable_product_q).
+                sellable_product_q("variant__product__"),
                 variant_id__in=ids,
                 notified_at__isnull=True,
                 variant__stock__gt=0,
                 variant__is_active=True,
-                variant__product__is_active=True,
             )
             .select_related("variant__product")
         )

@@ -23,8 +23,10 @@ def signup(request):
     """Record a back-in-stock sign-up and go back to the product page with a message."""
     variant_pk = request.POST.get("variant", "")
     variant = None
-    if variant_pk.isdigit():
-        variant = ProductVariant.objects.select_related("product").filter(pk=int(variant_pk)).first()
+    if variant_pk.isdigit() and len(variant_pk) <= 18:  # a bigint; longer digit strings are no piece of ours
+        # The shop's one "sellable" rule, before anything is rendered: a hidden piece (its category or an
+        # ancestor switched off) is a plain 404 that names nothing, and takes no sign-up.
+        variant = ProductVariant.objects.sellable().select_related("product").filter(pk=int(variant_pk)).first()
     if variant is None:
         raise Http404("No such piece")
     context = {"product": variant.product, "variant": variant}

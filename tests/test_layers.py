@@ -253,3 +253,23 @@ def test_the_checks_find_a_wrong_arrow_and_a_cycle(tmp_path):
         "orders.services -> catalog.models -> orders.services",
         "orders.services -> orders.emails -> orders.services",
     ]
+
+
+# Standalone modules below every app (issue 21): rules two apps that stand alone share (catalog and
+# accounts both use shop_text's one-line rule). They import nothing of ours, or they would be an arrow.
+STANDALONE = ("shop_text",)
+
+
+def _our_imports_of(path: Path) -> list[str]:
+    ours = set(ALLOWED) | set(STANDALONE)
+    return sorted(m for m in _imports(path.stem, path) if m.split(".")[0] in ours and m != path.stem)
+
+
+def test_standalone_modules_import_nothing_of_ours():
+    assert {name: _our_imports_of(ROOT / f"{name}.py") for name in STANDALONE} == {name: [] for name in STANDALONE}
+
+
+def test_the_standalone_check_finds_an_import_of_ours(tmp_path):
+    made_up = tmp_path / "shop_text.py"
+    made_up.write_text("from django.core.exceptions import ValidationError\nfrom catalog.models import Product\n")
+    assert _our_imports_of(made_up) == ["catalog.models", "catalog.models.Product"]

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q
 
+from ..image_slot import image_processing_slot
 from ..images import ImageRejectedError, ProcessedImage, image_check_size, image_process, renditions_from_master
 from ..models import Product, ProductImage, ProductVariant
 from ..storage import object_read, objects_delete, objects_save, upload_delete, upload_read
@@ -46,11 +47,13 @@ def product_image_create(
         size = getattr(file, "size", None)
         if size is not None:
             image_check_size(size)  # refuse before reading a byte
-        processed = image_process(file.read(settings.IMAGE_UPLOAD_MAX_BYTES + 1))
+        with image_processing_slot():  # one decode at a time on this machine (busy: ImageBusyError)
+            processed = image_process(file.read(settings.IMAGE_UPLOAD_MAX_BYTES + 1))
     elif upload_key is not None:
         data = upload_read(key=upload_key)
         try:
-            processed = image_process(data)
+            with image_processing_slot():
+                processed = image_process(data)
         except ImageRejectedError:
             upload_delete(key=upload_key)
             raise
@@ -64,7 +67,9 @@ def product_image_create(
 
 def product_image_rebuild_renditions(*, image: ProductImage) -> ProductImage:
     """Make the renditions again from the stored master (new keys, so cached copies never go stale)."""
-    width, height, renditions = renditions_from_master(object_read(image.image.name))
+    data = object_read(image.image.name)
+    with image_processing_slot():
+        width, height, renditions = renditions_from_master(data)
     folder = posixpath.dirname(image.image.name)
     token = uuid.uuid4().hex[:8]
     files = [(f"{folder}/w{r.width}-{token}.{r.extension}", r.data, r.content_type) for r in renditions]

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 
+from shop_text import text_one_line_check
+
 from ..models import Gemstone, Metal, Product, ProductVariant
 
 IMPORT_REQUIRED_COLUMNS = ("sku", "product_slug", "metal", "price", "stock")
@@ -116,6 +118,12 @@ def _parse_row(number: int, row: dict[str, str], errors: list[ImportRowError]) -
         found.append(f"ring_size '{ring_size}' is longer than 8 characters.")
     if len(row["product_name"]) > Product._meta.get_field("name").max_length:
         found.append("product_name is longer than 200 characters.")
+    # The one-line rule the model fields carry (shop_text): the import refuses what the admin refuses.
+    for column in ("sku", "ring_size", "product_name"):
+        try:
+            text_one_line_check(row[column])
+        except ValidationError as error:
+            found.append(f"{column}: {error.messages[0]}")
     metal = _metal_value(row["metal"]) if row["metal"] else ""
     if metal is None:
         found.append(f"unknown metal '{row['metal']}' (use one of: {', '.join(Metal.values)}).")

@@ -196,7 +196,10 @@ def _import(file: IO[bytes] | IO[str], result: ImportResult, actor) -> None:
     rows = rows_read(file, result.errors)
     plans, _ = products_plan(rows, result.errors)
     # Every row with a SKU, valid or not, is checked against the database in the same pass.
-    refs = [(number, row["sku"], row["product_slug"]) for number, row in rows if row["sku"]]
+    # (Not a SKU with NUL: Postgres text cannot hold one, and the row's own check has reported it.)
+    refs = [
+        (number, row["sku"], row["product_slug"]) for number, row in rows if row["sku"] and "\x00" not in row["sku"]
+    ]
     if not rows and not result.errors:
         result.errors.append(ImportRowError(2, "the file has a header but no product rows."))
     if not plans:

@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 from catalog.models import LOW_STOCK_CARD, Metal
 from catalog.money import format_money
 from catalog.selectors import category_list_for_request, category_roots, collection_list_for_request
+from shop_text import text_without_links
 
 register = template.Library()
 
@@ -22,6 +23,13 @@ _JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 def money(value, pence: bool = False) -> str:
     """``{{ total|money }}``; ``{{ total|money:True }}`` always shows pence."""
     return format_money(value, pence=bool(pence))
+
+
+@register.filter
+def without_links(value) -> str:
+    """``{{ order.full_name|without_links }}``: typed text with anything a mail client would link removed,
+    for e-mails to an address nobody confirmed (shop_text.text_without_links)."""
+    return text_without_links(value)
 
 
 @register.filter

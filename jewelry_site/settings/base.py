@@ -233,9 +233,16 @@ IMAGE_UPLOAD_ORIGIN = (
 )
 # Upload limits, shared by the presigned POST policy and the server-side checks.
 IMAGE_UPLOAD_MAX_BYTES = env.int("DJANGO_IMAGE_UPLOAD_MAX_MB", default=15) * 1024 * 1024
-IMAGE_MAX_PIXELS = env.int("DJANGO_IMAGE_MAX_PIXELS", default=40_000_000)
+# 24 MP: a 6000 x 4000 camera photo; a decoded image costs ~4 bytes a pixel, several times over while
+# converted, so the limit is what bounds an upload's memory (issue 21: 40 MP let ~720 MB through).
+IMAGE_MAX_PIXELS = env.int("DJANGO_IMAGE_MAX_PIXELS", default=24_000_000)
 IMAGE_UPLOAD_EXPIRY_MINUTES = env.int("DJANGO_IMAGE_UPLOAD_EXPIRY_MINUTES", default=10)
 IMAGE_RENDITION_WIDTHS = (320, 640, 960, 1400)
+# One photo decoded at a time per instance (catalog/image_slot.py): the file every gunicorn worker of the
+# machine locks, and how long a second upload waits for it before "busy, try again".
+# (Blank: jewelry-image-processing.lock in the system's temporary directory, which the workers share.)
+IMAGE_PROCESSING_LOCK_FILE = env.str("DJANGO_IMAGE_PROCESSING_LOCK_FILE", default="")
+IMAGE_PROCESSING_WAIT_SECONDS = env.float("DJANGO_IMAGE_PROCESSING_WAIT_SECONDS", default=20.0)
 
 
 def s3_media_storage(
