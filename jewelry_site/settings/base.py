@@ -500,3 +500,19 @@ SHOP_ONE_OF_A_KIND_HOLD_DAYS = env.int("DJANGO_SHOP_ONE_OF_A_KIND_HOLD_DAYS", de
 SHOP_HOLD_ALERT_PIECES = env.int("DJANGO_SHOP_HOLD_ALERT_PIECES", default=5)
 SHOP_HOLD_ALERT_VALUE = _money("DJANGO_SHOP_HOLD_ALERT_VALUE", "2000.00")
 # --- end of hold limits section -------------------------------------------------------------------
+
+# --- issue21-ratelimit ---
+# django-ratelimit counts in its own cache alias, "ratelimit", and its system checks run (installed app).
+# The counters must be atomic across every worker and instance: here (dev, the embedded default, on
+# SQLite or Postgres) the shop's own database counters, one UPSERT per count (jewelry_site/ratelimit_cache.py;
+# the table comes with `migrate`). prod.py uses Redis instead when DJANGO_CACHE_URL names one; test.py one
+# process's memory. Django's DatabaseCache is never used for them: it reads, then writes, and overshoots.
+INSTALLED_APPS += ["django_ratelimit"]
+RATELIMIT_CACHE_DATABASE = {"BACKEND": "jewelry_site.ratelimit_cache.DatabaseCounterCache"}
+CACHES["ratelimit"] = RATELIMIT_CACHE_DATABASE
+RATELIMIT_USE_CACHE = "ratelimit"
+# W001 only says "not on django-ratelimit's list" (which knows memcached and django-redis): our database
+# counters are proved atomic by tests/security/test_ratelimit_atomic.py, and `check --deploy` refuses a
+# rate-limit cache that is not atomic (jewelry_site.E230). E003 (a known non-atomic cache) stays on.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+# --- end of issue21-ratelimit ---
