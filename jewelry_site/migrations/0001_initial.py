@@ -4,22 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='RateLimitCounter',
+            name="RateLimitCounter",
             fields=[
-                ('key', models.CharField(max_length=255, primary_key=True, serialize=False)),
-                ('count', models.BigIntegerField()),
-                ('expires', models.FloatField(db_index=True)),
+                ("key", models.CharField(max_length=255, primary_key=True, serialize=False)),
+                ("count", models.BigIntegerField()),
+                ("expires", models.FloatField(db_index=True)),
             ],
             options={
-                'db_table': 'shop_ratelimit_counter',
+                "db_table": "shop_ratelimit_counter",
             },
         ),
     ]
