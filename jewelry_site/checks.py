@@ -23,3 +23,29 @@ def origin_verify_secret_set(app_configs, **kwargs) -> list[checks.CheckMessage]
             )
         ]
     return []
+
+
+# Rate-limit caches whose increment is one atomic step on a store every worker shares, each proved by
+# tests/security/test_ratelimit_atomic.py (issue #21). django-ratelimit's own check (E003) refuses the
+# known-bad ones; this one refuses anything else a release has not been tested with.
+ATOMIC_RATELIMIT_BACKENDS = frozenset(
+    {"django_redis.cache.RedisCache", "jewelry_site.ratelimit_cache.DatabaseCounterCache"}
+)
+
+
+@checks.register(checks.Tags.caches, deploy=True)
+def ratelimit_cache_atomic(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """In production the rate-limit counters live in Redis (django-redis) or the shop's database counters."""
+    alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+    backend = settings.CACHES.get(alias, {}).get("BACKEND", "")
+    if backend in ATOMIC_RATELIMIT_BACKENDS:
+        return []
+    return [
+        checks.Error(
+            f"The rate-limit cache {alias!r} uses {backend or 'nothing'}: its counters are not atomic across "
+            "workers, so parallel requests slip past every limit.",
+            hint="Set DJANGO_CACHE_URL to a redis:// URL, or leave it unset or dbcache:// (the database "
+            "counters of jewelry_site/ratelimit_cache.py count the limits then).",
+            id="jewelry_site.E230",
+        )
+    ]

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -87,6 +88,51 @@ def moto_start(*, env: dict[str, str] | None = None, what: str = "moto_server") 
 def moto_running(**kwargs) -> Iterator[str]:
     """``moto_start`` as a context manager: yields the endpoint URL, stops the server on exit."""
     process, url = moto_start(**kwargs)
+    try:
+        yield url
+    finally:
+        stop(process)
+
+
+def redis_start(*, what: str = "redis-server") -> tuple[subprocess.Popen, str]:
+    """A throwaway ``redis-server`` on a free loopback port, nothing saved to disk; returns it and its
+    redis:// URL. The caller stops it with ``stop``. No redis-server installed (scripts/install.sh test
+    installs it) fails loudly: the tests about Redis never skip."""
+    port = free_port()
+    executable = "/usr/bin/redis-server"
+    if not Path(executable).exists():
+        raise RuntimeError(f"{executable} is missing: run scripts/install.sh test (apt package redis-server)")
+    process = subprocess.Popen(  # noqa: S603 (the distribution's redis-server, fixed arguments)
+        [
+            executable,
+            "--bind",
+            HOST,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--dir",
+            tempfile.gettempdir(),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(port_open(port), timeout=30, what=what, process=process)
+    except BaseException:
+        stop(process)
+        raise
+    return process, f"redis://{HOST}:{port}/0"
+
+
+@contextmanager
+def redis_running(**kwargs) -> Iterator[str]:
+    """``redis_start`` as a context manager: yields the redis:// URL, stops the server on exit."""
+    process, url = redis_start(**kwargs)
     try:
         yield url
     finally:

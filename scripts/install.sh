@@ -2,7 +2,7 @@
 # Installs what a target needs and is missing, so `make run` / `make test` work on a fresh Debian.
 #
 #   scripts/install.sh run    # Python venv with runtime requirements
-#   scripts/install.sh test   # + dev requirements, Postgres 15, Chromium, Node/npm packages for tests,
+#   scripts/install.sh test   # + dev requirements, Postgres 15, redis-server, Chromium, Node/npm packages for tests,
 #                             #   checkov in .venv-tools (requirements-tools.txt)
 #   scripts/install.sh bench  # + wrk
 #
@@ -37,6 +37,8 @@ if [ "$target" = test ] || [ "$target" = bench ]; then
   need_deb curl /usr/bin/curl
   # tests/deploy/test_logrotate.py runs the shipped deploy/logrotate.conf with the real binary.
   need_deb logrotate /usr/sbin/logrotate
+  # Rate-limit counters in Redis (tests/security/test_ratelimit_atomic.py starts a throwaway one on loopback).
+  need_deb redis-server /usr/bin/redis-server
   # release.sh builds the release's venv with Debian's python3, as on an instance.
   /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || apt_missing+=(python3-venv)
 fi

@@ -30,7 +30,7 @@ def _cache_cleared():
     catalogue fragment from an earlier test would otherwise be served under an unchanged version."""
     from django.core.cache import caches
 
-    for alias in ("default", "fragments"):
+    for alias in ("default", "fragments", "ratelimit"):  # ratelimit: django-ratelimit's counters (issue #21)
         caches[alias].clear()
 
 

@@ -79,6 +79,14 @@ if CACHES["default"]["BACKEND"].endswith(("db.DatabaseCache", "locmem.LocMemCach
 CACHES["fragments"] = (
     dict(CACHES["default"]) if CACHES["default"]["BACKEND"].endswith("RedisCache") else FRAGMENT_CACHE_LOCAL  # noqa: F405
 )
+# Rate-limit counters (issue #21, alias "ratelimit"): in Redis when there is one (django-redis: INCR is
+# atomic), under a prefix of their own; else the database counters of base.py (one UPSERT per count).
+# Never the database cache: it reads, then writes, and parallel requests overshoot a limit.
+CACHES["ratelimit"] = (
+    {**CACHES["default"], "KEY_PREFIX": "ratelimit"}
+    if CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache"
+    else RATELIMIT_CACHE_DATABASE  # noqa: F405
+)
 
 # --- HTTPS behind CloudFront, the load balancer and nginx (chain: jewelry_site/client_address.py) ---
 # The load balancer sets X-Forwarded-Proto from its listener and overwrites any value sent to it.

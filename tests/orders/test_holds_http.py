@@ -3,8 +3,8 @@ settings (deploy/gunicorn.conf.py, three sync workers) on the pytest Postgres da
 
 Each shopper is a fresh session (its own cookies) with a fresh e-mail address; the client address is the
 one the proxy chain wrote (X-Forwarded-For, three trusted hops as in production). The rate limits are
-production's (30 orders an hour per address) in each worker's own memory cache; the hold cap is what
-must bound what one address holds, whatever the rate limiter lets through.
+production's (30 orders an hour per address) in production's atomic database counters (issue #21); the
+hold cap is what must bound what one address holds, whatever the rate limiter lets through.
 """
 
 import re

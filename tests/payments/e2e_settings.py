@@ -9,4 +9,6 @@ from tests.e2e.settings import *  # noqa: F403
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"},
     "fragments": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jewelry-fragments"},
+    # django-ratelimit's counters (RATELIMIT_USE_CACHE): the atomic database counters, as in production.
+    "ratelimit": {"BACKEND": "jewelry_site.ratelimit_cache.DatabaseCounterCache"},
 }

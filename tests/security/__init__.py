@@ -139,4 +139,13 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S255| Photos (#21)       | Concurrent uploads wait for the file lock, one after another          | tests/security/test_image_bomb.py::test_concurrent_uploads_are_processed_one_at_a_time |
 | S256| Stock history (#21)| Re-checked: variant inline offers no delete (S206 holds)              | tests/security/test_stock_history_delete.py::test_a_forged_delete_of_a_variant_through_the_product_page_deletes_nothing |
 | S256| Stock history (#21)| Re-checked: StockAdjustment.variant is PROTECT (S206 holds)           | tests/security/test_stock_history_delete.py::test_the_orm_refuses_to_delete_a_variant_or_product_with_stock_history |
+| S230| Rate limits (#21)  | 30 sign-ups at once vs 10/h: exactly 10 (Redis; database counters)   | tests/security/test_ratelimit_atomic.py::test_thirty_parallel_sign_ups_against_a_limit_of_ten_let_exactly_ten_through |
+| S230| Rate limits (#21)  | Over HTTP, gunicorn x3, prod settings, with and without Redis: 10    | tests/security/test_ratelimit_atomic.py::test_thirty_parallel_sign_ups_over_http_let_exactly_ten_through |
+| S231| Rate limits (#21)  | Negative control: the old database cache lets a held burst of 30 in   | tests/security/test_ratelimit_atomic.py::test_the_old_database_cache_lets_a_held_burst_past_the_limit |
+| S231| Rate limits (#21)  | The database counters hold the same held burst to 10                  | tests/security/test_ratelimit_atomic.py::test_the_database_counters_hold_the_same_held_burst_to_the_limit |
+| S232| Rate limits (#21)  | The counter store: add, incr, expiry, counts only                     | tests/security/test_ratelimit_atomic.py::test_the_database_counters_add_incr_and_expire_like_a_cache |
+| S233| Rate limits (#21)  | django-ratelimit's check runs; E003 and E230 refuse the database cache| tests/security/test_ratelimit_atomic.py::test_django_ratelimits_own_check_now_runs_and_refuses_the_database_cache |
+| S233| Rate limits (#21)  | Prod: Redis when DJANGO_CACHE_URL names one, else DB; --deploy clean  | tests/security/test_ratelimit_atomic.py::test_production_counts_in_redis_when_there_is_one_else_in_the_database_and_check_deploy_is_clean |
+| S234| Rate limits (#21)  | make run's defaults (SQLite) pass the checks with atomic counters     | tests_sqlite/test_ratelimit.py::test_the_dev_defaults_pass_django_ratelimits_checks_with_atomic_counters |
+| S234| Rate limits (#21)  | On SQLite a burst of 12 against 5/h lets exactly 5 through            | tests_sqlite/test_ratelimit.py::test_twelve_sign_ups_at_once_against_a_limit_of_five_let_exactly_five_through_on_sqlite |
 """
