@@ -342,7 +342,8 @@ SHOP_BOUTIQUE_READY = env.str(
 
 # Pages with personal data are never stored by a browser or a shared cache (issue #15): every URL in these
 # namespaces, and these URL names, answer Cache-Control: no-store (jewelry_site.middleware.NoStoreMiddleware).
-SHOP_NO_STORE_NAMESPACES = ("cart", "orders", "accounts", "admin", "payments")
+# wishlist and restock (issue #21): a shopper's saved pieces and the back-in-stock pages name what they want.
+SHOP_NO_STORE_NAMESPACES = ("cart", "orders", "accounts", "admin", "payments", "wishlist", "restock")
 SHOP_NO_STORE_URL_NAMES = ("admin-login", "admin-logout")
 
 # --- Security headers and limits (issue #6, helper D) -------------------------------------
@@ -500,3 +501,11 @@ SHOP_ONE_OF_A_KIND_HOLD_DAYS = env.int("DJANGO_SHOP_ONE_OF_A_KIND_HOLD_DAYS", de
 SHOP_HOLD_ALERT_PIECES = env.int("DJANGO_SHOP_HOLD_ALERT_PIECES", default=5)
 SHOP_HOLD_ALERT_VALUE = _money("DJANGO_SHOP_HOLD_ALERT_VALUE", "2000.00")
 # --- end of hold limits section -------------------------------------------------------------------
+
+# --- issue21-tokens ---
+# A password reset link works this many seconds (Django's default is 3 days): long enough to read the
+# e-mail, short enough that an old link found in a mailbox or a log is worth nothing (issue #21).
+PASSWORD_RESET_TIMEOUT = env.int("DJANGO_PASSWORD_RESET_TIMEOUT", default=60 * 60)
+# No page script reads the CSRF cookie (forms and fetch() take the hidden csrfmiddlewaretoken), so a script
+# injected into a page cannot read it either. A security invariant, not a choice: not read from the env.
+CSRF_COOKIE_HTTPONLY = True
