@@ -91,4 +91,20 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S205| Holds (#20)        | Large offline hold: security event without the e-mail                 | tests/orders/test_holds.py::test_a_large_offline_hold_logs_a_security_event_without_the_email          |
 | S205| Holds (#20)        | Over HTTP (gunicorn, prod settings): a burst of 45 holds 10           | tests/orders/test_holds_http.py::test_one_address_with_fresh_sessions_and_emails_holds_at_most_the_caps_over_http |
 | S205| Holds (#20)        | Over HTTP: a stranger cannot block a customer's checkout              | tests/orders/test_holds_http.py::test_a_stranger_cannot_block_a_customers_checkout_over_http           |
+| S210| Tokens (#21)       | Links e-mailed now (reset, unsubscribe, guest): no log line holds a token | tests/security/test_token_logs.py::test_links_emailed_now_carry_their_token_in_the_query_and_no_log_line_holds_it |
+| S210| Tokens (#21)       | Old path links keep working; gunicorn + app logs redact (over HTTP)   | tests/security/test_token_logs.py::test_links_sent_before_with_the_token_in_the_path_still_work_and_every_log_line_redacts_it |
+| S211| Tokens (#21)       | One list of token paths; guard fails on a URL missing from it         | tests/security/test_tokens.py::test_every_url_with_a_token_in_its_path_is_redacted_by_the_one_list |
+| S211| Tokens (#21)       | Guard's negative control: a made-up token route is reported           | tests/security/test_tokens.py::test_the_guard_catches_a_made_up_token_route |
+| S211| Tokens (#21)       | Token paths and token query parameters are masked in any line         | tests/security/test_tokens.py::test_tokens_in_paths_and_queries_are_redacted |
+| S212| Tokens (#21)       | Reset links live 1 hour (setting); an older one is a clear page       | tests/security/test_tokens.py::test_reset_links_live_an_hour_and_an_older_one_is_a_clear_page |
+| S212| Tokens (#21)       | A mangled reset link goes back to the form, never a 500               | tests/security/test_tokens.py::test_a_mangled_reset_link_goes_back_to_the_reset_form_never_a_500 |
+| S212| Tokens (#21)       | An expired unsubscribe page says so plainly (404)                     | tests/restock/test_restock.py::test_the_token_free_page_without_a_link_behind_it_says_so_plainly |
+| S213| Tokens (#21)       | Reset mail queued, no SMTP in the request, link on SHOP_SITE_URL (HTTP) | tests/security/test_token_logs.py::test_password_reset_is_queued_with_the_site_url_whatever_the_host_and_no_smtp_in_the_request |
+| S214| Tokens (#21)       | Client X-Real-IP / X-Request-ID not taken as ours (gunicorn, HTTP)    | tests/security/test_token_logs.py::test_a_clients_x_real_ip_and_x_request_id_are_not_taken_as_ours |
+| S214| Tokens (#21)       | Request id always ours; a caller's kept apart only when safe          | tests/deploy/test_logging.py::test_the_request_id_is_always_ours_and_a_callers_is_kept_apart_only_when_safe |
+| S214| Tokens (#21)       | nginx as shipped sets neither X-Real-IP nor a request id              | tests/deploy/test_nginx_proxy.py::test_nginx_neither_vouches_for_a_request_id_nor_sets_x_real_ip |
+| S215| Tokens (#21)       | Wishlist and back-in-stock pages send no-store                        | tests/security/test_tokens.py::test_the_wishlist_and_back_in_stock_pages_are_not_stored |
+| S216| Tokens (#21)       | CSRF cookie HttpOnly; no page script reads document.cookie            | tests/security/test_tokens.py::test_the_csrf_cookie_is_http_only_and_nothing_reads_it |
+| S217| Tokens (#21)       | Checkout without the seen total places nothing, says why              | tests/security/test_tokens.py::test_a_checkout_without_the_total_the_shopper_saw_places_nothing_and_says_why |
+| S217| Tokens (#21)       | A blank, mangled or forged total is refused too                       | tests/security/test_tokens.py::test_a_forged_total_is_refused_too |
 """
