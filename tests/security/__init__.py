@@ -102,7 +102,7 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S213| Tokens (#21)       | Reset mail queued, no SMTP in the request, link on SHOP_SITE_URL (HTTP) | tests/security/test_token_logs.py::test_password_reset_is_queued_with_the_site_url_whatever_the_host_and_no_smtp_in_the_request |
 | S214| Tokens (#21)       | Client X-Real-IP / X-Request-ID not taken as ours (gunicorn, HTTP)    | tests/security/test_token_logs.py::test_a_clients_x_real_ip_and_x_request_id_are_not_taken_as_ours |
 | S214| Tokens (#21)       | Request id always ours; a caller's kept apart only when safe          | tests/deploy/test_logging.py::test_the_request_id_is_always_ours_and_a_callers_is_kept_apart_only_when_safe |
-| S214| Tokens (#21)       | nginx as shipped sets neither X-Real-IP nor a request id              | tests/deploy/test_nginx_proxy.py::test_nginx_neither_vouches_for_a_request_id_nor_sets_x_real_ip |
+| S214| Tokens (#21)       | nginx as shipped makes no request id and drops a client's X-Real-IP   | tests/deploy/test_nginx_proxy.py::test_nginx_neither_vouches_for_a_request_id_nor_passes_x_real_ip |
 | S215| Tokens (#21)       | Wishlist and back-in-stock pages send no-store                        | tests/security/test_tokens.py::test_the_wishlist_and_back_in_stock_pages_are_not_stored |
 | S216| Tokens (#21)       | CSRF cookie HttpOnly; no page script reads document.cookie            | tests/security/test_tokens.py::test_the_csrf_cookie_is_http_only_and_nothing_reads_it |
 | S217| Tokens (#21)       | Checkout without the seen total places nothing, says why              | tests/security/test_tokens.py::test_a_checkout_without_the_total_the_shopper_saw_places_nothing_and_says_why |
