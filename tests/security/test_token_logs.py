@@ -302,6 +302,16 @@ def test_password_reset_is_queued_with_the_site_url_whatever_the_host_and_no_smt
     for link in links:
         assert link.startswith(f"{SITE_URL}/account/password/reset/link/?"), link
         assert OTHER_HOST not in link
+    # The figure, printed not asserted (no wall-clock asserts): server-side time of the two answers.
+    _wait_for_access_lines(shop)
+    posts = [
+        line["duration_ms"]
+        for line in shop.log_lines()
+        if line.get("logger") == "shop.access"
+        and line.get("method") == "POST"
+        and line.get("path") == reverse("accounts:password-reset")
+    ]
+    print(f"\n[password reset POST, server ms] known, unknown = {posts[-2:]}")
 
 
 def test_a_clients_x_real_ip_and_x_request_id_are_not_taken_as_ours(shop):
