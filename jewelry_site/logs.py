@@ -36,7 +36,8 @@ _INLINE_SECRET = re.compile(
 # scrubbed of them here. Links now carry their token in the query string and are exchanged at once for a
 # session and a token-free redirect; these are the links sent before that (guest order links, issue #15;
 # password reset and back-in-stock unsubscribe, issue #21), which keep working for a while.
-# tests/security/test_token_logs.py fails if a URL pattern with a token in its route is missing here.
+# tests/security/test_tokens.py fails if a URL pattern with a token in its route is missing here;
+# tests/security/test_token_logs.py walks every flow through gunicorn and searches every line.
 TOKEN_PATHS = (
     re.compile(r"(/orders/view/)[^/\s?\"']+"),
     # /account/password/reset/<uidb64>/<token>/; "set-password" is Django's token-free stand-in.
