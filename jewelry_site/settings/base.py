@@ -509,3 +509,6 @@ PASSWORD_RESET_TIMEOUT = env.int("DJANGO_PASSWORD_RESET_TIMEOUT", default=60 * 6
 # No page script reads the CSRF cookie (forms and fetch() take the hidden csrfmiddlewaretoken), so a script
 # injected into a page cannot read it either. A security invariant, not a choice: not read from the env.
 CSRF_COOKIE_HTTPONLY = True
+# Kinds of queued e-mail whose body the admin never shows: they carry a live sign-in link (the mail
+# worker still sends them). A list of our own e-mail kinds, not a deployment choice: not read from the env.
+SHOP_MAIL_PRIVATE_KINDS = ("password-reset",)

@@ -107,4 +107,5 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S216| Tokens (#21)       | CSRF cookie HttpOnly; no page script reads document.cookie            | tests/security/test_tokens.py::test_the_csrf_cookie_is_http_only_and_nothing_reads_it |
 | S217| Tokens (#21)       | Checkout without the seen total places nothing, says why              | tests/security/test_tokens.py::test_a_checkout_without_the_total_the_shopper_saw_places_nothing_and_says_why |
 | S217| Tokens (#21)       | A blank, mangled or forged total is refused too                       | tests/security/test_tokens.py::test_a_forged_total_is_refused_too |
+| S218| Tokens (#21)       | Queued reset e-mails: the admin never shows their body (the link)      | tests/security/test_tokens.py::test_staff_reading_the_mail_queue_never_see_a_reset_link |
 """

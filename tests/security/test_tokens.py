@@ -16,12 +16,13 @@ from django.utils.http import urlsafe_base64_encode
 
 from jewelry_site import logs
 from jewelry_site.logs import REDACTED, redact_text
+from mailqueue.models import Mail
 from orders.forms import GOODS_TOTAL_UNCONFIRMED
 from orders.models import Order
 from restock.models import RestockSignup
 from restock.tokens import restock_unsubscribe_token
 from tests.accounts.conftest import oidc_off  # noqa: F401 - a fixture
-from tests.factories import ProductFactory, ProductVariantFactory, UserFactory
+from tests.factories import ProductFactory, ProductVariantFactory, StaffUserFactory, UserFactory
 from tests.orders.conftest import checkout_data
 
 pytestmark = pytest.mark.django_db
@@ -189,3 +190,26 @@ def test_old_style_reset_links_still_work(client):
     assert b"Save new password" in page.content
     forged = old.rsplit("/", 2)[0] + "/cz1abc-0123456789abcdef/"
     assert b"already been used or has expired" in Client().get(forged, follow=True).content
+
+
+@pytest.mark.usefixtures("oidc_off")
+def test_staff_reading_the_mail_queue_never_see_a_reset_link(client):
+    """Queued reset e-mails are rows staff can open in the admin: their body (a live sign-in link) is
+    never shown, so an order handler cannot reset a superuser's password and read the link."""
+    boss = UserFactory(email="boss@example.com", is_staff=True, is_superuser=True)
+    client.post(reverse("accounts:password-reset"), {"email": boss.email})
+    reset = Mail.objects.get(kind="password-reset")
+    token = re.search(r"[?&]t=([^&\s]+)", reset.text_body)[1]
+    other = Mail.objects.create(
+        to="ada@example.com",
+        subject="Hi",
+        text_body="Order body",
+        kind="order_confirmation",
+        next_attempt_at=reset.next_attempt_at,
+    )
+    client.force_login(StaffUserFactory(is_superuser=True))
+    page = client.get(reverse("admin:mailqueue_mail_change", args=[reset.pk]))
+    assert page.status_code == 200
+    assert token not in page.content.decode()
+    assert "boss@example.com" in page.content.decode()  # staff still see that it went, and to whom
+    assert "Order body" in client.get(reverse("admin:mailqueue_mail_change", args=[other.pk])).content.decode()
