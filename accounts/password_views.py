@@ -4,6 +4,7 @@ Django's own auth views do the work, with the shop's templates. With single sign
 hosted pages own all of this, so these URLs send the browser to accounts:login (the provider).
 """
 
+import re
 from functools import wraps
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_safe
 from django_ratelimit.decorators import ratelimit
 
 from . import services
@@ -66,7 +68,6 @@ def sign_up(request: HttpRequest) -> HttpResponse:
 _password_reset = django_auth_views.PasswordResetView.as_view(
     template_name="registration/password_reset_form.html",
     form_class=ResetForm,
-    email_template_name="registration/password_reset_email.txt",
     subject_template_name="registration/password_reset_subject.txt",
     extra_email_context={"site_name": settings.SHOP_NAME},
     success_url=reverse_lazy("accounts:password-reset-done"),
@@ -102,6 +103,26 @@ password_reset_confirm = local_accounts_only(
         success_url=reverse_lazy("accounts:password-reset-complete"),
     )
 )
+# What Django's urlsafe_base64_encode and PasswordResetTokenGenerator make; anything else is no link of ours.
+_UIDB64 = re.compile(r"[0-9A-Za-z_-]{1,64}")
+_RESET_TOKEN = re.compile(r"[0-9a-z]{1,13}-[0-9a-f]{1,64}")
+
+
+@require_safe
+def _password_reset_link(request: HttpRequest) -> HttpResponse:
+    """The e-mail's link: its token goes into the session and the browser on to the token-free form.
+
+    Django's own confirm view then checks the token from the session exactly as for its own redirect
+    (an invalid or expired one shows "This link has already been used or has expired").
+    """
+    uidb64, token = request.GET.get("u", ""), request.GET.get("t", "")
+    if not _UIDB64.fullmatch(uidb64) or not _RESET_TOKEN.fullmatch(token):
+        return redirect("accounts:password-reset")
+    request.session[django_auth_views.INTERNAL_RESET_SESSION_TOKEN] = token
+    return redirect("accounts:password-reset-confirm", uidb64=uidb64, token=PasswordResetConfirmView.reset_url_token)
+
+
+password_reset_link = local_accounts_only(_password_reset_link)
 password_reset_complete = local_accounts_only(
     django_auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_reset_complete.html")
 )

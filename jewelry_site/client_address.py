@@ -35,6 +35,9 @@ settings (django-ratelimit's ``RATELIMIT_IP_META_KEY``, django-axes' ``AXES_CLIE
 apps below ``jewelry_site`` never import it.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -47,8 +50,17 @@ def client_ip(request: HttpRequest | None) -> str:
     """
     if request is None:
         return "unknown"
+    return client_ip_from_environ(request.META)
+
+
+def client_ip_from_environ(environ: Mapping[str, Any]) -> str:
+    """``client_ip`` for a WSGI environ (gunicorn's access log has no request object, only this).
+
+    Nothing else is read: X-Real-IP, Forwarded and the like are not set by our chain and pass
+    through from the client untouched, so they name whatever the client likes.
+    """
     hops = getattr(settings, "SHOP_TRUSTED_PROXY_HOPS", 0)
-    forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+    forwarded = [p.strip() for p in str(environ.get("HTTP_X_FORWARDED_FOR", "")).split(",") if p.strip()]
     if hops and len(forwarded) >= hops:
         return forwarded[-hops][:64]
-    return (request.META.get("REMOTE_ADDR") or "unknown")[:64]
+    return (environ.get("REMOTE_ADDR") or "unknown")[:64]

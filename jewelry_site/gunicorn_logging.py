@@ -1,13 +1,16 @@
 """gunicorn's error and access logs as the same JSON lines as the app (deploy/gunicorn.conf.py).
 
 Health probes are left out of the access log unless they fail; everything is redacted by
-``JsonFormatter``. Only the path is logged, never the query string (it can carry OIDC codes).
+``JsonFormatter`` (tokens in old links' paths included: ``jewelry_site.logs.TOKEN_PATHS``). Only the
+path is logged, never the query string (it carries OIDC codes and our links' tokens). The request id
+is the app's own (the response's X-Request-ID), the address the one ``client_address`` trusts.
 """
 
 import logging
 
 from gunicorn.glogging import Logger
 
+from jewelry_site.client_address import client_ip_from_environ
 from jewelry_site.logs import HEALTH_PATHS, JsonFormatter
 
 
@@ -42,7 +45,9 @@ class JsonLogger(Logger):
                 "duration_ms": round(request_time.total_seconds() * 1000, 1),
                 "bytes": sent,
                 "request_id": headers.get("x-request-id"),
-                "remote_addr": environ.get("HTTP_X_REAL_IP") or environ.get("REMOTE_ADDR") or None,
+                # The app's own rule (trusted X-Forwarded-For hops, else the peer): never a header the
+                # client may set itself, such as X-Real-IP, which our proxies neither set nor clear.
+                "remote_addr": client_ip_from_environ(environ),
                 "user_agent": (environ.get("HTTP_USER_AGENT") or "")[:200] or None,
             },
         )

@@ -25,17 +25,23 @@ from jewelry_site.logs import HEALTH_PATHS, bind_request_context, reset_request_
 
 access_log = logging.getLogger("shop.access")
 
-# Accept a caller's id only when it is short and made of safe characters (it ends up in logs).
-_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+# A caller's own id is logged beside ours only when short and made of safe characters.
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 Handler = Callable[[HttpRequest], HttpResponseBase]
 
 
-def request_id_from(request: HttpRequest) -> str:
-    supplied = request.headers.get("X-Request-ID", "")
-    if _SAFE_REQUEST_ID.fullmatch(supplied):
-        return supplied
+def request_id_new() -> str:
+    """Our id for a request: always made here. A client's X-Request-ID passes through nginx and the
+    load balancer untouched, so taking it would let anyone pick the id their lines are filed under
+    (or reuse another request's, to mix their lines into it)."""
     return uuid.uuid4().hex
+
+
+def client_request_id_from(request: HttpRequest) -> str | None:
+    """The caller's X-Request-ID, if short and safe: logged as ``client_request_id``, never as ours."""
+    supplied = request.headers.get("X-Request-ID", "")
+    return supplied if _SAFE_REQUEST_ID.fullmatch(supplied) else None
 
 
 def _loaded_user_id(request: HttpRequest) -> int | None:
@@ -56,9 +62,14 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        request_id = request_id_from(request)
+        request_id = request_id_new()
         request.request_id = request_id
-        token = bind_request_context(request_id=request_id, method=request.method, path=request.path)
+        token = bind_request_context(
+            request_id=request_id,
+            client_request_id=client_request_id_from(request),
+            method=request.method,
+            path=request.path,
+        )
         started = time.perf_counter()
         try:
             response = self.get_response(request)

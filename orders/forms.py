@@ -59,6 +59,9 @@ class SavedAddressField(forms.ModelChoiceField):
         return f"{obj.label}: {obj}" if obj.label else str(obj)
 
 
+GOODS_TOTAL_UNCONFIRMED = "We could not confirm the total you saw; please check your order below and place it again."
+
+
 class CheckoutForm(forms.Form):
     # The page's order, which is also the error summary's order.
     field_order = (
@@ -77,8 +80,20 @@ class CheckoutForm(forms.Form):
     )
     checkout_token = forms.CharField(widget=forms.HiddenInput, max_length=300)
     # The goods total the shopper saw; placement refuses if prices moved since (shipping is chosen here).
+    # Required (issue #21): without it an order would be placed at whatever the prices are now, unseen.
     expected_goods_total = forms.DecimalField(
-        widget=forms.HiddenInput, max_digits=12, decimal_places=2, min_value=0, required=False
+        widget=forms.HiddenInput,
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        error_messages={
+            "required": GOODS_TOTAL_UNCONFIRMED,
+            "invalid": GOODS_TOTAL_UNCONFIRMED,
+            "min_value": GOODS_TOTAL_UNCONFIRMED,
+            "max_digits": GOODS_TOTAL_UNCONFIRMED,
+            "max_decimal_places": GOODS_TOTAL_UNCONFIRMED,
+            "max_whole_digits": GOODS_TOTAL_UNCONFIRMED,
+        },
     )
 
     email = forms.EmailField(label="E-mail", max_length=254)

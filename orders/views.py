@@ -110,6 +110,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
         )
     elif "checkout_token" in form.errors:
         form.refresh_token(checkout_token_issue(cart=cart), summary.total)
+    elif "expected_goods_total" in form.errors:
+        # Shown the total now, so the next submit confirms a price the shopper has seen.
+        form.refresh_goods_total(summary.total)
     return render(request, "orders/checkout.html", checkout_display(form=form, summary=summary), status=status)
 
 

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
@@ -45,12 +45,33 @@ def signup(request):
     return HttpResponseRedirect(variant.product.get_absolute_url())
 
 
+# The token of the unsubscribe link being confirmed: kept here, never in a URL the logs would write.
+SESSION_TOKEN = "restock_unsubscribe_token"  # noqa: S105 - a session key, not a secret
+
+
 @require_http_methods(["GET", "POST"])
-def unsubscribe(request, token: str):
-    """GET asks to confirm (mail scanners follow links); POST deletes the sign-up."""
-    if restock_unsubscribe_pk(token=token) is None:
-        raise Http404("Unknown unsubscribe link")
+def unsubscribe(request, token: str = ""):
+    """The e-mail's link (``?t=``) puts its token in the session and redirects to the token-free page.
+
+    There, GET asks to confirm (mail scanners follow links) and POST deletes the sign-up. Links sent
+    before the token moved to the query string carry it in the path (redacted in the logs): a GET is
+    exchanged the same way, a POST from a confirm page rendered back then still deletes.
+    """
+    linked = token or request.GET.get("t", "")
+    if linked:
+        if restock_unsubscribe_pk(token=linked) is None:
+            raise Http404("Unknown unsubscribe link")
+        if request.method == "POST":
+            restock_unsubscribe(token=linked)
+            return render(request, "restock/unsubscribe.html", {"done": True})
+        request.session[SESSION_TOKEN] = linked
+        return redirect("restock:unsubscribe")
+    held = request.session.get(SESSION_TOKEN, "")
+    if not isinstance(held, str) or restock_unsubscribe_pk(token=held) is None:
+        # No link behind this page (opened directly, or already used in this browser): say so plainly.
+        return render(request, "restock/unsubscribe.html", {"expired": True}, status=404)
     if request.method == "POST":
-        restock_unsubscribe(token=token)
+        restock_unsubscribe(token=held)
+        del request.session[SESSION_TOKEN]
         return render(request, "restock/unsubscribe.html", {"done": True})
-    return render(request, "restock/unsubscribe.html", {"done": False, "token": token})
+    return render(request, "restock/unsubscribe.html", {"done": False})

@@ -150,6 +150,9 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# No page script reads the CSRF cookie (forms and fetch() take the hidden csrfmiddlewaretoken), so a script
+# injected into a page cannot read it either. A security invariant, not a choice: not read from the env.
+CSRF_COOKIE_HTTPONLY = True
 
 # === Accounts and sign-in: users, passwords, Cognito, lockout =================================
 AUTH_USER_MODEL = "accounts.User"
@@ -163,6 +166,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# A password reset link works this many seconds (Django's default is 3 days): long enough to read the
+# e-mail, short enough that an old link found in a mailbox or a log is worth nothing (issue #21).
+PASSWORD_RESET_TIMEOUT = env.int("DJANGO_PASSWORD_RESET_TIMEOUT", default=60 * 60)
 
 # Sign-in through Amazon Cognito over OpenID Connect (issue #4).
 # Off by default (`make run` keeps Django's login form). DJANGO_COGNITO_* switch it on and derive
@@ -319,6 +325,9 @@ SHOP_MAIL_RETRY_MAX_SECONDS = env.float("DJANGO_MAIL_RETRY_MAX_SECONDS", default
 # Sent e-mails (their bodies hold names and addresses) and finished delivery tasks are deleted after
 # this many days by `manage.py mail_prune` (daily, deploy/jewelry-maintenance.service); failed ones stay.
 SHOP_MAIL_RETENTION_DAYS = env.int("DJANGO_MAIL_RETENTION_DAYS", default=90)
+# Kinds of queued e-mail whose body the admin never shows: they carry a live sign-in link (the mail
+# worker still sends them). A list of our own e-mail kinds, not a deployment choice: not read from the env.
+SHOP_MAIL_PRIVATE_KINDS = ("password-reset",)
 
 # === Security: headers, request limits, proxies, health =======================================
 # The same policy in every environment, so a page that breaks it fails in dev and in tests.
@@ -382,7 +391,7 @@ SHOP_READYZ_DB_TIMEOUT_MS = env.int("DJANGO_READYZ_DB_TIMEOUT_MS", default=2000)
 
 # Pages with personal data are never stored by a browser or a shared cache (issue #15): every URL in these
 # namespaces, and these URL names, answer Cache-Control: no-store (jewelry_site.middleware.NoStoreMiddleware).
-SHOP_NO_STORE_NAMESPACES = ("cart", "orders", "accounts", "admin", "payments")
+SHOP_NO_STORE_NAMESPACES = ("cart", "orders", "accounts", "admin", "payments", "wishlist", "restock")
 SHOP_NO_STORE_URL_NAMES = ("admin-login", "admin-logout")
 
 # === Logging: JSON lines on stdout, redacted, with the request id (issue #6) ==================

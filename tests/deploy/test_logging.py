@@ -124,12 +124,20 @@ def test_request_id_generated_and_returned(client, json_log):
 
 
 @pytest.mark.django_db
-def test_safe_request_id_is_kept_and_unsafe_one_replaced(client):
-    assert client.get("/healthz", HTTP_X_REQUEST_ID="lb-abc.123:9")["X-Request-ID"] == "lb-abc.123:9"
+def test_the_request_id_is_always_ours_and_a_callers_is_kept_apart_only_when_safe(client, json_log):
+    """Issue #21: a client's X-Request-ID passes our proxies untouched, so it never becomes our id (the
+    client could file its lines under another request's); a short, safe one is logged as client_request_id."""
+    response = client.get("/shop/", HTTP_X_REQUEST_ID="lb-abc.123:9")
+    ours = response["X-Request-ID"]
+    assert ours != "lb-abc.123:9"
+    assert uuid.UUID(ours)
+    (access,) = [line for line in json_log() if line["logger"] == "shop.access"]
+    assert (access["request_id"], access["client_request_id"]) == (ours, "lb-abc.123:9")
     for unsafe in ("x" * 200, "evil\nline", "<script>", "a b"):
         returned = client.get("/healthz", HTTP_X_REQUEST_ID=unsafe)["X-Request-ID"]
         assert returned != unsafe
         assert uuid.UUID(returned)
+    assert not [line for line in json_log() if line.get("client_request_id") not in (None, "lb-abc.123:9")]
 
 
 @pytest.mark.django_db

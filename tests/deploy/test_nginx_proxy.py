@@ -114,12 +114,14 @@ def test_forwarded_for_is_appended_and_the_client_cannot_choose_its_address(prox
     assert without["x-forwarded-for"] == "127.0.0.1"
 
 
-def test_request_id_is_kept_or_made(proxy):
+def test_nginx_neither_vouches_for_a_request_id_nor_passes_x_real_ip(proxy):
+    """Issue #21: the app makes its own request id (a client's arrives as the client's and is logged as
+    client_request_id) and never reads X-Real-IP, which nginx drops when a client sends one."""
     url, _root = proxy
     assert echoed(url, **{"X-Request-ID": "req-42"})["x-request-id"] == "req-42"
-    made = echoed(url)["x-request-id"]
-    assert len(made) == 32
-    assert int(made, 16) >= 0  # nginx's $request_id: 32 hex digits
+    assert "x-request-id" not in echoed(url)
+    assert "x-real-ip" not in echoed(url)
+    assert "x-real-ip" not in echoed(url, **{"X-Real-IP": "198.51.100.7"})  # the client's is dropped
 
 
 def test_unknown_host_gets_only_the_probes(proxy):

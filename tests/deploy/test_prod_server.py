@@ -111,11 +111,15 @@ def test_plain_http_is_redirected_but_probes_answer_by_ip(prod_server):
 
 
 def test_logs_are_json_secrets_fetched_once_and_probes_quiet(prod_server):
-    assert prod_server.get("/shop/", **{"X-Request-ID": "logs-check-1"}).status_code == 200
-    assert prod_server.get("/healthz", https=False, host=PROBE_IP, **{"X-Request-ID": "probe-1"}).status_code == 200
+    shop = prod_server.get("/shop/")
+    assert shop.status_code == 200
+    probe = prod_server.get("/healthz", https=False, host=PROBE_IP)
+    assert probe.status_code == 200
+    # The app's own ids (issue #21: a client's X-Request-ID is never taken as ours).
+    shop_id, probe_id = shop.headers["X-Request-ID"], probe.headers["X-Request-ID"]
 
     def access_lines() -> list[dict]:
-        return [line for line in json_lines(prod_server.stdout.read_text()) if line.get("request_id") == "logs-check-1"]
+        return [line for line in json_lines(prod_server.stdout.read_text()) if line.get("request_id") == shop_id]
 
     # gunicorn writes its access line just after the response is sent: wait for it, bounded.
     wait_until(lambda: len(access_lines()) == 2, timeout=10, what="both access lines")
@@ -131,7 +135,7 @@ def test_logs_are_json_secrets_fetched_once_and_probes_quiet(prod_server):
     # Preloaded: the master fetched the secrets once; two workers forked without fetching again.
     assert sum(line.get("event") == "secrets_loaded" for line in stdout) == 1
     assert sum("Booting worker" in line["message"] for line in stderr) == 2
-    assert not [line for line in stdout if line.get("request_id") == "probe-1" and line["level"] == "INFO"]
+    assert not [line for line in stdout if line.get("request_id") == probe_id and line["level"] == "INFO"]
     everything = prod_server.stdout.read_text() + prod_server.stderr.read_text()
     assert prod_server.secret_key not in everything
     assert "rotated-1" not in everything

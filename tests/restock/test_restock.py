@@ -8,6 +8,7 @@ import pytest
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from catalog.models import ProductVariant
 from catalog.services.product_import import product_import_csv
@@ -164,23 +165,50 @@ def test_signups_are_rate_limited_per_client_address(client, sold_out, settings)
     assert forged.status_code == 429
 
 
+def _link(token: str) -> str:
+    return reverse("restock:unsubscribe") + "?" + urlencode({"t": token})
+
+
 def test_unsubscribe_link_deletes_only_its_signup(client, sold_out):
     mine = restock_signup_create(variant_id=sold_out.pk, email="me@example.com")
     other = restock_signup_create(variant_id=sold_out.pk, email="other@example.com")
-    url = reverse("restock:unsubscribe", kwargs={"token": restock_unsubscribe_token(signup=mine)})
-    page = client.get(url)
+    exchanged = client.get(_link(restock_unsubscribe_token(signup=mine)))
+    # The token goes into the session and the browser on to the token-free page (issue #21).
+    assert exchanged.status_code == 302
+    assert exchanged["Location"] == reverse("restock:unsubscribe")
+    page = client.get(exchanged["Location"])
     assert page.status_code == 200
+    assert f'action="{reverse("restock:unsubscribe")}"' in page.content.decode()
     assert RestockSignup.objects.filter(pk=mine.pk).exists()
-    assert client.post(url).status_code == 200
+    assert client.post(reverse("restock:unsubscribe")).status_code == 200
     assert not RestockSignup.objects.filter(pk=mine.pk).exists()
     assert RestockSignup.objects.filter(pk=other.pk).exists()
-    assert client.post(url).status_code == 200  # a second click is harmless
+    # A second click on the e-mail's link is harmless.
+    assert client.get(_link(restock_unsubscribe_token(signup=mine)), follow=True).status_code == 200
+
+
+def test_the_token_free_page_without_a_link_behind_it_says_so_plainly(client, sold_out):
+    page = client.get(reverse("restock:unsubscribe"))
+    assert page.status_code == 404
+    assert b"This unsubscribe link has expired or was already used" in page.content
+    assert client.post(reverse("restock:unsubscribe")).status_code == 404
+
+
+def test_links_sent_before_with_the_token_in_the_path_still_work(client, sold_out):
+    mine = restock_signup_create(variant_id=sold_out.pk, email="me@example.com")
+    old_link = reverse("restock:unsubscribe-legacy", kwargs={"token": restock_unsubscribe_token(signup=mine)})
+    assert client.get(old_link)["Location"] == reverse("restock:unsubscribe")
+    # A confirm page rendered before the change posts to the old link: it still unsubscribes.
+    assert client.post(old_link).status_code == 200
+    assert not RestockSignup.objects.filter(pk=mine.pk).exists()
 
 
 @pytest.mark.parametrize("token", ["1", "1:forged", "abc", "MQ:1tAmpered:xyz"])
 def test_forged_unsubscribe_tokens_are_404(client, sold_out, token):
     signup = restock_signup_create(variant_id=sold_out.pk, email="me@example.com")
-    assert client.post(reverse("restock:unsubscribe", kwargs={"token": token})).status_code == 404
+    assert client.get(_link(token)).status_code == 404
+    assert client.post(reverse("restock:unsubscribe-legacy", kwargs={"token": token})).status_code == 404
+    assert client.post(reverse("restock:unsubscribe")).status_code == 404
     assert RestockSignup.objects.filter(pk=signup.pk).exists()
 
 
@@ -189,7 +217,8 @@ def test_token_from_another_salt_is_refused(client, sold_out):
 
     signup = restock_signup_create(variant_id=sold_out.pk, email="me@example.com")
     token = signing.dumps(signup.pk)  # signed with our key, but not as an unsubscribe token
-    assert client.post(reverse("restock:unsubscribe", kwargs={"token": token})).status_code == 404
+    assert client.get(_link(token)).status_code == 404
+    assert client.post(reverse("restock:unsubscribe-legacy", kwargs={"token": token})).status_code == 404
 
 
 def test_unsubscribe_link_in_the_email_works(client, sold_out, django_capture_on_commit_callbacks):
@@ -199,10 +228,11 @@ def test_unsubscribe_link_in_the_email_works(client, sold_out, django_capture_on
     with django_capture_on_commit_callbacks(execute=True):
         sold_out.stock = 1
         sold_out.save()
-    link = re.search(r"(/back-in-stock/unsubscribe/[^/\s]+/)", queued()[0].text_body).group(1)
-    assert client.get(link).status_code == 200
+    link = re.search(r"(/back-in-stock/unsubscribe/\?t=\S+)", queued()[0].text_body).group(1)
+    page = client.get(link, follow=True)
+    assert page.status_code == 200
     # After the e-mail, the same link deletes the record (the privacy notice promises it).
-    assert client.post(link).status_code == 200
+    assert client.post(reverse("restock:unsubscribe")).status_code == 200
     assert list(RestockSignup.objects.values_list("variant_id", flat=True)) == [other.pk]
 
 

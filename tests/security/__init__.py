@@ -148,4 +148,21 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S233| Rate limits (#21)  | Prod: Redis when DJANGO_CACHE_URL names one, else DB; --deploy clean  | tests/security/test_ratelimit_atomic.py::test_production_counts_in_redis_when_there_is_one_else_in_the_database_and_check_deploy_is_clean |
 | S234| Rate limits (#21)  | make run's defaults (SQLite) pass the checks with atomic counters     | tests_sqlite/test_ratelimit.py::test_the_dev_defaults_pass_django_ratelimits_checks_with_atomic_counters |
 | S234| Rate limits (#21)  | On SQLite a burst of 12 against 5/h lets exactly 5 through            | tests_sqlite/test_ratelimit.py::test_twelve_sign_ups_at_once_against_a_limit_of_five_let_exactly_five_through_on_sqlite |
+| S210| Tokens (#21)       | Links e-mailed now (reset, unsubscribe, guest): no log line holds a token | tests/security/test_token_logs.py::test_links_emailed_now_carry_their_token_in_the_query_and_no_log_line_holds_it |
+| S210| Tokens (#21)       | Old path links keep working; gunicorn + app logs redact (over HTTP)   | tests/security/test_token_logs.py::test_links_sent_before_with_the_token_in_the_path_still_work_and_every_log_line_redacts_it |
+| S211| Tokens (#21)       | One list of token paths; guard fails on a URL missing from it         | tests/security/test_tokens.py::test_every_url_with_a_token_in_its_path_is_redacted_by_the_one_list |
+| S211| Tokens (#21)       | Guard's negative control: a made-up token route is reported           | tests/security/test_tokens.py::test_the_guard_catches_a_made_up_token_route |
+| S211| Tokens (#21)       | Token paths and token query parameters are masked in any line         | tests/security/test_tokens.py::test_tokens_in_paths_and_queries_are_redacted |
+| S212| Tokens (#21)       | Reset links live 1 hour (setting); an older one is a clear page       | tests/security/test_tokens.py::test_reset_links_live_an_hour_and_an_older_one_is_a_clear_page |
+| S212| Tokens (#21)       | A mangled reset link goes back to the form, never a 500               | tests/security/test_tokens.py::test_a_mangled_reset_link_goes_back_to_the_reset_form_never_a_500 |
+| S212| Tokens (#21)       | An expired unsubscribe page says so plainly (404)                     | tests/restock/test_restock.py::test_the_token_free_page_without_a_link_behind_it_says_so_plainly |
+| S213| Tokens (#21)       | Reset mail queued, no SMTP in the request, link on SHOP_SITE_URL (HTTP) | tests/security/test_token_logs.py::test_password_reset_is_queued_with_the_site_url_whatever_the_host_and_no_smtp_in_the_request |
+| S214| Tokens (#21)       | Client X-Real-IP / X-Request-ID not taken as ours (gunicorn, HTTP)    | tests/security/test_token_logs.py::test_a_clients_x_real_ip_and_x_request_id_are_not_taken_as_ours |
+| S214| Tokens (#21)       | Request id always ours; a caller's kept apart only when safe          | tests/deploy/test_logging.py::test_the_request_id_is_always_ours_and_a_callers_is_kept_apart_only_when_safe |
+| S214| Tokens (#21)       | nginx as shipped makes no request id and drops a client's X-Real-IP   | tests/deploy/test_nginx_proxy.py::test_nginx_neither_vouches_for_a_request_id_nor_passes_x_real_ip |
+| S215| Tokens (#21)       | Wishlist and back-in-stock pages send no-store                        | tests/security/test_tokens.py::test_the_wishlist_and_back_in_stock_pages_are_not_stored |
+| S216| Tokens (#21)       | CSRF cookie HttpOnly; no page script reads document.cookie            | tests/security/test_tokens.py::test_the_csrf_cookie_is_http_only_and_nothing_reads_it |
+| S217| Tokens (#21)       | Checkout without the seen total places nothing, says why              | tests/security/test_tokens.py::test_a_checkout_without_the_total_the_shopper_saw_places_nothing_and_says_why |
+| S217| Tokens (#21)       | A blank, mangled or forged total is refused too                       | tests/security/test_tokens.py::test_a_forged_total_is_refused_too |
+| S218| Tokens (#21)       | Queued reset e-mails: the admin never shows their body (the link)      | tests/security/test_tokens.py::test_staff_reading_the_mail_queue_never_see_a_reset_link |
 """
