@@ -21,7 +21,7 @@ import requests
 from django.test import RequestFactory
 
 from jewelry_site.client_address import client_ip
-from tests.deploy.nginx_site import NGINX, nginx_site
+from tests.deploy.nginx_site import NGINX, get_from, nginx_site
 from tests.servers import free_port, port_open, stop, wait_until
 
 HOST = "shop.example.com"
@@ -122,11 +122,29 @@ def test_request_id_is_kept_or_made(proxy):
     assert int(made, 16) >= 0  # nginx's $request_id: 32 hex digits
 
 
-def test_unknown_host_gets_only_the_probes(proxy):
+def test_unknown_host_gets_only_the_probes_and_a_403(proxy):
     url, _root = proxy
-    assert echoed(url, "/readyz", host="172.26.9.10")["host"] == "172.26.9.10"
-    with pytest.raises(requests.ConnectionError):  # 444: nginx closes the connection, no answer
-        requests.get(url + "/shop/", headers={"Host": "attacker.example"}, timeout=10)
+    assert echoed(url, "/healthz", host="172.26.9.10")["host"] == "172.26.9.10"
+    # A plain 403, not 444: behind the load balancer a closed connection is the balancer's 502,
+    # which pages lb-5xx on scanner noise (issue #22).
+    for host in ("attacker.example", "172.26.9.10"):
+        refused = requests.get(url + "/shop/", headers={"Host": host}, timeout=10)
+        assert refused.status_code == 403, host
+        assert "headers" not in refused.text  # nginx's own page: the app (here the echo) was never asked
+
+
+@pytest.mark.parametrize("host", [HOST, "172.26.9.10"])
+def test_readyz_answers_the_instance_only(proxy, host):
+    """/readyz (commit, database round trip) to loopback only; /healthz, the balancer's probe, to anyone."""
+    url, _root = proxy
+    port = int(url.rsplit(":", 1)[1])
+    assert echoed(url, "/readyz", host=host)["host"] == host  # from 127.0.0.1: the instance itself
+    status, body = get_from("127.0.0.2", port, "/readyz", host=host)
+    assert status == 403
+    assert "headers" not in body  # refused by nginx: the app never ran the probe
+    status, body = get_from("127.0.0.2", port, "/healthz", host=host)
+    assert status == 200
+    assert json.loads(body)["path"] == "/healthz"
 
 
 def test_maintenance_flag_stops_everything_but_the_probes(proxy):
