@@ -163,3 +163,22 @@ def test_maintenance_flag_stops_everything_but_the_probes(proxy):
     finally:
         flag.unlink()
     assert echoed(url)["host"] == HOST
+
+
+def test_hashed_static_files_of_every_release_come_from_the_published_folder(proxy):
+    """release.sh publishes the hashed static files of every kept release to /srv/jewelry/static; nginx
+    serves them first (a page of either release finds its CSS during a switch), the rest goes to the app."""
+    url, root = proxy
+    published = root / "srv" / "jewelry" / "static" / "static" / "css"
+    published.mkdir(parents=True)
+    (published / "shop.0123456789ab.css").write_text("body{}")
+    (published / "shop.0123456789ab.css").chmod(0o644)
+    for folder in (published, published.parent, published.parent.parent):
+        folder.chmod(0o755)
+    served = requests.get(url + "/static/css/shop.0123456789ab.css", headers={"Host": HOST}, timeout=10)
+    assert served.status_code == 200
+    assert served.text == "body{}"
+    assert served.headers["Cache-Control"] == "max-age=315360000, public, immutable"
+    # Not published (an unhashed name, or a release not kept): WhiteNoise in the app decides.
+    assert echoed(url, "/static/css/shop.css")["host"] == HOST
+    assert echoed(url, "/static/css/shop.fedcba987654.css")["host"] == HOST
