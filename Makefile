@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install install-test run test test-sqlite lint format migrations-check machine ci clean install-bench bench lighthouse drills
+.PHONY: install install-test lock run test test-sqlite lint format migrations-check machine ci clean install-bench bench lighthouse drills
 
 install:
 	@scripts/install.sh run
@@ -22,6 +22,19 @@ run: install
 	$(PYTHON) manage.py db_worker --no-reload --queue-name default & worker=$$!; \
 		trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 		$(PYTHON) manage.py runserver $(HOST):$(PORT)
+
+## The hashed lock files from requirements*.txt (uv pip compile, a few seconds): requirements.lock (runtime,
+## what release.sh and `make install` install with --require-hashes) and requirements-dev.lock (tests, tools),
+## the latter constrained to the former. Kept pins stay as they are; a new or changed pin in requirements*.txt
+## is resolved; `make lock UV_ARGS=--upgrade` moves every transitive pin. UV_OFFLINE=1 works from uv's cache.
+UV ?= $(VENV)/bin/uv
+UV_ARGS ?=
+UV_COMPILE = $(UV) pip compile --quiet --generate-hashes --universal --python-version 3.11 \
+	--custom-compile-command "make lock" $(UV_ARGS)
+lock:
+	@test -x $(UV) || { echo "make lock: $(UV) is missing (uv, pinned in requirements-dev.txt: $(VENV)/bin/pip install uv==0.13.8)"; exit 1; }
+	$(UV_COMPILE) requirements.txt -o requirements.lock
+	$(UV_COMPILE) requirements-dev.txt -c requirements.lock -o requirements-dev.lock
 
 ## Lint, migrations check and the whole pytest suite on a throwaway Postgres 15, then the SQLite lane.
 test: install-test

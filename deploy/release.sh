@@ -4,13 +4,18 @@
 #   sudo deploy/release.sh main          # the remote's main as fetched now (origin/main), never a stale local branch
 #   sudo deploy/release.sh v1.4.0        # a tag, or a commit sha
 #   sudo deploy/release.sh --rollback    # switch back to the release that ran before, restart
+#   sudo deploy/release.sh --prepare main  # everything but the switch: build, checks, static, migrate
+#
+# Two or three instances (runbooks/deploy-and-rollback.md): `--prepare REF` on every instance first
+# (code and static everywhere; the first to reach migrate migrates under a Postgres advisory lock, the
+# others wait, then find nothing to do), then `release.sh REF` on one instance at a time.
 #
 # Layout: /srv/jewelry/repo (git clone), /srv/jewelry/releases/<sha>/ (code, REVISION, staticfiles,
-# .venv -> ../../venvs/<hash of requirements.txt>, a virtualenv built in place and shared by releases
+# .venv -> ../../venvs/<hash of requirements.lock>, a virtualenv built in place and shared by releases
 # with the same pins), /srv/jewelry/current -> the live release, /srv/jewelry/previous -> the one
 # before (never the live one, never one that failed).
-# Steps: fetch, resolve, build (once per commit), check --deploy, collectstatic, createcachetable,
-# migrate; any failure stops here and the live release is untouched. Then install the release's
+# Steps: fetch, resolve, build (once per commit), check --deploy, collectstatic, createcachetable and
+# migrate under a Postgres advisory lock; any failure stops here and the live release is untouched. Then install the release's
 # systemd units, switch `current`, restart, and wait for /readyz to name the new commit; if it does
 # not, switch back by itself (and `previous` keeps naming what it named). Migrations are NOT
 # reversed: they must be backwards compatible with the previous release (runbooks/deploy-and-rollback.md).
@@ -142,7 +147,12 @@ if [ "${1:-}" = "--rollback" ]; then
   exit 0
 fi
 
-ref=${1:?usage: release.sh BRANCH|TAG|SHA | --rollback}
+prepare_only=""
+if [ "${1:-}" = "--prepare" ]; then
+  prepare_only=1
+  shift
+fi
+ref=${1:?usage: release.sh [--prepare] BRANCH|TAG|SHA | --rollback}
 repo=$ROOT/repo
 git -C "$repo" fetch --quiet --prune --tags --force origin
 # The remote's branch as just fetched, else a tag, else a commit sha; a local branch (which fetch
@@ -159,17 +169,50 @@ fi
 release="$ROOT/releases/$sha"
 say "building $ref ($sha)"
 
+requirements_of() { # the file a release's venv is built from: its hashed lock, else (older releases) requirements.txt
+  if [ -f "$1/requirements.lock" ]; then echo "$1/requirements.lock"; else echo "$1/requirements.txt"; fi
+}
+
 build_venv() {
-  # One virtualenv per requirements.txt (and Python), shared by the releases that pin the same
-  # packages, so a code-only deploy or rollback installs nothing. Built where it will run and never
-  # moved: its scripts (gunicorn's too) name its own python in their shebang. A half-built one (no
-  # .complete) is started over. Owned by root: the app user can run it but not change it.
-  local venv=$1
+  # One virtualenv per lock file (and Python), shared by the releases that pin the same packages, so
+  # a code-only deploy or rollback installs nothing. From requirements.lock (`make lock`): every
+  # package, transitive ones too, at its locked version, binary wheels only, each checked against its
+  # hash, so what runs is what `make test` ran, whatever the registry serves today. Built where it
+  # will run and never moved: its scripts (gunicorn's too) name its own python in their shebang. A
+  # half-built one (no .complete) is started over. Owned by root: the app user can run it but not change it.
+  local venv=$1 requirements
+  requirements=$(requirements_of "$2")
   [ -f "$venv/.complete" ] && return 0
   rm -rf "$venv"
   "$PYTHON" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${PIP_OPTIONS[@]}" -r "$2/requirements.txt"
+  if [ "${requirements##*/}" = requirements.lock ]; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes --only-binary :all: \
+      "${PIP_OPTIONS[@]}" -r "$requirements"
+  else
+    say "no requirements.lock in this release (older than the lock): installing requirements.txt without hashes"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${PIP_OPTIONS[@]}" -r "$requirements"
+  fi
   touch "$venv/.complete"
+}
+
+publish_static() {
+  # /srv/jewelry/static -> a folder of the hashed static files (name.<12 hex>.ext, immutable) of every
+  # release kept here, collected or only prepared; nginx serves /static/ from it first (deploy/nginx.conf).
+  # While instances run different releases (the switch, one instance at a time) a page from either
+  # release finds its CSS and scripts on every instance, and a rollback's pages find theirs. Hard links:
+  # no copies. Rebuilt whole and swapped by a link, so nginx never sees it half-made.
+  local set="$ROOT/static-sets/$(date +%s%N)" dir
+  mkdir -p "$set/static"
+  for dir in "$ROOT"/releases/*/staticfiles; do
+    [ -f "$dir/staticfiles.json" ] || continue
+    (cd "$dir" && find . -type f -regextype posix-extended -regex '.*/[^/]+\.[0-9a-f]{12}(\.[^/.]+)+' -print0 |
+      xargs -0 -r cp -l -n --parents -t "$set/static")
+  done
+  chmod -R a+rX "$set"
+  ln -sfn "$set" "$ROOT/static.new" && mv -T "$ROOT/static.new" "$ROOT/static"
+  for dir in "$ROOT"/static-sets/*; do
+    [ "$dir" = "$set" ] || rm -rf "$dir"
+  done
 }
 
 if [ ! -f "$release/.complete" ]; then
@@ -180,7 +223,7 @@ if [ ! -f "$release/.complete" ]; then
   mkdir -p "$release"
   git -C "$repo" archive "$sha" | tar -x --no-same-owner -C "$release"
   echo "$sha" >"$release/REVISION"
-  key=$( { cat "$release/requirements.txt"; "$PYTHON" -VV; } | sha256sum | cut -c1-16)
+  key=$( { cat "$(requirements_of "$release")"; "$PYTHON" -VV; } | sha256sum | cut -c1-16)
   mkdir -p "$ROOT/venvs"
   build_venv "$ROOT/venvs/$key" "$release"
   ln -s "../../venvs/$key" "$release/.venv"
@@ -198,8 +241,15 @@ step() { # step NAME COMMAND...: one manage.py command as the app user, timed; a
 }
 step "check --deploy" check --deploy --fail-level WARNING
 step collectstatic collectstatic --noinput -v0
-step createcachetable createcachetable
-step migrate migrate --noinput
+# Under one Postgres advisory lock (manage.py migrate_locked): with 2-3 instances on one database,
+# the instance that comes second waits, then finds nothing to do; the flock above is per instance.
+step migrate migrate_locked
+publish_static
+
+if [ -n "$prepare_only" ]; then
+  say "prepared $sha (built, checked, static published, migrated); switch with: release.sh $sha"
+  exit 0
+fi
 
 if [ "$release" = "$live" ]; then
   say "$sha is already live: restarting it"
@@ -230,8 +280,10 @@ find "$ROOT/releases" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort 
   while read -r _ old; do
     [ "$old" = "$live" ] || [ "$old" = "$previous" ] || rm -rf "$old"
   done
+publish_static  # without the releases just pruned
 used=$(for link in "$ROOT"/releases/*/.venv; do readlink -e "$link" || true; done)
 for venv in "$ROOT"/venvs/*/; do
-  venv=${venv%/}
+  # Compared by real path: `used` holds resolved links, and venvs/ may itself be a link.
+  venv=$(readlink -e "${venv%/}") || continue
   grep -qxF "$venv" <<<"$used" || rm -rf "$venv"
 done

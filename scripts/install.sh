@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a target needs and is missing, so `make run` / `make test` work on a fresh Debian.
 #
-#   scripts/install.sh run    # Python venv with runtime requirements
-#   scripts/install.sh test   # + dev requirements, Postgres 15, redis-server, Chromium, Node/npm packages for tests,
+#   scripts/install.sh run    # Python venv with the runtime lock (requirements.lock, hashes checked)
+#   scripts/install.sh test   # + the dev lock (requirements-dev.lock), Postgres 15, redis-server, Chromium, Node/npm packages for tests,
 #                             #   checkov in .venv-tools (requirements-tools.txt)
 #   scripts/install.sh bench  # + wrk
 #
@@ -55,13 +55,24 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
 fi
 PY=$(python_bin)
 
-reqs=requirements.txt
-[ "$target" = run ] || reqs=requirements-dev.txt
-stamp="$VENV/.installed-$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)-$target"
+# From the hashed lock files (`make lock` writes them from requirements*.txt): every package, the
+# transitive ones too, at the locked version and with a hash pip checks. Runtime: binary wheels only,
+# as release.sh installs them on an instance. Dev/test: wheels preferred, but the lock also allows
+# the sdists of the test tools that publish no wheel (localstripe; see deploy/README.md).
+lock=requirements.lock
+binary=(--only-binary :all:)
+if [ "$target" != run ]; then
+  lock=requirements-dev.lock
+  binary=(--prefer-binary)
+fi
+for file in requirements.txt requirements-dev.txt requirements.lock requirements-dev.lock; do
+  [ -f "$file" ] || { echo "install: $file is missing (make lock writes the .lock files)" >&2; exit 1; }
+done
+stamp="$VENV/.installed-$(cat requirements.txt requirements-dev.txt requirements.lock requirements-dev.lock | sha256sum | cut -c1-16)-$target"
 if [ ! -e "$stamp" ]; then
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  echo "install: pip install -r $reqs"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+  echo "install: pip install --require-hashes -r $lock"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes "${binary[@]}" -r "$lock" 2>&1 | { grep -v "is ignored: it is neither" || true; }
   [ "${PIPESTATUS[0]}" = 0 ] || exit 1
   touch "$stamp"
 fi
@@ -88,11 +99,11 @@ if [ "$target" != run ]; then
     $sudo_cmd useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin jewelry
   fi
   wheels="$VENV/release-wheels"
-  wheel_stamp="$wheels/.downloaded-$(sha256sum requirements.txt | cut -c1-16)"
+  wheel_stamp="$wheels/.downloaded-$(sha256sum requirements.lock | cut -c1-16)"
   if [ ! -e "$wheel_stamp" ]; then
-    echo "install: runtime wheels for the release rehearsal into $wheels"
+    echo "install: runtime wheels (requirements.lock) for the release rehearsal into $wheels"
     rm -rf "$wheels"
-    "$VENV/bin/python" -m pip download -q --disable-pip-version-check --only-binary=:all: -r requirements.txt -d "$wheels" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+    "$VENV/bin/python" -m pip download -q --disable-pip-version-check --only-binary=:all: --require-hashes -r requirements.lock -d "$wheels" 2>&1 | { grep -v "is ignored: it is neither" || true; }
     [ "${PIPESTATUS[0]}" = 0 ] || exit 1
     touch "$wheel_stamp"
   fi

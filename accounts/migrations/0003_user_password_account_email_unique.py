@@ -3,6 +3,8 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
+from migration_lint import BackwardIncompatible
+
 
 class Migration(migrations.Migration):
 
@@ -12,6 +14,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        BackwardIncompatible(
+            reason="A unique index on password accounts' e-mail: the release before, which allowed a second account with the same e-mail, now gets an IntegrityError there (the point of the change); the index build locks the small user table briefly.",
+        ),
         migrations.AddConstraint(
             model_name='user',
             constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('email'), condition=models.Q(('oidc_sub__isnull', True), models.Q(('email', ''), _negated=True)), name='accounts_user_password_account_email_unique'),

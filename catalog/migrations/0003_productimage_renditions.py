@@ -3,6 +3,8 @@
 import catalog.models
 from django.db import migrations, models
 
+from migration_lint import BackwardIncompatible
+
 
 class Migration(migrations.Migration):
 
@@ -11,6 +13,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        BackwardIncompatible(
+            reason='renditions is NOT NULL with only a Python default: the release before cannot save a product image (it leaves the column out). Shipped before go-live (issue #22 added the migration linter), so no production release predates it; a new column takes db_default.',
+        ),
         migrations.AddField(
             model_name='productimage',
             name='renditions',

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from migration_lint import BackwardIncompatible
+
 
 class Migration(migrations.Migration):
 
@@ -10,6 +12,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        BackwardIncompatible(
+            reason="Widens status from 10 to 12 characters for 'unconfirmed': the release before reads and writes its own shorter values unchanged, and Postgres widens a varchar without rewriting the table. It would show an 'unconfirmed' mail's raw status.",
+        ),
         migrations.AlterField(
             model_name='mail',
             name='status',

@@ -3,6 +3,8 @@
 import django.core.validators
 from django.db import migrations, models
 
+from migration_lint import BackwardIncompatible
+
 
 class Migration(migrations.Migration):
 
@@ -11,6 +13,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        BackwardIncompatible(
+            reason="carrier and tracking_number are NOT NULL with only a Python default (''): the release before cannot place an order. Shipped before go-live (issue #22 added the migration linter), so no production release predates it.",
+        ),
         migrations.AddField(
             model_name='order',
             name='carrier',

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from migration_lint import BackwardIncompatible
+
 
 class Migration(migrations.Migration):
 
@@ -10,6 +12,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        BackwardIncompatible(
+            reason='guest_link_version is NOT NULL with only a Python default (1): the release before cannot place an order. Shipped before go-live (issue #22 added the migration linter), so no production release predates it.',
+        ),
         migrations.AddField(
             model_name='order',
             name='guest_link_version',

@@ -5,6 +5,8 @@ from django.db import migrations, models
 from django.db.models import OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from migration_lint import BackwardIncompatible
+
 
 def pieces_backfill(apps, schema_editor):
     """Orders placed before the hold cap get their pieces from their lines, so the cap counts them too."""
@@ -24,6 +26,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        BackwardIncompatible(
+            reason='client_key, one_of_a_kind and pieces are NOT NULL with only Python defaults: the release before cannot place an order. Shipped before go-live (issue #22 added the migration linter), so no production release predates it.',
+        ),
         migrations.CreateModel(
             name='HeldOrder',
             fields=[

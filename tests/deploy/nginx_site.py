@@ -5,6 +5,7 @@ deploy/release.sh's JEWELRY_PREFIX), the listen port (127.0.0.1 only), and the l
 main nginx.conf wraps it, as Debian's /etc/nginx/nginx.conf includes sites-enabled/.
 """
 
+import http.client
 import shutil
 from pathlib import Path
 
@@ -53,3 +54,18 @@ http {{
 """
     )
     return main
+
+
+def get_from(source: str, port: int, path: str, *, host: str, **headers: str) -> tuple[int, str]:
+    """GET through the test's nginx from another loopback address (``source``, e.g. 127.0.0.2).
+
+    Stands in for a peer that is not the instance itself (the load balancer, 172.26.x.x on Lightsail):
+    nginx's allow/deny sees ``source`` as $remote_addr, as it would see the balancer's address.
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        connection.request("GET", path, headers={"Host": host, **headers})
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        connection.close()

@@ -21,7 +21,7 @@ import requests
 from django.test import RequestFactory
 
 from jewelry_site.client_address import client_ip
-from tests.deploy.nginx_site import NGINX, nginx_site
+from tests.deploy.nginx_site import NGINX, get_from, nginx_site
 from tests.servers import free_port, port_open, stop, wait_until
 
 HOST = "shop.example.com"
@@ -124,11 +124,29 @@ def test_nginx_neither_vouches_for_a_request_id_nor_passes_x_real_ip(proxy):
     assert "x-real-ip" not in echoed(url, **{"X-Real-IP": "198.51.100.7"})  # the client's is dropped
 
 
-def test_unknown_host_gets_only_the_probes(proxy):
+def test_unknown_host_gets_only_the_probes_and_a_403(proxy):
     url, _root = proxy
-    assert echoed(url, "/readyz", host="172.26.9.10")["host"] == "172.26.9.10"
-    with pytest.raises(requests.ConnectionError):  # 444: nginx closes the connection, no answer
-        requests.get(url + "/shop/", headers={"Host": "attacker.example"}, timeout=10)
+    assert echoed(url, "/healthz", host="172.26.9.10")["host"] == "172.26.9.10"
+    # A plain 403, not 444: behind the load balancer a closed connection is the balancer's 502,
+    # which pages lb-5xx on scanner noise (issue #22).
+    for host in ("attacker.example", "172.26.9.10"):
+        refused = requests.get(url + "/shop/", headers={"Host": host}, timeout=10)
+        assert refused.status_code == 403, host
+        assert "headers" not in refused.text  # nginx's own page: the app (here the echo) was never asked
+
+
+@pytest.mark.parametrize("host", [HOST, "172.26.9.10"])
+def test_readyz_answers_the_instance_only(proxy, host):
+    """/readyz (commit, database round trip) to loopback only; /healthz, the balancer's probe, to anyone."""
+    url, _root = proxy
+    port = int(url.rsplit(":", 1)[1])
+    assert echoed(url, "/readyz", host=host)["host"] == host  # from 127.0.0.1: the instance itself
+    status, body = get_from("127.0.0.2", port, "/readyz", host=host)
+    assert status == 403
+    assert "headers" not in body  # refused by nginx: the app never ran the probe
+    status, body = get_from("127.0.0.2", port, "/healthz", host=host)
+    assert status == 200
+    assert json.loads(body)["path"] == "/healthz"
 
 
 def test_maintenance_flag_stops_everything_but_the_probes(proxy):
@@ -147,3 +165,22 @@ def test_maintenance_flag_stops_everything_but_the_probes(proxy):
     finally:
         flag.unlink()
     assert echoed(url)["host"] == HOST
+
+
+def test_hashed_static_files_of_every_release_come_from_the_published_folder(proxy):
+    """release.sh publishes the hashed static files of every kept release to /srv/jewelry/static; nginx
+    serves them first (a page of either release finds its CSS during a switch), the rest goes to the app."""
+    url, root = proxy
+    published = root / "srv" / "jewelry" / "static" / "static" / "css"
+    published.mkdir(parents=True)
+    (published / "shop.0123456789ab.css").write_text("body{}")
+    (published / "shop.0123456789ab.css").chmod(0o644)
+    for folder in (published, published.parent, published.parent.parent):
+        folder.chmod(0o755)
+    served = requests.get(url + "/static/css/shop.0123456789ab.css", headers={"Host": HOST}, timeout=10)
+    assert served.status_code == 200
+    assert served.text == "body{}"
+    assert served.headers["Cache-Control"] == "max-age=315360000, public, immutable"
+    # Not published (an unhashed name, or a release not kept): WhiteNoise in the app decides.
+    assert echoed(url, "/static/css/shop.css")["host"] == HOST
+    assert echoed(url, "/static/css/shop.fedcba987654.css")["host"] == HOST

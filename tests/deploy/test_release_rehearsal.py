@@ -3,10 +3,14 @@
 What is real: release.sh itself (JEWELRY_PREFIX puts /srv/jewelry, /etc/jewelry, /etc/systemd/system,
 /var/log/jewelry and /run/jewelry under the throwaway folder); a bare git remote holding commits of
 this work tree (A, B, a commit C that fails `check --deploy`, a commit D whose gunicorn cannot start,
-a commit E whose migration fails);
-the virtualenv release.sh builds (python3 -m venv, pip install of requirements.txt from the wheels
-scripts/install.sh downloaded, offline; pip compiles them as on an instance; built once and shared
-by the commits, which pin the same packages); the unit files the release installs, run by
+a commit E whose migration fails, a commit G whose lock file carries wrong hashes for Django, a commit F
+with an expand-only migration and a changed stylesheet);
+the virtualenv release.sh builds (python3 -m venv, pip install --require-hashes of requirements.lock
+from the wheels scripts/install.sh downloaded, offline; pip compiles them as on an instance; built once
+and shared by the commits, which lock the same packages); a second instance root on the same Postgres
+(its own nginx and units; it links the first one's venv folder instead of building the same venv
+again) for the multi-instance order: --prepare on both at once, the switch one at a time, a rollback
+serving the previous release on the new schema, checkout included; the unit files the release installs, run by
 docker-systemctl-replacement's systemctl3.py (--root: Environment, EnvironmentFile, User,
 WorkingDirectory, ExecStart, StandardOutput), so gunicorn starts from the released path as the
 `jewelry` user; `systemd-analyze verify` on every installed unit; Debian's nginx with the shipped
@@ -21,9 +25,11 @@ balancer, CloudFront and TLS in front of nginx; Secrets Manager (the secret key 
 """
 
 import fcntl
+import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -35,7 +41,8 @@ import pytest
 import requests
 
 from tests.deploy.conftest import PROD_HOST, REPO, database_url, pg_env, strong_secret_key
-from tests.deploy.nginx_site import NGINX, nginx_site
+from tests.deploy.nginx_site import NGINX, get_from, nginx_site
+from tests.orders.conftest import CHECKOUT_POST
 from tests.servers import free_port, port_open, stop, wait_until
 
 PGBIN = Path(os.environ.get("PGBIN") or "/usr/lib/postgresql/15/bin")
@@ -70,9 +77,9 @@ def source_files() -> list[str]:
 class Rehearsal:
     """The throwaway instance: root folder, remote, nginx port; runs release.sh and probes through nginx."""
 
-    def __init__(self, base: Path, database: str):
+    def __init__(self, base: Path, database: str, *, root: str = "root"):
         self.base = base
-        self.root = base / "root"  # JEWELRY_PREFIX
+        self.root = base / root  # JEWELRY_PREFIX
         self.srv = self.root / "srv" / "jewelry"
         self.remote = base / "remote.git"
         self.work = base / "work"
@@ -81,6 +88,18 @@ class Rehearsal:
         self.origin_secret = strong_secret_key()
         self.timings: list[tuple[str, float]] = []
         self.details: list[str] = []
+        self.twins: list[Rehearsal] = []
+        self.nginx: subprocess.Popen | None = None
+
+    def twin(self) -> "Rehearsal":
+        """A second instance: its own root folder and nginx, the same remote and database.
+
+        It shares the first one's virtualenv folder (srv/jewelry/venvs is a link to it), so the
+        rehearsal builds the venv once; on real instances each builds its own from the same lock."""
+        other = Rehearsal(self.base, self.database, root=f"root{len(self.twins) + 2}")
+        other.origin_secret, other.timings, other.details = self.origin_secret, self.timings, self.details
+        self.twins.append(other)
+        return other
 
     # --- git: the commits the remote holds ---------------------------------------------------
     def make_source(self) -> None:
@@ -147,16 +166,48 @@ class Rehearsal:
         }
 
     def release(self, *args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(
+        return self.finish(self.start_release(*args), args)
+
+    def start_release(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
             ["bash", str(REPO / "deploy" / "release.sh"), *args],
             env=self.release_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def finish(self, process: subprocess.Popen, args: tuple[str, ...]) -> subprocess.CompletedProcess:
+        stdout, stderr = process.communicate(timeout=300)
+        # release.sh's own timed lines ("release: migrate: OK (3 s)"), for the printed summary.
+        name = f"{self.root.name} {' '.join(args)}"
+        self.details += [f"{name}: {line}" for line in stdout.splitlines() if line.endswith(" s)")]
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess:
+        """manage.py of the live release as the app user, with the instance's env file (as a timer runs it)."""
+        script = f'set -a && . "{self.root}/etc/jewelry/jewelry.env" && set +a && exec "$@"'
+        return subprocess.run(
+            [
+                "bash",
+                "-c",
+                script,
+                "manage",
+                "runuser",
+                "-u",
+                APP_USER,
+                "--preserve-environment",
+                "--",
+                ".venv/bin/python",
+                "manage.py",
+                *args,
+            ],
+            cwd=self.srv / "current",
+            env={k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GUNICORN_"))},
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=120,
         )
-        # release.sh's own timed lines ("release: migrate: OK (3 s)"), for the printed summary.
-        self.details += [f"{' '.join(args)}: {line}" for line in result.stdout.splitlines() if line.endswith(" s)")]
-        return result
 
     def systemctl(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -172,7 +223,16 @@ class Rehearsal:
 
     # --- nginx --------------------------------------------------------------------------------
     def nginx_config(self) -> Path:
-        return nginx_site(root=self.root, port=self.port, work=self.base)
+        return nginx_site(root=self.root, port=self.port, work=self.base / f"nginx-{self.root.name}")
+
+    def start_nginx(self) -> None:
+        conf = self.nginx_config()
+        checked = subprocess.run([str(NGINX), "-t", "-c", str(conf)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+        self.nginx = subprocess.Popen(
+            [str(NGINX), "-c", str(conf), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        wait_until(port_open(self.port), timeout=20, what="nginx", process=self.nginx)
 
     def get(self, path: str, *, host: str = PROD_HOST, **headers: str | None) -> requests.Response:
         sent = {"Host": host, "X-Forwarded-Proto": "https", "X-Origin-Verify": self.origin_secret, **headers}
@@ -214,7 +274,10 @@ def rehearsal():
     try:
         yield box
     finally:
-        box.systemctl("stop", "jewelry.service", "jewelry-worker.service")
+        for instance in [box, *box.twins]:
+            if instance.nginx is not None:
+                stop(instance.nginx)
+            instance.systemctl("stop", "jewelry.service", "jewelry-worker.service")
         subprocess.run([str(PGBIN / "dropdb"), "--force", "--if-exists", database], env=pg_env(), check=False)
         shutil.rmtree(base)
 
@@ -244,20 +307,39 @@ def test_deploy_roll_back_and_refuse_broken_releases(rehearsal, capsys):
     box.push(c, "broken-check")
     box.push(d, "broken-start")
     box.push(e, "broken-migration")
-    box.provision()
-    box.step("remote with A, B, C, D; instance provisioned", started)
 
-    nginx_conf = box.nginx_config()
-    checked = subprocess.run([str(NGINX), "-t", "-c", str(nginx_conf)], capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stderr
-    nginx = subprocess.Popen(
-        [str(NGINX), "-c", str(nginx_conf), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    # F: A plus an expand-only migration (a nullable column the code does not know yet) and a changed
+    # stylesheet (a new hashed name): the next release for the two-instance and rollback rehearsal.
+    expand = (
+        "from django.db import migrations\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        f"    dependencies = [('catalog', '{latest}')]\n"
+        "    operations = [migrations.RunSQL(\n"
+        "        'ALTER TABLE catalog_product ADD COLUMN rehearsal_note text NULL',\n"
+        "        'ALTER TABLE catalog_product DROP COLUMN rehearsal_note',\n"
+        "    )]\n"
     )
+    lock = (box.work / "requirements.lock").read_text()
+    tampered = re.sub(
+        r"(?m)^(django==\S+ \\\n(?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)",
+        lambda m: re.sub(r"[0-9a-f]{64}", "0" * 64, m.group(1)),
+        lock,
+    )
+    assert tampered != lock
+    g = box.commit("G", "requirements.lock", tampered, parent=b)
+    box.push(g, "tampered-lock")
+    box.commit("F1", "catalog/migrations/9000_rehearsal_expand.py", expand, parent=a)
+    css = (box.work / "static/css/shop.css").read_text()
+    f = box.commit("F", "static/css/shop.css", css + "\n/* release F */\n")
+    box.push(f, "next")
+    box.provision()
+    box.step("remote with A, B, C, D, E, F; instance provisioned", started)
+
     try:
-        wait_until(port_open(box.port), timeout=20, what="nginx", process=nginx)
+        box.start_nginx()
         run_steps(box, a=a, b=b, c=c, d=d, e=e)
+        run_two_instances(box, a=a, f=f)
     finally:
-        stop(nginx)
         with capsys.disabled():
             print("\nrelease rehearsal (seconds):")
             for name, seconds in box.timings:
@@ -285,6 +367,9 @@ def run_steps(box: Rehearsal, *, a: str, b: str, c: str, d: str, e: str) -> None
     assert box.get("/", **{"X-Origin-Verify": None}).status_code == 403
     assert box.get("/", **{"X-Origin-Verify": box.origin_secret + "x"}).status_code == 403
     assert box.get("/readyz", **{"X-Origin-Verify": None}).status_code == 200  # probes carry no secret
+    # /readyz (commit, database) only to the instance itself; the balancer's address gets 403, /healthz 200.
+    assert get_from("127.0.0.2", box.port, "/readyz", host=PROD_HOST)[0] == 403
+    assert get_from("127.0.0.2", box.port, "/healthz", host="172.26.9.10")[0] == 200
 
     # Maintenance: the flag file stops all traffic but the probes, at once and without a reload.
     started = time.monotonic()
@@ -385,6 +470,15 @@ def run_steps(box: Rehearsal, *, a: str, b: str, c: str, d: str, e: str) -> None
     assert recorded.stdout.strip() == "0"
     box.step("refuse E (failing migration)", started)
 
+    # G: a lock whose hashes for Django are not Django's wheel (a tampered or swapped package): pip
+    # refuses it while building the venv, and A keeps serving.
+    started = time.monotonic()
+    result = box.release("tampered-lock")
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "DO NOT MATCH THE HASHES" in result.stdout + result.stderr
+    box.assert_serving(a)
+    box.step("refuse G (a hash in the lock does not match)", started)
+
     # A second release.sh while one runs (here: while its lock is held) refuses and changes nothing.
     with (box.srv / ".release.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -408,6 +502,10 @@ def assert_released_venv(box: Rehearsal, sha: str) -> None:
     assert interpreter.is_file(), shebang
     assert interpreter.parent.parent == (box.srv / "releases" / sha / ".venv").resolve()
     assert interpreter.is_relative_to(box.srv / "venvs")
+    # Built from the release's hashed lock (the venv's name is the hash of the lock and the Python).
+    python = subprocess.run(["/usr/bin/python3", "-VV"], capture_output=True, check=True).stdout
+    lock = (box.srv / "releases" / sha / "requirements.lock").read_bytes()
+    assert interpreter.parent.parent.name == hashlib.sha256(lock + python).hexdigest()[:16]
     # Root owns the code and the venv: the app user can run them but not change them.
     assert (box.srv / "releases" / sha / "manage.py").stat().st_uid == 0
     assert interpreter.parent.stat().st_uid == 0
@@ -429,3 +527,121 @@ def verify_units(box: Rehearsal) -> None:
         status = box.systemctl("status", service)
         assert "active (running)" in status.stdout, status.stdout + status.stderr
     assert json.loads(box.get("/readyz").text)["status"] == "ok"
+
+
+STYLESHEET = re.compile(r'href="(/static/css/shop\.[0-9a-f]{12}\.css)"')
+SEED = """
+from catalog.models import Category, Product, ProductVariant
+category = Category.objects.create(name="Rings", slug="rehearsal-rings")
+product = Product.objects.create(name="Rehearsal ring", slug="rehearsal-ring", category=category, metal="silver")
+variant = ProductVariant.objects.create(product=product, sku="REH-1", metal="silver", price="120.00", stock=5)
+print("seeded", variant.pk, product.get_absolute_url())
+"""
+
+
+def stylesheet(box: Rehearsal) -> str:
+    """The hashed stylesheet the home page served by ``box`` links to."""
+    home = box.get("/")
+    assert home.status_code == 200, home.status_code
+    (path,) = set(STYLESHEET.findall(home.text))
+    return path
+
+
+def checkout(box: Rehearsal, *, variant: int, product_url: str) -> None:
+    """A shopper through nginx: product page, add to the bag, checkout by bank transfer, confirmation."""
+    cookies: dict[str, str] = {}
+
+    def send(method: str, path: str, data: dict | None = None) -> requests.Response:
+        headers = {
+            "Host": PROD_HOST,
+            "X-Forwarded-Proto": "https",
+            "X-Origin-Verify": box.origin_secret,
+            "Origin": f"https://{PROD_HOST}",
+            "Referer": f"https://{PROD_HOST}{path}",
+            # Secure cookies, kept by hand: nginx is plain HTTP here, as behind the load balancer.
+            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+        }
+        if data is not None:
+            data = {**data, "csrfmiddlewaretoken": cookies.get("__Host-csrftoken", "")}
+        response = requests.request(
+            method, f"http://127.0.0.1:{box.port}{path}", data=data, headers=headers, allow_redirects=False, timeout=30
+        )
+        cookies.update(response.cookies.get_dict())
+        return response
+
+    assert send("GET", product_url).status_code == 200
+    added = send("POST", "/cart/add/", {"variant": variant, "quantity": 1})
+    assert added.status_code == 302, added.text[:500]
+    page = send("GET", "/checkout/")
+    assert page.status_code == 200, page.status_code
+    hidden = dict(re.findall(r'name="(checkout_token|expected_goods_total)" value="([^"]*)"', page.text))
+    placed = send("POST", "/checkout/", {**CHECKOUT_POST, **hidden, "email": "rollback@example.com"})
+    assert placed.status_code == 302, (placed.status_code, placed.text[:500])
+    assert "/checkout/confirmation/" in placed.headers["Location"]
+    assert send("GET", placed.headers["Location"]).status_code == 200
+
+
+def run_two_instances(box: Rehearsal, *, a: str, f: str) -> None:
+    """deploy/runbooks/deploy-and-rollback.md, "Two or three instances", on two instance roots sharing
+    one Postgres: --prepare F everywhere at once (one migrates under the advisory lock, the other finds
+    nothing to do), then the switch one instance at a time, with the static files of both releases
+    reachable on both instances meanwhile; then a rollback serves A on F's schema, checkout included."""
+    started = time.monotonic()
+    second = box.twin()
+    second.provision()
+    (second.srv / "venvs").symlink_to(box.srv / "venvs")
+    second.start_nginx()
+    result = second.release(a)
+    assert result.returncode == 0, result.stdout + result.stderr
+    second.assert_serving(a)
+    box.assert_serving(a)
+    old_css = stylesheet(box)
+    box.step("second instance on A (same database)", started)
+
+    # 1. Prepare F on both at once: code and static everywhere, one migration run, nothing switched.
+    started = time.monotonic()
+    running = [(instance, instance.start_release("--prepare", f)) for instance in (box, second)]
+    results = [instance.finish(process, ("--prepare", f)) for instance, process in running]
+    for result in results:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"prepared {f}" in result.stdout
+    applied = [r for r in results if "Applying catalog.9000_rehearsal_expand... OK" in r.stdout]
+    assert len(applied) == 1, [r.stdout for r in results]
+    assert any("No migrations to apply" in r.stdout for r in results if r not in applied)
+    box.assert_serving(a)
+    second.assert_serving(a)
+    box.step("--prepare F on both instances at once (one migrates)", started)
+
+    # 2. Switch one instance: the mixed window. Each release's page finds its stylesheet on both.
+    started = time.monotonic()
+    result = box.release(f)
+    assert result.returncode == 0, result.stdout + result.stderr
+    box.assert_serving(f)
+    second.assert_serving(a)
+    new_css = stylesheet(box)
+    assert new_css != old_css
+    for instance in (box, second):
+        for path in (old_css, new_css):
+            served = instance.get(path)
+            assert served.status_code == 200, (instance.root.name, path, served.status_code)
+            assert "immutable" in served.headers["Cache-Control"]
+    box.step("switch instance 1 to F (mixed window: static of both)", started)
+
+    started = time.monotonic()
+    result = second.release(f)
+    assert result.returncode == 0, result.stdout + result.stderr
+    second.assert_serving(f)
+    box.step("switch instance 2 to F", started)
+
+    # 3. Roll instance 1 back: A runs on F's schema (readyz, a page, a checkout).
+    started = time.monotonic()
+    result = box.release("--rollback")
+    assert result.returncode == 0, result.stdout + result.stderr
+    box.assert_serving(a)
+    seeded = box.manage("shell", "-c", SEED)
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    found = re.search(r"^seeded (\d+) (\S+)$", seeded.stdout, re.MULTILINE)
+    assert found, seeded.stdout + seeded.stderr
+    checkout(box, variant=int(found[1]), product_url=found[2])
+    assert box.get(old_css).status_code == 200
+    box.step("roll back instance 1: A on F's schema, checkout", started)

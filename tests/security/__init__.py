@@ -165,4 +165,13 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S217| Tokens (#21)       | Checkout without the seen total places nothing, says why              | tests/security/test_tokens.py::test_a_checkout_without_the_total_the_shopper_saw_places_nothing_and_says_why |
 | S217| Tokens (#21)       | A blank, mangled or forged total is refused too                       | tests/security/test_tokens.py::test_a_forged_total_is_refused_too |
 | S218| Tokens (#21)       | Queued reset e-mails: the admin never shows their body (the link)      | tests/security/test_tokens.py::test_staff_reading_the_mail_queue_never_see_a_reset_link |
+| S280| Release (#22)      | Unknown Host or an IP gets nginx's 403, never a 444 the LB makes 502  | tests/deploy/test_nginx_proxy.py::test_unknown_host_gets_only_the_probes_and_a_403 |
+| S281| Release (#22)      | /readyz (commit, DB round trip) answers loopback only; /healthz all   | tests/deploy/test_nginx_proxy.py::test_readyz_answers_the_instance_only |
+| S282| Release (#22)      | Every package locked at its version with sha256 hashes                | tests/deploy/test_lock_files.py::test_every_pin_is_locked_at_its_version_with_hashes |
+| S282| Release (#22)      | A pin missing from the lock fails make test                           | tests/deploy/test_lock_files.py::test_a_pin_missing_from_the_lock_is_reported |
+| S283| Release (#22)      | release.sh builds the venv from the lock with --require-hashes        | tests/deploy/test_release_rehearsal.py::test_deploy_roll_back_and_refuse_broken_releases |
+| S284| Release (#22)      | Instances migrate one database one at a time (advisory lock)          | tests/deploy/test_migrate_locked.py::test_a_second_instance_waits_for_the_first_and_then_finds_nothing_to_do |
+| S284| Release (#22)      | A migration lock never freed stops migrate, nothing applied           | tests/deploy/test_migrate_locked.py::test_a_lock_never_freed_stops_it_within_its_wait_and_migrates_nothing |
+| S285| Release (#22)      | A migration breaking the previous release fails make test             | tests/deploy/test_migration_lint.py::test_a_new_migration_that_drops_a_column_fails_the_lint |
+| S285| Release (#22)      | Existing exceptions carry a reason; a bare IgnoreMigration is refused | tests/deploy/test_migration_lint.py::test_a_marked_migration_passes_and_a_bare_exception_is_refused |
 """
