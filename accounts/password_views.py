@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth import views as django_auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.debug import sensitive_post_parameters
@@ -58,7 +58,8 @@ def sign_up(request: HttpRequest) -> HttpResponse:
             # auth.login rotates the session key and sends user_logged_in (the bag comes along).
             auth.login(request, user, backend=PASSWORD_BACKEND)
             messages.success(request, "Welcome! Your account is ready.")
-            return redirect(_safe_next(request, request.POST.get("next")) or "accounts:profile")
+            next_url = _safe_next(request, request.POST.get("next"))
+            return HttpResponseRedirect(next_url) if next_url else redirect("accounts:profile")
     context = {"form": form, "next": _safe_next(request, request.GET.get("next") or request.POST.get("next")) or ""}
     return render(request, "registration/sign_up.html", context)
 
