@@ -29,6 +29,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
 from .auth import SignInRefused
 from .auth_forms import SignInForm
+from .lockout import known_device_remember
 from .middleware import OIDC_BACKEND, provider_sign_in_record
 
 security_log = logging.getLogger("shop.security")
@@ -84,6 +85,13 @@ class LocalLoginView(LoginView):
             )
             return self.render_to_response(self.get_context_data(form=form), status=400)
         return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form) -> HttpResponse:
+        response = super().form_valid(form)
+        # This browser is now the owner's known device: its failures get their own counter, so a
+        # stranger locking the name out does not lock the owner out (accounts/lockout.py).
+        known_device_remember(self.request, response, user=form.get_user())
+        return response
 
     def get_redirect_url(self) -> str:
         # Django's check lets a bare "orders" through (a relative URL); ours wants a path on this site.
