@@ -4,6 +4,8 @@ from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
+from .text_rules import PlainTextField
+
 
 class SignInForm(AuthenticationForm):
     """Django's sign-in form; the name box takes an e-mail address too (accounts.backends)."""
@@ -28,10 +30,12 @@ class SignUpForm(forms.Form):
     email = forms.EmailField(
         label="E-mail address", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
-    first_name = forms.CharField(
+    # The checkout's text rules (accounts.text_rules): a name is what staff read on orders and e-mails
+    # greet, so no right-to-left overrides, line breaks or other invisible characters.
+    first_name = PlainTextField(
         label="First name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "given-name"})
     )
-    last_name = forms.CharField(
+    last_name = PlainTextField(
         label="Last name", max_length=150, required=False, widget=forms.TextInput(attrs={"autocomplete": "family-name"})
     )
     password1 = forms.CharField(

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from .models import POSTAL_ADDRESS_FIELDS, Address
+from .text_rules import plain_text_clean
 
 security_log = logging.getLogger("shop.security")
 
@@ -23,10 +24,11 @@ def _verified(value: Any) -> bool:
 
 
 def _names(claims: Mapping[str, Any]) -> tuple[str, str]:
-    given = str(claims.get("given_name") or "").strip()
-    family = str(claims.get("family_name") or "").strip()
+    # The provider's sign-up form has no text rules of ours: keep only what ours would accept.
+    given = plain_text_clean(str(claims.get("given_name") or ""))
+    family = plain_text_clean(str(claims.get("family_name") or ""))
     if not (given or family):
-        given, _, family = str(claims.get("name") or "").strip().partition(" ")
+        given, _, family = plain_text_clean(str(claims.get("name") or "")).partition(" ")
     return given[:NAME_MAX], family.strip()[:NAME_MAX]
 
 
