@@ -48,13 +48,10 @@ class SignUpForm(forms.Form):
         label="Password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
 
-    ALREADY_REGISTERED = "An account already uses this e-mail address. Sign in, or reset your password."
-
     def clean_email(self) -> str:
-        email = get_user_model().objects.normalize_email(self.cleaned_data["email"].strip())
-        if get_user_model().objects.filter(email__iexact=email, oidc_sub__isnull=True).exists():
-            raise forms.ValidationError(self.ALREADY_REGISTERED, code="duplicate_email")
-        return email
+        # No "already registered" error: it would tell anyone which addresses have an account here.
+        # accounts.services.user_sign_up_request e-mails the owner instead.
+        return get_user_model().objects.normalize_email(self.cleaned_data["email"].strip())
 
     def clean(self):
         cleaned = super().clean()
