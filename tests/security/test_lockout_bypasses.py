@@ -174,3 +174,12 @@ def test_the_device_cookie_is_secure_when_sessions_are(client, oidc_off, setting
     UserFactory(username="ada")
     response = sign_in(client, "ada", PASSWORD, "203.0.113.7")
     assert response.cookies[KNOWN_DEVICE_COOKIE]["secure"]
+
+
+@pytest.mark.parametrize(("name", "password"), [("ada", "wrong"), ("ada", PASSWORD), ("owner", "wrong"), ("x", "y")])
+def test_a_sign_in_attempt_stays_within_its_query_budget(oidc_off, django_assert_max_num_queries, name, password):
+    """The account lookup runs once per request (cached on it); a staff name adds one count."""
+    UserFactory(username="ada")
+    StaffUserFactory(username="owner")
+    with django_assert_max_num_queries(15):
+        sign_in(Client(), name, password, "203.0.113.7")

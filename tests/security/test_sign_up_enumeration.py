@@ -86,3 +86,10 @@ def test_sign_up_e_mails_to_one_address_are_limited(oidc_off, settings):
     statuses = [sign_up(Client(HTTP_X_FORWARDED_FOR=f"192.0.2.{n}"), "ada@example.com").status_code for n in range(3)]
     assert statuses == [200, 200, 429]
     assert Mail.objects.filter(kind="account_sign_up_attempt").count() == 2
+
+
+@pytest.mark.parametrize("email", ["ada@example.com", "grace@example.com"])
+def test_a_sign_up_stays_within_its_query_budget(oidc_off, django_assert_max_num_queries, email):
+    UserFactory(username="ada", email="ada@example.com")
+    with django_assert_max_num_queries(11):
+        sign_up(Client(), email)
