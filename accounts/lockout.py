@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q, Sum
+from django.db.models import Case, Q, Sum, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -85,13 +85,23 @@ def _account_for(typed: str) -> tuple[int, bool] | None:
         return None
     stripped = typed.strip()[:254]
     if "@" in typed:
-        match = Q(email__iexact=stripped, oidc_sub__isnull=True) | Q(email__iexact=name, oidc_sub__isnull=True)
+        backend = Q(email__iexact=stripped, oidc_sub__isnull=True)
+        match = backend | Q(email__iexact=name, oidc_sub__isnull=True)
     else:
-        match = Q(username=unicodedata.normalize("NFKC", stripped)) | Q(username__iexact=name)
-    rows = list(get_user_model()._default_manager.filter(match).values_list("pk", "is_staff", "is_active")[:2])
-    if len(rows) != 1:
+        backend = Q(username=unicodedata.normalize("NFKC", stripped))
+        match = backend | Q(username__iexact=name)
+    # The account the backend itself would sign in comes first; a look-alike match counts only when
+    # it is the only one.
+    rows = list(
+        get_user_model()
+        ._default_manager.filter(match)
+        .annotate(by_backend=Case(When(backend, then=Value(True)), default=Value(False)))
+        .order_by("-by_backend", "pk")
+        .values_list("pk", "is_staff", "is_active", "by_backend")[:2]
+    )
+    if not rows or (len(rows) > 1 and (not rows[0][3] or rows[1][3])):
         return None  # none, or ambiguous: fall back to the name itself
-    pk, is_staff, is_active = rows[0]
+    pk, is_staff, is_active, _ = rows[0]
     return pk, bool(is_staff and is_active)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -240,6 +241,12 @@ def user_sign_up(*, email: str, password: str, first_name: str, last_name: str =
     User = get_user_model()  # noqa: N806
     local = email.split("@", 1)[0][:100]
     username = email.lower() if len(email) <= 150 else local
+    # The sign-in backend matches e-mails with iexact (Postgres UPPER: "alıce" is "ALICE"), a wider
+    # rule than the lower(email) index: without this check "alıce@…" became a second account and
+    # alice@… could no longer sign in by e-mail (two matches). Hashed anyway: the same time either way.
+    if User.objects.filter(email__iexact=email, oidc_sub__isnull=True).exists():
+        make_password(password)
+        raise EmailTaken
     try:
         with transaction.atomic():
             if User.objects.filter(username=username).exists():

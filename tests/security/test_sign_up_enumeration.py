@@ -93,3 +93,19 @@ def test_a_sign_up_stays_within_its_query_budget(oidc_off, django_assert_max_num
     UserFactory(username="ada", email="ada@example.com")
     with django_assert_max_num_queries(11):
         sign_up(Client(), email)
+
+
+def test_a_dotless_i_spelling_of_a_known_address_makes_no_second_account(oidc_off):
+    """The sign-in backend's iexact (Postgres UPPER) finds alice@ for "alıce@", the lower(email) index
+    does not: a second account "alıce@" would leave alice@ with two matches, unable to sign in by
+    e-mail. Now the sign-up checks with the backend's rule and mails the owner."""
+    alice = UserFactory(username="alice", email="alice@example.com")
+    response = sign_up(Client(), "alıce@example.com")
+    assert response.status_code == 200
+    assert User.objects.filter(oidc_sub__isnull=True, email__iexact="alice@example.com").count() == 1
+    assert Mail.objects.get(kind="account_sign_up_attempt").to == "alice@example.com"
+    signed_in = Client()
+    signed_in.post(
+        reverse("accounts:login"), {"username": "alice@example.com", "password": "correct horse battery staple"}
+    )
+    assert str(signed_in.session.get(SESSION_KEY)) == str(alice.pk)
