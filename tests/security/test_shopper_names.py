@@ -52,8 +52,8 @@ def test_sign_up_keeps_names_in_any_script(client, oidc_off):
         "password2": PASSWORD,
     }
     response = client.post(reverse("accounts:sign-up"), data)
-    assert response.status_code in (200, 302)
-    assert response.context is None or not response.context["form"].errors
+    assert response.status_code == 200
+    assert "registration/sign_up_sent.html" in [t.name for t in response.templates]
     assert User.objects.get(email="zoe@example.com").last_name == "Ní Bhriain-أحمد"
 
 
