@@ -241,9 +241,10 @@ def user_sign_up(*, email: str, password: str, first_name: str, last_name: str =
     User = get_user_model()  # noqa: N806
     local = email.split("@", 1)[0][:100]
     username = email.lower() if len(email) <= 150 else local
-    # The sign-in backend matches e-mails with iexact (Postgres UPPER: "alıce" is "ALICE"), a wider
-    # rule than the lower(email) index: without this check "alıce@…" became a second account and
-    # alice@… could no longer sign in by e-mail (two matches). Hashed anyway: the same time either way.
+    # The sign-in backend matches e-mails with iexact (Postgres UPPER: "alıce" is "ALICE"): an
+    # "alıce@…" beside alice@… would leave alice with two matches, unable to sign in by e-mail. The
+    # UPPER(email) index settles a race; this check answers the usual case without an IntegrityError.
+    # Hashed anyway: the same time either way.
     if User.objects.filter(email__iexact=email, oidc_sub__isnull=True).exists():
         make_password(password)
         raise EmailTaken
@@ -251,7 +252,7 @@ def user_sign_up(*, email: str, password: str, first_name: str, last_name: str =
         with transaction.atomic():
             if User.objects.filter(username=username).exists():
                 username = f"{local}-{hashlib.sha256(email.lower().encode()).hexdigest()[:8]}"
-            # The database's unique index on lower(email) settles two sign-ups racing with one address.
+            # The database's unique index on UPPER(email) settles two sign-ups racing with one address.
             return User.objects.create_user(
                 username, email=email, password=password, first_name=first_name, last_name=last_name
             )

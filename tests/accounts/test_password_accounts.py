@@ -70,7 +70,7 @@ def test_sign_up_checks_the_password_rules_and_keeps_what_was_typed(client, oidc
 
 @pytest.mark.django_db(transaction=True)
 def test_two_sign_ups_racing_with_one_address_make_one_account(oidc_off):
-    """Both at once; the database's unique index on lower(email) decides, and the loser's address
+    """Both at once; the database's unique index on UPPER(email) decides, and the loser's address
     owner is e-mailed instead (not a 500)."""
     clients = [Client(raise_request_exception=False) for _ in range(2)]
     responses = run_together(

@@ -105,6 +105,7 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S224| Accounts (#21)     | Sign-up: the owner is told by e-mail through the mail queue           | tests/security/test_sign_up_enumeration.py::test_the_owner_is_told_by_e_mail_through_the_mail_queue |
 | S224| Accounts (#21)     | Sign-up e-mails to one address are limited                            | tests/security/test_sign_up_enumeration.py::test_sign_up_e_mails_to_one_address_are_limited |
 | S222| Accounts (#21)     | Sign-up of "alıce@" beside alice@ makes no second account           | tests/security/test_sign_up_enumeration.py::test_a_dotless_i_spelling_of_a_known_address_makes_no_second_account |
+| S222| Accounts (#21)     | The database refuses an "alıce@" twin (unique index on UPPER(email)) | tests/security/test_sign_up_enumeration.py::test_the_database_refuses_a_dotless_i_twin_of_an_address_even_past_the_check |
 | S225| Accounts (#21)     | ?next=<URL name> on the admin login: the admin, not a 500             | tests/security/test_next_urls.py::test_admin_login_with_a_url_name_as_next_goes_to_the_admin |
 | S225| Accounts (#21)     | ?next=<URL name> on sign-in: home, not a resolved name                | tests/security/test_next_urls.py::test_sign_in_with_a_url_name_as_next_goes_home |
 | S225| Accounts (#21)     | ?next=<URL name> on sign-up: never a 500                              | tests/security/test_next_urls.py::test_sign_up_with_a_url_name_as_next_never_500s |

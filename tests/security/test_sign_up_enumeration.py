@@ -10,6 +10,7 @@ address; sign in or reset" for an existing one.
 
 import pytest
 from django.contrib.auth import SESSION_KEY, get_user_model
+from django.db import IntegrityError
 from django.test import Client
 from django.urls import reverse
 
@@ -109,3 +110,12 @@ def test_a_dotless_i_spelling_of_a_known_address_makes_no_second_account(oidc_of
         reverse("accounts:login"), {"username": "alice@example.com", "password": "correct horse battery staple"}
     )
     assert str(signed_in.session.get(SESSION_KEY)) == str(alice.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_refuses_a_dotless_i_twin_of_an_address_even_past_the_check():
+    """What settles two sign-ups racing past the check: the unique index is on UPPER(email), the
+    backend's rule. Before: on lower(email), which keeps "alıce" and "alice" apart."""
+    UserFactory(username="alice", email="alice@example.com")
+    with pytest.raises(IntegrityError):
+        User.objects.create_user("alice2", email="alıce@example.com", password=PASSWORD)
