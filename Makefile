@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install install-test lock run test test-sqlite lint format migrations-check machine ci clean install-bench bench lighthouse drills
+.PHONY: install install-test dev-env lock run test test-sqlite lint format migrations-check machine ci clean install-bench bench lighthouse drills
 
 install:
 	@scripts/install.sh run
@@ -13,7 +13,11 @@ install:
 install-test:
 	@scripts/install.sh test
 
-run: install
+## The checkout's own secret key in .env on first run, and no DEBUG server beyond loopback (issue #21).
+dev-env:
+	@PYTHON=$(PYTHON) scripts/dev-env.sh '$(HOST)'
+
+run: dev-env install
 	$(PYTHON) manage.py migrate --noinput
 	$(PYTHON) manage.py load_demo_catalog
 	$(PYTHON) manage.py create_local_staff --site-url http://$(HOST):$(PORT)

@@ -12,6 +12,8 @@ from mailqueue.services import mail_send
 
 RESET_MAIL_KIND = "password-reset"
 
+from .text_rules import PlainTextField
+
 
 class SignInForm(AuthenticationForm):
     """Django's sign-in form; the name box takes an e-mail address too (accounts.backends)."""
@@ -36,10 +38,12 @@ class SignUpForm(forms.Form):
     email = forms.EmailField(
         label="E-mail address", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
-    first_name = forms.CharField(
+    # The checkout's text rules (accounts.text_rules): a name is what staff read on orders and e-mails
+    # greet, so no right-to-left overrides, line breaks or other invisible characters.
+    first_name = PlainTextField(
         label="First name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "given-name"})
     )
-    last_name = forms.CharField(
+    last_name = PlainTextField(
         label="Last name", max_length=150, required=False, widget=forms.TextInput(attrs={"autocomplete": "family-name"})
     )
     password1 = forms.CharField(
@@ -52,13 +56,10 @@ class SignUpForm(forms.Form):
         label="Password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
 
-    ALREADY_REGISTERED = "An account already uses this e-mail address. Sign in, or reset your password."
-
     def clean_email(self) -> str:
-        email = get_user_model().objects.normalize_email(self.cleaned_data["email"].strip())
-        if get_user_model().objects.filter(email__iexact=email, oidc_sub__isnull=True).exists():
-            raise forms.ValidationError(self.ALREADY_REGISTERED, code="duplicate_email")
-        return email
+        # No "already registered" error: it would tell anyone which addresses have an account here.
+        # accounts.services.user_sign_up_request e-mails the owner instead.
+        return get_user_model().objects.normalize_email(self.cleaned_data["email"].strip())
 
     def clean(self):
         cleaned = super().clean()

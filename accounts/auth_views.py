@@ -29,6 +29,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
 from .auth import SignInRefused
 from .auth_forms import SignInForm
+from .lockout import known_device_remember
 from .middleware import OIDC_BACKEND, provider_sign_in_record
 
 security_log = logging.getLogger("shop.security")
@@ -45,8 +46,16 @@ def local_login_enabled() -> bool:
 
 
 def _safe_next(request: HttpRequest, url: str | None) -> str | None:
-    if url and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    """A path on this site, or None: the one gate for every ``next`` a browser sends.
+
+    Only an absolute path passes: "orders" or "admin:index" look like URL names, and handing them to
+    ``redirect()``/``resolve_url`` would reverse them (or 500 on NoReverseMatch). Callers redirect
+    with HttpResponseRedirect, never ``redirect()``, so untrusted text is never resolved.
+    """
+    if (
+        url
+        and url.startswith("/")
+        and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure())
     ):
         return url
     return None
@@ -76,6 +85,17 @@ class LocalLoginView(LoginView):
             )
             return self.render_to_response(self.get_context_data(form=form), status=400)
         return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form) -> HttpResponse:
+        response = super().form_valid(form)
+        # This browser is now the owner's known device: its failures get their own counter, so a
+        # stranger locking the name out does not lock the owner out (accounts/lockout.py).
+        known_device_remember(self.request, response, user=form.get_user())
+        return response
+
+    def get_redirect_url(self) -> str:
+        # Django's check lets a bare "orders" through (a relative URL); ours wants a path on this site.
+        return _safe_next(self.request, self.request.POST.get("next", self.request.GET.get("next"))) or ""
 
     def get_form(self, form_class=None):
         form = super().get_form(form_class)
@@ -143,7 +163,7 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request, request.GET.get("next")) or reverse("admin:index")
     if request.user.is_authenticated:
         if request.user.is_active and request.user.is_staff:
-            return redirect(next_url)
+            return HttpResponseRedirect(next_url)
         # Signed in but not staff: sending them to sign in again would loop through the provider.
         return render(request, "accounts/staff_only.html", status=403)
     return redirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': next_url})}")
@@ -221,7 +241,7 @@ class OIDCCallbackView(View):
         provider_sign_in_record(request)  # starts the staff re-check clock (accounts/middleware.py)
         request.session.pop("oidc_login_next", None)
         security_log.info("oidc_login", extra={"event": "oidc_login", "user_id": user.pk, "is_staff": user.is_staff})
-        return redirect(next_url or settings.LOGIN_REDIRECT_URL)
+        return HttpResponseRedirect(next_url) if next_url else redirect(settings.LOGIN_REDIRECT_URL)
 
     def _authenticate(self, request: HttpRequest):
         params = request.GET

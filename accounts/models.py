@@ -1,6 +1,6 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Upper
 
 
 class User(AbstractUser):
@@ -17,10 +17,12 @@ class User(AbstractUser):
         constraints = [
             # Password accounts sign in by e-mail, so one address is one account, whatever its case.
             # Provider accounts are matched by ``sub`` and their e-mail is the provider's business.
+            # UPPER, the rule of the sign-in backend's email__iexact: lower() keeps "alıce" (dotless ı)
+            # apart from "alice", UPPER() does not, so racing sign-ups cannot make both (issue #21).
             models.UniqueConstraint(
-                Lower("email"),
+                Upper("email"),
                 condition=models.Q(oidc_sub__isnull=True) & ~models.Q(email=""),
-                name="accounts_user_password_account_email_unique",
+                name="accounts_user_password_account_email_upper_unique",
             ),
         ]
 

@@ -8,7 +8,7 @@ import re
 from functools import wraps
 
 from django.conf import settings
-from django.contrib import auth, messages
+from django.contrib import messages
 from django.contrib.auth import views as django_auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -22,7 +22,6 @@ from . import services
 from .auth_forms import ResetForm, SignUpForm
 from .auth_views import _safe_next, oidc_enabled
 from .lockout import lockout_lift
-from .oidc_config import PASSWORD_BACKEND
 
 
 def local_accounts_only(view):
@@ -40,29 +39,31 @@ def local_accounts_only(view):
 @sensitive_post_parameters("password1", "password2")
 @local_accounts_only
 @ratelimit(group="account-sign-up", key="ip", rate="accounts.ratelimits.rate_per_ip", method="POST")
+# Each accepted POST e-mails the address typed: limited per address too, so nobody is mailed by the hundred.
+@ratelimit(
+    group="account-sign-up-email",
+    key="accounts.ratelimits.email_key",
+    rate="accounts.ratelimits.rate_per_email",
+    method="POST",
+)
 def sign_up(request: HttpRequest) -> HttpResponse:
-    """Create a password account, sign it in, and continue where the shopper was going."""
+    """Create a password account, or e-mail the address's owner; the same "check your e-mail" page for both."""
     if request.user.is_authenticated:
         return redirect("accounts:profile")
     form = SignUpForm(request.POST or None)
+    next_url = _safe_next(request, request.GET.get("next") or request.POST.get("next")) or ""
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            user = services.user_sign_up(
-                email=data["email"],
-                password=data["password1"],
-                first_name=data["first_name"],
-                last_name=data["last_name"],
-            )
-        except services.EmailTaken:
-            form.add_error("email", SignUpForm.ALREADY_REGISTERED)
-        else:
-            # auth.login rotates the session key and sends user_logged_in (the bag comes along).
-            auth.login(request, user, backend=PASSWORD_BACKEND)
-            messages.success(request, "Welcome! Your account is ready.")
-            return redirect(_safe_next(request, request.POST.get("next")) or "accounts:profile")
-    context = {"form": form, "next": _safe_next(request, request.GET.get("next") or request.POST.get("next")) or ""}
-    return render(request, "registration/sign_up.html", context)
+        services.user_sign_up_request(
+            email=data["email"],
+            password=data["password1"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            site_url=settings.SHOP_SITE_URL,
+        )
+        # Not signed in here: a new account signed in at once would tell a stranger the address was free.
+        return render(request, "registration/sign_up_sent.html", {"email": data["email"], "next": next_url})
+    return render(request, "registration/sign_up.html", {"form": form, "next": next_url})
 
 
 _password_reset = django_auth_views.PasswordResetView.as_view(

@@ -6,11 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
+
+from mailqueue.services import mail_send
 
 from .models import POSTAL_ADDRESS_FIELDS, Address
+from .text_rules import plain_text_clean
 
 security_log = logging.getLogger("shop.security")
 
@@ -23,10 +28,11 @@ def _verified(value: Any) -> bool:
 
 
 def _names(claims: Mapping[str, Any]) -> tuple[str, str]:
-    given = str(claims.get("given_name") or "").strip()
-    family = str(claims.get("family_name") or "").strip()
+    # The provider's sign-up form has no text rules of ours: keep only what ours would accept.
+    given = plain_text_clean(str(claims.get("given_name") or ""))
+    family = plain_text_clean(str(claims.get("family_name") or ""))
     if not (given or family):
-        given, _, family = str(claims.get("name") or "").strip().partition(" ")
+        given, _, family = plain_text_clean(str(claims.get("name") or "")).partition(" ")
     return given[:NAME_MAX], family.strip()[:NAME_MAX]
 
 
@@ -248,11 +254,18 @@ def user_sign_up(*, email: str, password: str, first_name: str, last_name: str =
     User = get_user_model()  # noqa: N806
     local = email.split("@", 1)[0][:100]
     username = email.lower() if len(email) <= 150 else local
+    # The sign-in backend matches e-mails with iexact (Postgres UPPER: "alıce" is "ALICE"): an
+    # "alıce@…" beside alice@… would leave alice with two matches, unable to sign in by e-mail. The
+    # UPPER(email) index settles a race; this check answers the usual case without an IntegrityError.
+    # Hashed anyway: the same time either way.
+    if User.objects.filter(email__iexact=email, oidc_sub__isnull=True).exists():
+        make_password(password)
+        raise EmailTaken
     try:
         with transaction.atomic():
             if User.objects.filter(username=username).exists():
                 username = f"{local}-{hashlib.sha256(email.lower().encode()).hexdigest()[:8]}"
-            # The database's unique index on lower(email) settles two sign-ups racing with one address.
+            # The database's unique index on UPPER(email) settles two sign-ups racing with one address.
             return User.objects.create_user(
                 username, email=email, password=password, first_name=first_name, last_name=last_name
             )
@@ -260,3 +273,42 @@ def user_sign_up(*, email: str, password: str, first_name: str, last_name: str =
         if User.objects.filter(email__iexact=email, oidc_sub__isnull=True).exists():
             raise EmailTaken from exc
         raise
+
+
+SIGN_UP_MAIL_KINDS = ("account_welcome", "account_sign_up_attempt")
+
+
+def user_sign_up_request(*, email: str, password: str, first_name: str, last_name: str, site_url: str) -> None:
+    """A sign-up as the shopper sees it: an account is made, or its owner told; never which, to the page.
+
+    Both paths cost one password hash and queue one e-mail (mailqueue, after commit) to ``email``: a
+    welcome with the sign-in link for a new account; for an address that already has one, "someone
+    tried to sign up with your address: sign in, or reset your password". So the page, its timing and
+    the session cannot tell a stranger whether an address has an account here.
+    """
+    links = {
+        "sign_in_url": site_url.rstrip("/") + reverse("accounts:login"),
+        "reset_url": site_url.rstrip("/") + reverse("accounts:password-reset"),
+    }
+    with transaction.atomic():
+        try:
+            user = user_sign_up(email=email, password=password, first_name=first_name, last_name=last_name)
+        except EmailTaken:
+            owner = get_user_model().objects.filter(email__iexact=email, oidc_sub__isnull=True).first()
+            mail_send(
+                to=owner.email if owner else email,
+                subject="Someone tried to create an account with your e-mail address",
+                template="accounts/email/sign_up_attempt",
+                context=links,
+                kind=SIGN_UP_MAIL_KINDS[1],
+                reference=f"user-{owner.pk}" if owner else "",
+            )
+            return
+        mail_send(
+            to=user.email,
+            subject="Your account is ready",
+            template="accounts/email/welcome",
+            context=links,
+            kind=SIGN_UP_MAIL_KINDS[0],
+            reference=f"user-{user.pk}",
+        )

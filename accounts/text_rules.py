@@ -39,6 +39,17 @@ def validate_plain_text(value: str, *, multiline: bool = False) -> None:
             )
 
 
+def plain_text_clean(value: str) -> str:
+    """What :func:`validate_plain_text` would accept, made from text we cannot send back (a provider's
+    claims): forbidden characters become spaces, runs of spaces one space."""
+    kept = []
+    for char in normalise_text(value):
+        category = unicodedata.category(char)
+        forbidden = category in _FORBIDDEN_CATEGORIES or (category == "So" and char != HEART)
+        kept.append(" " if forbidden else char)
+    return " ".join("".join(kept).split())
+
+
 def validate_plain_multiline_text(value: str) -> None:
     validate_plain_text(value, multiline=True)
 

@@ -35,6 +35,7 @@ settings (django-ratelimit's ``RATELIMIT_IP_META_KEY``, django-axes' ``AXES_CLIE
 apps below ``jewelry_site`` never import it.
 """
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,3 +65,26 @@ def client_ip_from_environ(environ: Mapping[str, Any]) -> str:
     if hops and len(forwarded) >= hops:
         return forwarded[-hops][:64]
     return (environ.get("REMOTE_ADDR") or "unknown")[:64]
+
+
+def address_network(address: str, *, ipv6_prefix: int) -> str:
+    """IPv4 as is; IPv6 as the first address of its ``ipv6_prefix``-bit network (an IPv4-mapped one as
+    IPv4; still an address, so it fits axes' GenericIPAddressField); anything else as given.
+
+    One subscriber holds a whole IPv6 network (a phone a /64, a household often a /56), so counting
+    single IPv6 addresses gives one attacker 2^64 fresh counters.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # "unknown" (a unix socket with no trusted hop): one counter, as before
+    if parsed.version == 6 and parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/{ipv6_prefix}", strict=False).network_address)
+    return str(parsed)
+
+
+def client_network(request: HttpRequest | None) -> str:
+    """:func:`client_ip`, IPv6 masked to SHOP_LOGIN_IPV6_PREFIX bits: django-axes' client address."""
+    return address_network(client_ip(request), ipv6_prefix=settings.SHOP_LOGIN_IPV6_PREFIX)

@@ -197,7 +197,7 @@ OIDC_STAFF_REQUIRE_MFA = env.bool("DJANGO_OIDC_STAFF_REQUIRE_MFA", default=True)
 # the normalised name; for staff accounts against name AND address only (accounts/lockout.py).
 AXES_FAILURE_LIMIT = env.int("DJANGO_LOGIN_MAX_FAILURES", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("DJANGO_LOGIN_LOCKOUT_MINUTES", default=15))
-AXES_CLIENT_IP_CALLABLE = "jewelry_site.client_address.client_ip"
+AXES_CLIENT_IP_CALLABLE = "jewelry_site.client_address.client_network"  # IPv6: its /64 (issue #21)
 AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
 AXES_LOCKOUT_PARAMETERS = "accounts.lockout.lockout_parameters"
 AXES_CLIENT_STR_CALLABLE = "accounts.lockout.lockout_client_str"
@@ -210,6 +210,13 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
 # Never kept in the attempt rows (axes always masks the password and, by this list, the rest).
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+# django-axes counts an IPv6 client by its network of this many bits (one phone or household holds a /64).
+SHOP_LOGIN_IPV6_PREFIX = env.int("DJANGO_LOGIN_IPV6_PREFIX", default=64)
+# A staff name's failures from all addresses together within the lockout time: at this many, every
+# address without the owner's known-device cookie is locked and staff_login_locked_everywhere is logged.
+SHOP_STAFF_LOGIN_MAX_FAILURES_EVERYWHERE = env.int("DJANGO_STAFF_LOGIN_MAX_FAILURES_EVERYWHERE", default=20)
+# Days a browser stays the owner's known device after a password sign-in (its own failure counter).
+SHOP_KNOWN_DEVICE_DAYS = env.int("DJANGO_LOGIN_KNOWN_DEVICE_DAYS", default=90)
 
 # === Internationalisation =====================================================================
 LANGUAGE_CODE = "en-gb"

@@ -4,7 +4,8 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
-# A fixed, obviously-unsafe key so dev sessions survive restarts; prod has no default.
+# `make run` writes a random key into .env on its first run (scripts/dev-env.sh), so each checkout
+# signs with its own; this published default serves only a bare `manage.py` without one. Prod has none.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-insecure-key-do-not-use-in-production")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 STORAGES = {

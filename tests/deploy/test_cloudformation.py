@@ -624,6 +624,9 @@ def test_metric_filters_match_the_fields_the_app_logs():
     ):
         assert f'($.event = "{event}")' in patterns["payment-errors"]
     assert patterns["large-unpaid-holds"] == '{ $.event = "large_unpaid_hold" }'  # orders/holds.py
+    assert (
+        patterns["staff-login-locked-everywhere"] == '{ $.event = "staff_login_locked_everywhere" }'
+    )  # accounts/lockout.py
 
 
 def queries() -> dict[str, str]:

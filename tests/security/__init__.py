@@ -174,4 +174,29 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S284| Release (#22)      | A migration lock never freed stops migrate, nothing applied           | tests/deploy/test_migrate_locked.py::test_a_lock_never_freed_stops_it_within_its_wait_and_migrates_nothing |
 | S285| Release (#22)      | A migration breaking the previous release fails make test             | tests/deploy/test_migration_lint.py::test_a_new_migration_that_drops_a_column_fails_the_lint |
 | S285| Release (#22)      | Existing exceptions carry a reason; a bare IgnoreMigration is refused | tests/deploy/test_migration_lint.py::test_a_marked_migration_passes_and_a_bare_exception_is_refused |
+| S220| Accounts (#21)     | IPv6: 12 addresses of one /64 are one counter (axes)                  | tests/security/test_lockout_bypasses.py::test_twelve_addresses_of_one_ipv6_slash_64_are_one_counter |
+| S220| Accounts (#21)     | An IPv4-mapped IPv6 address counts as its IPv4 address                | tests/security/test_lockout_bypasses.py::test_an_ipv4_mapped_ipv6_address_counts_as_the_ipv4_address |
+| S221| Accounts (#21)     | Staff name: 20 failures from all addresses lock it; alarm event       | tests/security/test_lockout_bypasses.py::test_a_staff_name_is_locked_everywhere_after_the_global_limit_and_alarms |
+| S221| Accounts (#21)     | The alarm's metric filter reads the event the app logs                | tests/deploy/test_cloudformation.py::test_metric_filters_match_the_fields_the_app_logs |
+| S222| Accounts (#21)     | Dotless ı: alıce@ shares the locked account's counter                 | tests/security/test_lockout_bypasses.py::test_a_dotless_i_spelling_shares_the_locked_accounts_counter |
+| S222| Accounts (#21)     | (premise, Postgres: the backend signs alıce@ in as alice@)            | tests/security/test_lockout_bypasses.py::test_the_backend_does_sign_in_a_dotless_i_spelling |
+| S223| Accounts (#21)     | Owner's known device signs in while strangers are locked out          | tests/security/test_lockout_bypasses.py::test_the_owner_on_a_known_device_signs_in_while_strangers_are_locked_out |
+| S223| Accounts (#21)     | A known device has a limit of its own                                 | tests/security/test_lockout_bypasses.py::test_a_known_device_has_a_limit_of_its_own |
+| S223| Accounts (#21)     | Another account's or a forged device cookie opens nothing             | tests/security/test_lockout_bypasses.py::test_another_accounts_or_a_forged_device_cookie_does_not_open_the_lock |
+| S223| Accounts (#21)     | Device cookie: HttpOnly, SameSite=Lax, Secure with secure sessions    | tests/security/test_lockout_bypasses.py::test_the_device_cookie_is_secure_when_sessions_are |
+| S224| Accounts (#21)     | Sign-up: a known and a new address get the same answer                | tests/security/test_sign_up_enumeration.py::test_a_known_and_a_new_address_get_the_same_answer |
+| S224| Accounts (#21)     | Sign-up: the owner is told by e-mail through the mail queue           | tests/security/test_sign_up_enumeration.py::test_the_owner_is_told_by_e_mail_through_the_mail_queue |
+| S224| Accounts (#21)     | Sign-up e-mails to one address are limited                            | tests/security/test_sign_up_enumeration.py::test_sign_up_e_mails_to_one_address_are_limited |
+| S222| Accounts (#21)     | Sign-up of "alıce@" beside alice@ makes no second account           | tests/security/test_sign_up_enumeration.py::test_a_dotless_i_spelling_of_a_known_address_makes_no_second_account |
+| S222| Accounts (#21)     | The database refuses an "alıce@" twin (unique index on UPPER(email)) | tests/security/test_sign_up_enumeration.py::test_the_database_refuses_a_dotless_i_twin_of_an_address_even_past_the_check |
+| S225| Accounts (#21)     | ?next=<URL name> on the admin login: the admin, not a 500             | tests/security/test_next_urls.py::test_admin_login_with_a_url_name_as_next_goes_to_the_admin |
+| S225| Accounts (#21)     | ?next=<URL name> on sign-in: home, not a resolved name                | tests/security/test_next_urls.py::test_sign_in_with_a_url_name_as_next_goes_home |
+| S225| Accounts (#21)     | ?next=<URL name> on sign-up: never a 500                              | tests/security/test_next_urls.py::test_sign_up_with_a_url_name_as_next_never_500s |
+| S226| Accounts (#21)     | Sign-up refuses RLO, CR/LF, NUL, zero-width, isolates in names        | tests/security/test_shopper_names.py::test_sign_up_refuses_a_name_with_invisible_or_control_characters |
+| S226| Accounts (#21)     | Staff cannot type such a shopper name in the admin                    | tests/security/test_shopper_names.py::test_staff_cannot_type_such_a_name_for_a_shopper_in_the_admin |
+| S226| Accounts (#21)     | A provider's name claims are cleaned to the same rule                 | tests/security/test_shopper_names.py::test_a_providers_name_claims_are_cleaned_to_the_same_rule |
+| S226| Accounts (#21)     | Saved addresses refuse them (covered before)                          | tests/security/test_personal_data.py::test_saved_addresses_refuse_what_checkout_refuses |
+| S226| Accounts (#21)     | The checkout refuses them (covered before)                            | tests/orders/test_views.py::test_bad_checkout_input_re_renders_with_an_error_and_changes_nothing |
+| S227| Accounts (#21)     | make run writes a random per-checkout key the settings read           | tests/test_make_run_env.py::test_the_first_run_writes_a_random_key_the_settings_read_and_later_runs_keep_it |
+| S227| Accounts (#21)     | make run HOST=0.0.0.0 with DEBUG on stops before anything else        | tests/test_make_run_env.py::test_make_run_on_a_network_address_with_debug_on_stops_before_anything_else |
 """

@@ -39,18 +39,19 @@ def sign_in(client, username, password, ip=HOME, **extra):
     return client.post(reverse("accounts:login"), {"username": username, "password": password}, REMOTE_ADDR=ip, **extra)
 
 
-def failures_for(name: str) -> int:
-    return AccessAttempt.objects.filter(username=name).aggregate(n=Sum("failures_since_start"))["n"] or 0
+def failures_for(user) -> int:
+    """Failures on an account's counter (accounts.lockout keys it ``user:<pk>``)."""
+    return AccessAttempt.objects.filter(username=f"user:{user.pk}").aggregate(n=Sum("failures_since_start"))["n"] or 0
 
 
 @pytest.mark.django_db
 def test_look_alike_names_share_one_counter(client, oidc_off):
     """Before: the throttle keyed on the raw POSTed name, so "ａｄａ" (full width) had its own counter
     while Django's form folded it to "ada": 7 tries got 5 password checks. After: one counter."""
-    UserFactory(username="ada")
+    ada = UserFactory(username="ada")
     for name in ("ada", "ADA", "ａｄａ", "Ada", "ＡＤＡ"):
         assert sign_in(client, name, "wrong").status_code in (200, 429)
-    assert failures_for("ada") == 5
+    assert failures_for(ada) == 5
     # Locked now, even with the right password and from another address (the name's own counter).
     response = sign_in(client, "ａdａ", PASSWORD, ip=ELSEWHERE)
     assert response.status_code == 429
@@ -61,7 +62,7 @@ def test_look_alike_names_share_one_counter(client, oidc_off):
 def test_parallel_failures_are_all_counted(oidc_off):
     """Before: read-then-write cache counters lost increments under parallel tries. After: rows updated
     with F() under a row lock count every one. Eight threads fail at once behind a Barrier."""
-    UserFactory(username="grace")
+    grace = UserFactory(username="grace")
     threads_n = 8
     results = run_together(
         [lambda: sign_in(Client(), "grace", "wrong-password") for _ in range(threads_n)], join_timeout=60
@@ -70,9 +71,9 @@ def test_parallel_failures_are_all_counted(oidc_off):
     statuses = [r.status_code for r in results if not isinstance(r, BaseException)]
     assert not errors, errors
     assert len(statuses) == threads_n
-    assert failures_for("grace") == threads_n
+    assert failures_for(grace) == threads_n
     # One row per (name, address, browser): the parallel first failures did not make duplicates.
-    assert AccessAttempt.objects.filter(username="grace").count() == 1
+    assert AccessAttempt.objects.filter(username=f"user:{grace.pk}").count() == 1
     assert sign_in(Client(), "grace", PASSWORD).status_code == 429
 
 
