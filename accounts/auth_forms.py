@@ -10,9 +10,9 @@ from django.utils.http import urlencode
 
 from mailqueue.services import mail_send
 
-RESET_MAIL_KIND = "password-reset"
-
 from .text_rules import PlainTextField
+
+RESET_MAIL_KIND = "password-reset"
 
 
 class SignInForm(AuthenticationForm):

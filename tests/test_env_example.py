@@ -162,6 +162,7 @@ def test_base_settings_are_grouped_by_subject_not_appended_per_change():
     """Each subject has one section in base.py; lists are written where they are declared."""
     text = (ROOT / "jewelry_site" / "settings" / "base.py").read_text()
     headers = re.findall(r"^# === (.+?) =+$", text, flags=re.M)
-    assert len(headers) >= 10 and len(headers) == len(set(headers)), headers
+    assert len(headers) >= 10, headers
+    assert len(headers) == len(set(headers)), headers
     appended = re.findall(r"^(?:INSTALLED_APPS|MIDDLEWARE) \+=|^LOGGING\[", text, flags=re.M)
     assert not appended, f"extend the list in the Core/Logging section instead: {appended}"

@@ -73,7 +73,8 @@ def test_the_dev_lock_runs_the_runtime_versions():
 
 def test_a_pin_missing_from_the_lock_is_reported(tmp_path):
     """Negative control: requirements.txt with a pin the lock lacks fails the first check."""
-    (tmp_path / "requirements.txt").write_text((REPO / "requirements.txt").read_text() + "django-not-in-the-lock==1.0\n")
+    pins = (REPO / "requirements.txt").read_text() + "django-not-in-the-lock==1.0\n"
+    (tmp_path / "requirements.txt").write_text(pins)
     entries = locked(REPO / "requirements.lock")
     missing = [name for name in top_level_pins(tmp_path / "requirements.txt") if name not in entries]
     assert missing == ["django-not-in-the-lock"]
