@@ -500,3 +500,13 @@ SHOP_ONE_OF_A_KIND_HOLD_DAYS = env.int("DJANGO_SHOP_ONE_OF_A_KIND_HOLD_DAYS", de
 SHOP_HOLD_ALERT_PIECES = env.int("DJANGO_SHOP_HOLD_ALERT_PIECES", default=5)
 SHOP_HOLD_ALERT_VALUE = _money("DJANGO_SHOP_HOLD_ALERT_VALUE", "2000.00")
 # --- end of hold limits section -------------------------------------------------------------------
+
+# --- issue21-search ---
+# Search bounds (issue #21; catalog/search.py, README "Search limits"). Searches per client address (IPv6:
+# its /64), django-ratelimit "N/period": a shopper types a few a minute, a script thousands.
+SHOP_SEARCH_RATE_PER_IP = env.str("DJANGO_SHOP_SEARCH_RATE_PER_IP", default="30/m")
+# Matches kept per search (the newest): only these are ranked, counted and sorted (10 pages of 24).
+SHOP_SEARCH_CANDIDATES = env.int("DJANGO_SHOP_SEARCH_CANDIDATES", default=240)
+# A search's queries stop after this many milliseconds (Postgres statement_timeout, 0 = none) and the
+# page asks for fewer words; an ordinary search takes a few ms.
+SHOP_SEARCH_TIMEOUT_MS = env.int("DJANGO_SHOP_SEARCH_TIMEOUT_MS", default=500)

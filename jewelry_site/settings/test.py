@@ -23,3 +23,7 @@ STORAGES = {
 # Order-placement rate limits (issue #11) out of the way: the concurrency tests post 20 orders from one
 # address and e-mail. tests/payments sets the real-sized limits where it tests them.
 SHOP_ORDER_RATE_PER_IP = SHOP_ORDER_RATE_PER_SESSION = SHOP_ORDER_RATE_PER_EMAIL = "1000/h"
+
+# Search rate limit (issue #21) out of the way likewise: hypothesis and the listing tests search hundreds of
+# times from one address. tests/catalog/test_search_bounds.py sets the real-sized limit where it tests it.
+SHOP_SEARCH_RATE_PER_IP = "100000/m"
