@@ -91,4 +91,11 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S205| Holds (#20)        | Large offline hold: security event without the e-mail                 | tests/orders/test_holds.py::test_a_large_offline_hold_logs_a_security_event_without_the_email          |
 | S205| Holds (#20)        | Over HTTP (gunicorn, prod settings): a burst of 45 holds 10           | tests/orders/test_holds_http.py::test_one_address_with_fresh_sessions_and_emails_holds_at_most_the_caps_over_http |
 | S205| Holds (#20)        | Over HTTP: a stranger cannot block a customer's checkout              | tests/orders/test_holds_http.py::test_a_stranger_cannot_block_a_customers_checkout_over_http           |
+| S240| Search DoS (#21)   | A search of negations only is refused with a message, no text query   | tests/catalog/test_search_bounds.py::test_a_search_of_negations_only_is_refused_with_a_message_and_runs_no_text_query |
+| S240| Search DoS (#21)   | A negation after a word still searches; a stop word is not a word     | tests/catalog/test_search_bounds.py::test_a_negation_after_a_word_is_still_a_search |
+| S241| Search DoS (#21)   | At most 8 terms and 3 ors per query; the page says what was dropped   | tests/catalog/test_search_bounds.py::test_terms_and_ors_are_capped_and_the_page_says_so |
+| S242| Search DoS (#21)   | Only the newest SHOP_SEARCH_CANDIDATES matches are ranked, counted    | tests/catalog/test_search_bounds.py::test_only_the_newest_candidates_are_ranked_and_counted |
+| S243| Search DoS (#21)   | Every accepted query shape reads the GIN index, no to_tsvector scan   | tests/catalog/test_search_bounds.py::test_every_accepted_query_shape_reads_the_gin_index_and_never_scans_the_document |
+| S244| Search DoS (#21)   | Over SHOP_SEARCH_TIMEOUT_MS: the too-broad page, never a 500          | tests/catalog/test_search_bounds.py::test_a_search_over_the_time_limit_shows_the_too_broad_page_not_a_500 |
+| S245| Search DoS (#21)   | Over HTTP (gunicorn, prod settings): searches per address, 429 page   | tests/catalog/test_search_bounds.py::test_searches_are_limited_per_client_address_with_a_friendly_429 |
 """
