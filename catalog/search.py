@@ -228,9 +228,16 @@ def _products() -> QuerySet:
     return Product.objects.order_by()
 
 
+# A LIMIT far above any catalogue: it only keeps Postgres from merging the id subquery into the outer
+# query. Merged (a semi-join), the planner may look each candidate up by id and recompute its
+# to_tsvector there (62 ms for "ring -x1" at 10,000 products) instead of reading the GIN index once.
+_ID_SET_FENCE = 1_000_000
+
+
 def _text_match_ids(query: SearchQuery) -> QuerySet:
     """Ids of products whose indexed document matches: a GIN index scan, whatever else is filtered."""
-    return _products().alias(search_document=PRODUCT_SEARCH_DOCUMENT()).filter(search_document=query).values("pk")
+    matches = _products().alias(search_document=PRODUCT_SEARCH_DOCUMENT()).filter(search_document=query)
+    return matches.values("pk")[:_ID_SET_FENCE]
 
 
 def _word_condition(word: SearchWord, *, postgres: bool) -> Q:
@@ -242,7 +249,11 @@ def _word_condition(word: SearchWord, *, postgres: bool) -> Q:
         # Each alternative an uncorrelated id set read through its own index (Postgres hashes each one
         # once): an OR of row conditions would make it compute to_tsvector for every product instead.
         condition = Q(pk__in=_text_match_ids(query))
-        condition |= Q(pk__in=_products().filter(name__trigram_strict_word_similar=word.text).values("pk"))
+        # Typos by trigram only from 5 letters: a 4-letter typo shares too few trigrams to pass the
+        # similarity bar anyway, and "ring" alone made the index recheck 15,000 rows (37 ms at 10,000).
+        if len(word.text) > MIN_FUZZY_LENGTH:
+            trigram = _products().filter(name__trigram_strict_word_similar=word.text).values("pk")
+            condition |= Q(pk__in=trigram[:_ID_SET_FENCE])
     else:
         condition = Q()
         # Words that start with the typed text: "rings" must not find "Earrings".
