@@ -8,6 +8,7 @@ is taken against the reference measured just before and just after it.
 To add a row, write its slice function and append one ``Row`` in ``rows_build``.
 """
 
+import atexit
 import threading
 import time
 from collections.abc import Callable
@@ -251,11 +252,33 @@ def search_worst(s: Setting) -> Callable[[float, int], dict]:
     return run
 
 
-def home_page(s: Setting, *, attackers: int) -> Callable[[float, int], dict]:
+_limited: dict[int, Gunicorn] = {}
+
+
+def limited_app(s: Setting) -> Gunicorn:
+    """A second gunicorn like the first but with production's search rate limit (the bench lifts it):
+    the attacker of the issue is one address. Started once, stopped by PID when the run exits."""
+    if id(s) not in _limited:
+        from django.conf import settings
+
+        from jewelry_site.settings.base import env
+
+        rate = env.str("BENCH_SEARCH_RATE_PER_IP", default="30/m")
+        app = Gunicorn(s.work, name="search-limited", extra_env={"DJANGO_SHOP_SEARCH_RATE_PER_IP": rate})
+        app.start()
+        atexit.register(app.stop)
+        _limited[id(s)] = app
+        log(f"  gunicorn with the search limit ({rate}, default {settings.SHOP_SEARCH_RATE_PER_IP}) on {app.url}")
+    return _limited[id(s)]
+
+
+def home_page(s: Setting, *, attackers: int, limited: bool = False) -> Callable[[float, int], dict]:
     """A shopper's home page on one connection, alone (``attackers=0``) or while ``attackers`` connections
-    send different attack searches as fast as the shop answers them (the issue's 4)."""
+    send different attack searches as fast as the shop answers them (the issue's 4); ``limited``: on the
+    instance with production's search rate limit, where most attack searches get the 429 page."""
     from django.urls import reverse
 
+    app = limited_app(s) if limited else s.app
     home = reverse("catalog:home")
     files = []
     for index in range(s.slices if attackers else 0):
@@ -265,17 +288,17 @@ def home_page(s: Setting, *, attackers: int) -> Callable[[float, int], dict]:
 
     def run(seconds: float, index: int) -> dict:
         if not attackers:
-            return wrk(s.app.url + home, seconds=seconds, connections=1, threads=1)
+            return wrk(app.url + home, seconds=seconds, connections=1, threads=1)
         log(f"  {home} on 1 connection while {attackers} connections send different searches")
         attack: dict = {}
         env = {"BENCH_WRK_PATHS": str(files[index])}
         # The attack runs 2 s longer than the shopper, so it covers the shopper's whole run.
         thread = threading.Thread(
-            target=lambda: attack.update(wrk(s.app.url + "/", seconds=seconds + 2, connections=attackers, env=env))
+            target=lambda: attack.update(wrk(app.url + "/", seconds=seconds + 2, connections=attackers, env=env))
         )
         thread.start()
         try:
-            result = wrk(s.app.url + home, seconds=seconds, connections=1, threads=1)
+            result = wrk(app.url + home, seconds=seconds, connections=1, threads=1)
         finally:
             thread.join(timeout=seconds + 60)
         result["attack"] = {k: attack.get(k) for k in ("requests", "rps", "status", "latency_us")}
@@ -306,5 +329,7 @@ def rows_build(s: Setting, pages: dict[str, str]) -> list[Row]:
         Row("search-worst", lambda: search_worst(s), judged=False),
         Row("home-1c-idle", lambda: home_page(s, attackers=0), judged=False),
         Row("home-1c-attacked", lambda: home_page(s, attackers=4), judged=False),
+        Row("home-1c-idle-limited", lambda: home_page(s, attackers=0, limited=True), judged=False),
+        Row("home-1c-attacked-limited", lambda: home_page(s, attackers=4, limited=True), judged=False),
     ]
     return rows

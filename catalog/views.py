@@ -244,7 +244,12 @@ class ProductListView(ListView):
                 {"text": text, "query": urlencode([("q", text)])}
                 for text in search_suggestions(self.search.text, categories=self.categories)
             ]
-        return {"suggestions": suggestions, "popular": selectors.popular_products(limit=POPULAR_ON_EMPTY)}
+        # The same few pieces for every empty search until the catalogue changes: read once per version,
+        # not once per (attacker's) query that finds nothing (issue #21).
+        popular = fragment_get_or_make(
+            fragment_key("popular"), lambda: {"products": selectors.popular_products(limit=POPULAR_ON_EMPTY)}
+        )["products"]
+        return {"suggestions": suggestions, "popular": popular}
 
 
 class CategoryDetailView(ProductListView):
