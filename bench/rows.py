@@ -8,6 +8,7 @@ is taken against the reference measured just before and just after it.
 To add a row, write its slice function and append one ``Row`` in ``rows_build``.
 """
 
+import atexit
 import threading
 import time
 from collections.abc import Callable
@@ -212,6 +213,100 @@ def orders(s: Setting) -> Callable[[float, int], dict]:
     return checkouts_threaded(s, what="guest checkouts", email="bench", stride=7, place=_place_order)
 
 
+# --- Search as an attacker sends it (issue #21) ------------------------------------------------
+
+
+def attack_paths(count: int, *, start: int = 0) -> list[str]:
+    """``count`` different searches of the shapes that were slow before issue #21, each new (a listing-cache
+    miss): negations only (now refused), a broad word ranked by relevance, a shop word with a stone."""
+    from django.urls import reverse
+
+    list_path = reverse("catalog:product-list")
+    shapes = [
+        lambda n: " ".join(f"-x{n}y{i}" for i in range(25)),
+        lambda n: f"ring -x{n}",
+        lambda n: f"gold ring x{n}",
+        lambda n: f"sapphire or diamond -x{n}",
+    ]
+    paths = []
+    for n in range(start, start + count):
+        query = urlencode({"q": shapes[n % len(shapes)](n), "sort": "relevance"})
+        paths.append(f"{list_path}?{query}")
+    return paths
+
+
+def search_worst(s: Setting) -> Callable[[float, int], dict]:
+    """One connection (no queueing: latency is the server's time) through 4,000 different attack searches,
+    each a listing-cache miss; every slice its own, never sent before."""
+    files = []
+    for index in range(s.slices):
+        path = s.work / f"search-worst-{index}.txt"
+        path.write_text("\n".join(attack_paths(4000, start=index * 4000)) + "\n")
+        files.append(path)
+
+    def run(seconds: float, index: int) -> dict:
+        log("  4,000 different attack searches, 1 connection")
+        env = {"BENCH_WRK_PATHS": str(files[index])}
+        return wrk(s.app.url + "/", seconds=seconds, connections=1, threads=1, env=env)
+
+    return run
+
+
+_limited: dict[int, Gunicorn] = {}
+
+
+def limited_app(s: Setting) -> Gunicorn:
+    """A second gunicorn like the first but with production's search rate limit (the bench lifts it):
+    the attacker of the issue is one address. Started once, stopped by PID when the run exits."""
+    if id(s) not in _limited:
+        from django.conf import settings
+
+        from jewelry_site.settings.base import env
+
+        rate = env.str("BENCH_SEARCH_RATE_PER_IP", default="30/m")
+        app = Gunicorn(s.work, name="search-limited", extra_env={"DJANGO_SHOP_SEARCH_RATE_PER_IP": rate})
+        app.start()
+        atexit.register(app.stop)
+        _limited[id(s)] = app
+        log(f"  gunicorn with the search limit ({rate}, default {settings.SHOP_SEARCH_RATE_PER_IP}) on {app.url}")
+    return _limited[id(s)]
+
+
+def home_page(s: Setting, *, attackers: int, limited: bool = False) -> Callable[[float, int], dict]:
+    """A shopper's home page on one connection, alone (``attackers=0``) or while ``attackers`` connections
+    send different attack searches as fast as the shop answers them (the issue's 4); ``limited``: on the
+    instance with production's search rate limit, where most attack searches get the 429 page."""
+    from django.urls import reverse
+
+    app = limited_app(s) if limited else s.app
+    home = reverse("catalog:home")
+    files = []
+    for index in range(s.slices if attackers else 0):
+        path = s.work / f"attack-{index}.txt"
+        path.write_text("\n".join(attack_paths(8000, start=100_000 + index * 8000)) + "\n")
+        files.append(path)
+
+    def run(seconds: float, index: int) -> dict:
+        if not attackers:
+            return wrk(app.url + home, seconds=seconds, connections=1, threads=1)
+        log(f"  {home} on 1 connection while {attackers} connections send different searches")
+        attack: dict = {}
+        env = {"BENCH_WRK_PATHS": str(files[index])}
+        # The attack runs 2 s longer than the shopper, so it covers the shopper's whole run.
+        thread = threading.Thread(
+            target=lambda: attack.update(wrk(app.url + "/", seconds=seconds + 2, connections=attackers, env=env))
+        )
+        thread.start()
+        try:
+            result = wrk(app.url + home, seconds=seconds, connections=1, threads=1)
+        finally:
+            thread.join(timeout=seconds + 60)
+        result["attack"] = {k: attack.get(k) for k in ("requests", "rps", "status", "latency_us")}
+        return result
+
+    return run
+
+
 # --- The list ----------------------------------------------------------------------------------
 
 
@@ -229,5 +324,12 @@ def rows_build(s: Setting, pages: dict[str, str]) -> list[Row]:
         Row("add-to-cart", lambda: add_to_cart(s), judged=False, kind="post"),
         Row("order-place", lambda: orders(s), judged=False, kind="orders"),
         Row("order-place-card", lambda: card_orders(s), judged=False, kind="orders"),
+        # Issue #21: the search bound (server time of attack searches, 1 connection) and what an attack
+        # does to a shopper (home page p99 on 1 connection, alone and beside 4 attacking connections).
+        Row("search-worst", lambda: search_worst(s), judged=False),
+        Row("home-1c-idle", lambda: home_page(s, attackers=0), judged=False),
+        Row("home-1c-attacked", lambda: home_page(s, attackers=4), judged=False),
+        Row("home-1c-idle-limited", lambda: home_page(s, attackers=0, limited=True), judged=False),
+        Row("home-1c-attacked-limited", lambda: home_page(s, attackers=4, limited=True), judged=False),
     ]
     return rows

@@ -25,6 +25,9 @@ os.environ.setdefault("DJANGO_SHOP_HOLD_MAX_VALUE", "1000000000.00")
 # The order-place-card row charges every order from 127.0.0.1 too (the card-testing limit, 20/h by default).
 os.environ.setdefault("DJANGO_SHOP_CARD_ATTEMPTS_PER_IP", "1000000/h")
 os.environ.setdefault("DJANGO_SHOP_PAY_PAGE_PER_IP", "1000000/h")
+# Searches per client address (issue #21): the search rows measure the work one search may cost, as from an
+# attacker with many addresses; the rate limit would otherwise answer most of them with the 429 page.
+os.environ.setdefault("DJANGO_SHOP_SEARCH_RATE_PER_IP", "1000000/m")
 os.environ.setdefault("DJANGO_SHOP_BANK_TRANSFER_DETAILS", "Bench Ltd · Sort code 11-22-33 · Account 12345678")
 
 from jewelry_site.settings.prod import *  # noqa: F403

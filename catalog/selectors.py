@@ -1,8 +1,12 @@
 """Read-only queries for the storefront. Each returns what a page shows in a fixed number of queries."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
 from django.db.models import Aggregate, CharField, Exists, F, IntegerField, OuterRef, Subquery, Value
 
 from .models import Category, Collection, Product, ProductImage, ProductQuerySet, ProductVariant
@@ -206,6 +210,63 @@ def product_list(*, filters: ProductFilters, search: SearchPlan | None = None) -
     if ranked:
         ordering = ("-search_rank", "-created_at", "-pk")
     return products.order_by(available.desc(), *ordering)
+
+
+class SearchTooBroadError(Exception):
+    """A search's queries ran past ``SHOP_SEARCH_TIMEOUT_MS`` and Postgres cancelled them."""
+
+
+@contextmanager
+def search_limits() -> Iterator[None]:
+    """Run a search's queries in one transaction that (Postgres only, this transaction only):
+
+    - stops each statement after ``SHOP_SEARCH_TIMEOUT_MS`` (``statement_timeout``; 0 = no limit) and
+      raises ``SearchTooBroadError`` instead;
+    - plans with sequential scans disabled. The full-text index is on an expression, to_tsvector over
+      the whole description, which the planner costs like a cheap operator: at 10,000 products it
+      chose to scan the table and recompute it for every row (about 1 s for "ring") over the GIN
+      index (a few ms). With seq scans off, every table with a usable index is read through it;
+      those without one (the variants' metal) are still scanned;
+    - without JIT: the penalty that disables seq scans (cost 1e10) would pass JIT's cost threshold
+      and spend seconds compiling a query that runs in milliseconds.
+
+    SQLite has none of these: there the block runs unbounded (``make run`` only)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    wanted = {
+        "statement_timeout": f"{max(0, int(settings.SHOP_SEARCH_TIMEOUT_MS))}ms",
+        "enable_seqscan": "off",
+        "jit": "off",
+    }
+    # Inside a transaction already (a test's): no savepoint, whose RELEASE would keep the SET LOCAL
+    # anyway; the settings are put back at the end instead.
+    nested = connection.in_atomic_block
+    try:
+        with transaction.atomic(savepoint=not nested):
+            with connection.cursor() as cursor:
+                # set_config(..., true) is SET LOCAL: it ends with this transaction, so a persistent
+                # connection never carries it into the next request. One round trip for all three.
+                names = list(wanted)
+                cursor.execute(
+                    "SELECT "
+                    + ", ".join("current_setting(%s)" for _ in names)
+                    + ", "
+                    + ", ".join("set_config(%s, %s, true)" for _ in names),
+                    [*names, *(x for name in names for x in (name, wanted[name]))],
+                )
+                before = dict(zip(names, cursor.fetchone()[: len(names)], strict=True))
+            yield
+            if nested:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in before),
+                        [x for item in before.items() for x in item],
+                    )
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) == "57014":  # query_canceled
+            raise SearchTooBroadError from error
+        raise
 
 
 def product_detail(*, slug: str) -> Product | None:

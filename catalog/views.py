@@ -9,10 +9,12 @@ from django.http import Http404, HttpResponsePermanentRedirect
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.html import strip_tags
 from django.utils.text import Truncator
 from django.views.generic import DetailView, ListView, TemplateView
+from django_ratelimit.decorators import ratelimit
 
 from . import selectors
 from .cache import (
@@ -28,6 +30,9 @@ from .choices import photos_for_metal, size_guide_url, variant_data, variant_opt
 from .forms import ProductFilterForm
 from .models import Metal
 from .search import SearchPlan, clean_search_text, search_plan, search_suggestions
+from .selectors import SearchTooBroadError
+
+TOO_BROAD = "That search was too broad for us to finish: please try fewer words, or add a category or a filter."
 
 # Search analytics (CloudWatch Logs Insights reads these lines): the query text only, never who asked.
 search_log = logging.getLogger("shop.catalog")
@@ -85,6 +90,15 @@ class HomeView(TemplateView):
         }
 
 
+def search_rate(group: str, request) -> str | None:
+    """SHOP_SEARCH_RATE_PER_IP for a request that searches; None (no limit) for plain lists and filters."""
+    return settings.SHOP_SEARCH_RATE_PER_IP if clean_search_text(request.GET.get("q", "")) else None
+
+
+# Searches per client address ("ip" is RATELIMIT_IP_META_KEY, the shop's one helper; IPv6 by /64): each
+# distinct query misses the listing cache, so a script would otherwise make the database rank at will.
+# Over the rate, RATELIMIT_VIEW answers the friendly 429 page.
+@method_decorator(ratelimit(group="catalog-search", key="ip", rate=search_rate, method=["GET", "HEAD"]), name="get")
 class ProductListView(ListView):
     """The shop: every piece, with search, filters, sort and pagination that keeps them.
 
@@ -117,10 +131,23 @@ class ProductListView(ListView):
             context = self.get_page_context_data(page_number=cached["page_number"], result_count=cached["result_count"])
             context["listing"] = cached["listing"]
             response = self.render_to_response(context)
+        elif self.search.text:
+            try:
+                with selectors.search_limits():
+                    response = super().get(request, *args, **kwargs)
+            except SearchTooBroadError:
+                response = self.too_broad_response()
         else:
             response = super().get(request, *args, **kwargs)
         self.log_search(response.context_data)
         return response
+
+    def too_broad_response(self):
+        """The page with no results and a request for fewer words (not cached: the next try may pass)."""
+        context = self.get_page_context_data(page_number=1, result_count=0)
+        listing_context = {**context, "error_notices": [TOO_BROAD], "products": [], "request": self.request}
+        context["listing"] = render_to_string(self.listing_template, listing_context, self.request)
+        return self.render_to_response(context)
 
     @cached_property
     def search(self) -> SearchPlan:
@@ -192,8 +219,8 @@ class ProductListView(ListView):
         price_errors = [f"{error} The price filter was not applied." for error in form.price_errors()]
         context.update(
             self.get_page_context_data(page_number=page.number, result_count=page.paginator.count),
-            notices=form.notices,
-            error_notices=price_errors,
+            notices=[*form.notices, *self.search.notices],
+            error_notices=[*([self.search.refused] if self.search.refused else []), *price_errors],
             filter_query=form.query_string(),
             active_filters=chips,
             has_refinements=any(chip["name"] != "q" for chip in chips),
@@ -217,7 +244,12 @@ class ProductListView(ListView):
                 {"text": text, "query": urlencode([("q", text)])}
                 for text in search_suggestions(self.search.text, categories=self.categories)
             ]
-        return {"suggestions": suggestions, "popular": selectors.popular_products(limit=POPULAR_ON_EMPTY)}
+        # The same few pieces for every empty search until the catalogue changes: read once per version,
+        # not once per (attacker's) query that finds nothing (issue #21).
+        popular = fragment_get_or_make(
+            fragment_key("popular"), lambda: {"products": selectors.popular_products(limit=POPULAR_ON_EMPTY)}
+        )["products"]
+        return {"suggestions": suggestions, "popular": popular}
 
 
 class CategoryDetailView(ProductListView):

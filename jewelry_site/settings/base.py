@@ -435,6 +435,11 @@ SHOP_NAME = env.str("DJANGO_SHOP_NAME", default="Maison Aurelia")
 SHOP_CURRENCY = env.str("DJANGO_SHOP_CURRENCY", default="GBP")
 SHOP_CURRENCY_SYMBOL = env.str("DJANGO_SHOP_CURRENCY_SYMBOL", default="£")
 SHOP_PRODUCTS_PER_PAGE = 24
+# Search bounds (issue #21; catalog/search.py, README "Search limits"): matches kept per search (the
+# newest), the only ones ranked, counted and sorted (10 pages of 24); and the milliseconds a search's
+# queries may run (Postgres statement_timeout, 0 = none) before the page asks for fewer words.
+SHOP_SEARCH_CANDIDATES = env.int("DJANGO_SHOP_SEARCH_CANDIDATES", default=240)
+SHOP_SEARCH_TIMEOUT_MS = env.int("DJANGO_SHOP_SEARCH_TIMEOUT_MS", default=500)
 # Amounts are Decimal strings in the environment, e.g. DJANGO_SHOP_ENGRAVING_FEE=25.00; a value that is
 # not a non-negative decimal stops start-up with its name (issue #15), never a silent 0 or a crash later.
 
@@ -546,3 +551,5 @@ SHOP_ACCOUNT_RATE_PER_IP = env.str("DJANGO_SHOP_ACCOUNT_RATE_PER_IP", default="2
 SHOP_PASSWORD_RESET_RATE_PER_EMAIL = env.str("DJANGO_SHOP_PASSWORD_RESET_RATE_PER_EMAIL", default="5/h")
 # Back-in-stock sign-ups per client address (django-ratelimit "N/period"; RATELIMIT_IP_META_KEY above).
 SHOP_RESTOCK_SIGNUP_RATE = env.str("DJANGO_SHOP_RESTOCK_SIGNUP_RATE", default="10/h")
+# Searches per client address (IPv6: its /64): a shopper types a few a minute, a script thousands.
+SHOP_SEARCH_RATE_PER_IP = env.str("DJANGO_SHOP_SEARCH_RATE_PER_IP", default="30/m")

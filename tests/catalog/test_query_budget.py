@@ -16,7 +16,9 @@ pytestmark = pytest.mark.django_db
 # filters, breadcrumbs). Home: + featured and new products, each with their images. Lists: + count,
 # the page of products, their images. Detail (first view): + the variants with their product, the images, the
 # category's newest products (cached per category for every product page of it) and their images.
-BUDGETS = {"home": 5, "list": 4, "category": 4, "search": 4, "detail": 5}
+# Search: + the SET LOCAL of its time limit (issue #21, one round trip in production) and, only inside a
+# test's transaction, the round trip that puts the settings back.
+BUDGETS = {"home": 5, "list": 4, "category": 4, "search": 6, "detail": 5}
 
 
 def catalogue(count: int):

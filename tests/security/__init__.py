@@ -199,4 +199,11 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S226| Accounts (#21)     | The checkout refuses them (covered before)                            | tests/orders/test_views.py::test_bad_checkout_input_re_renders_with_an_error_and_changes_nothing |
 | S227| Accounts (#21)     | make run writes a random per-checkout key the settings read           | tests/test_make_run_env.py::test_the_first_run_writes_a_random_key_the_settings_read_and_later_runs_keep_it |
 | S227| Accounts (#21)     | make run HOST=0.0.0.0 with DEBUG on stops before anything else        | tests/test_make_run_env.py::test_make_run_on_a_network_address_with_debug_on_stops_before_anything_else |
+| S240| Search DoS (#21)   | A search of negations only is refused with a message, no text query   | tests/catalog/test_search_bounds.py::test_a_search_of_negations_only_is_refused_with_a_message_and_runs_no_text_query |
+| S240| Search DoS (#21)   | A negation after a word still searches; a stop word is not a word     | tests/catalog/test_search_bounds.py::test_a_negation_after_a_word_is_still_a_search |
+| S241| Search DoS (#21)   | At most 8 terms and 3 ors per query; the page says what was dropped   | tests/catalog/test_search_bounds.py::test_terms_and_ors_are_capped_and_the_page_says_so |
+| S242| Search DoS (#21)   | Only the newest SHOP_SEARCH_CANDIDATES matches are ranked, counted    | tests/catalog/test_search_bounds.py::test_only_the_newest_candidates_are_ranked_and_counted |
+| S243| Search DoS (#21)   | Every accepted query shape reads the GIN index, no to_tsvector scan   | tests/catalog/test_search_bounds.py::test_every_accepted_query_shape_reads_the_gin_index_and_never_scans_the_document |
+| S244| Search DoS (#21)   | Over SHOP_SEARCH_TIMEOUT_MS: the too-broad page, never a 500          | tests/catalog/test_search_bounds.py::test_a_search_over_the_time_limit_shows_the_too_broad_page_not_a_500 |
+| S245| Search DoS (#21)   | Over HTTP (gunicorn, prod settings): searches per address, 429 page   | tests/catalog/test_search_bounds.py::test_searches_are_limited_per_client_address_with_a_friendly_429 |
 """
