@@ -132,6 +132,7 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S253| Categories (#21)   | A row written past the admin deeper than the limit is hidden          | tests/security/test_category_ancestors.py::test_a_category_deeper_than_the_limit_written_past_the_admin_is_not_on_sale |
 | S254| Order e-mails (#21)| Unconfirmed address: no gift message, no links in typed text (both parts)| tests/security/test_order_email_free_text.py::test_an_unconfirmed_address_gets_no_gift_message_and_no_links |
 | S254| Order e-mails (#21)| Control: the verified account address gets the message, quoted        | tests/security/test_order_email_free_text.py::test_the_verified_address_of_the_shoppers_own_account_gets_the_gift_message_quoted |
+| S254| Order e-mails (#21)| Any case, any script, full-width stops: "Evil.Com" is a link too     | tests/security/test_order_email_free_text.py::test_no_spelling_of_a_domain_survives_the_link_removal |
 | S255| Photos (#21)       | The 6,324² PNG bomb is refused from its header, no decode (peak RSS)  | tests/security/test_image_bomb.py::test_the_bomb_is_refused_from_its_header_without_decoding_it |
 | S255| Photos (#21)       | The admin says why (24 million pixels)                                | tests/security/test_image_bomb.py::test_the_admin_refuses_the_bomb_with_a_message |
 | S255| Photos (#21)       | A large JPEG decodes reduced (draft), master 2x widest rendition      | tests/security/test_image_bomb.py::test_a_large_jpeg_is_decoded_reduced_and_its_master_kept_at_twice_the_widest_rendition |
