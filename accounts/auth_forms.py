@@ -10,6 +10,8 @@ from django.utils.http import urlencode
 
 from mailqueue.services import mail_send
 
+from .text_rules import PlainTextField
+
 RESET_MAIL_KIND = "password-reset"
 
 
@@ -36,10 +38,12 @@ class SignUpForm(forms.Form):
     email = forms.EmailField(
         label="E-mail address", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
-    first_name = forms.CharField(
+    # The address rules (no controls, bidi overrides, zero-width characters or emoji): a name is shown to
+    # staff in the admin and on orders, where a right-to-left override would make it read as something else.
+    first_name = PlainTextField(
         label="First name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "given-name"})
     )
-    last_name = forms.CharField(
+    last_name = PlainTextField(
         label="Last name", max_length=150, required=False, widget=forms.TextInput(attrs={"autocomplete": "family-name"})
     )
     password1 = forms.CharField(

@@ -10,6 +10,8 @@ from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from shop_text import text_one_line
+
 from .models import POSTAL_ADDRESS_FIELDS, Address
 
 security_log = logging.getLogger("shop.security")
@@ -23,10 +25,12 @@ def _verified(value: Any) -> bool:
 
 
 def _names(claims: Mapping[str, Any]) -> tuple[str, str]:
-    given = str(claims.get("given_name") or "").strip()
-    family = str(claims.get("family_name") or "").strip()
+    # One clean line each (shop_text): the provider lets shoppers type their own names, and a control or
+    # right-to-left override would reach the admin's lists and the order pages as typed.
+    given = text_one_line(claims.get("given_name") or "")
+    family = text_one_line(claims.get("family_name") or "")
     if not (given or family):
-        given, _, family = str(claims.get("name") or "").strip().partition(" ")
+        given, _, family = text_one_line(claims.get("name") or "").partition(" ")
     return given[:NAME_MAX], family.strip()[:NAME_MAX]
 
 

@@ -120,6 +120,8 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S250| Names (#21)        | Category and collection admins too                                    | tests/security/test_one_line_names.py::test_the_category_and_collection_admins_refuse_names_that_are_not_one_line |
 | S250| Names (#21)        | The CSV import refuses what the admin refuses                         | tests/security/test_one_line_names.py::test_the_csv_import_refuses_what_the_admin_refuses |
 | S251| Names (#21)        | A stored name with CR/LF never fails the restock e-mail (subject flat)| tests/security/test_one_line_names.py::test_a_stored_name_with_a_line_break_never_fails_the_back_in_stock_email |
+| S250| Names (#21)        | Shoppers' names at sign-up: controls, bidi, zero-width refused       | tests/security/test_one_line_names.py::test_sign_up_refuses_a_shoppers_name_that_is_not_plain_text |
+| S250| Names (#21)        | A provider's names are flattened to one clean line                    | tests/security/test_one_line_names.py::test_a_providers_names_lose_control_and_direction_characters |
 | S252| Back in stock (#21)| A hidden piece is a 404 naming nothing, no sign-up (one sellable rule)| tests/security/test_restock_hidden.py::test_a_hidden_piece_is_a_404_that_names_nothing_and_takes_no_signup |
 | S252| Back in stock (#21)| The rate-limit page names no hidden piece either                      | tests/security/test_restock_hidden.py::test_the_rate_limit_page_names_no_hidden_piece_either |
 | S252| Back in stock (#21)| A sign-up whose piece was hidden since is not e-mailed                | tests/security/test_restock_hidden.py::test_a_signup_whose_piece_was_hidden_since_is_not_e_mailed_until_it_is_on_sale_again |
