@@ -125,6 +125,7 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S252| Back in stock (#21)| A hidden piece is a 404 naming nothing, no sign-up (one sellable rule)| tests/security/test_restock_hidden.py::test_a_hidden_piece_is_a_404_that_names_nothing_and_takes_no_signup |
 | S252| Back in stock (#21)| The rate-limit page names no hidden piece either                      | tests/security/test_restock_hidden.py::test_the_rate_limit_page_names_no_hidden_piece_either |
 | S252| Back in stock (#21)| A sign-up whose piece was hidden since is not e-mailed                | tests/security/test_restock_hidden.py::test_a_signup_whose_piece_was_hidden_since_is_not_e_mailed_until_it_is_on_sale_again |
+| S252| Back in stock (#21)| A variant that is no ASCII number ("²", "①") is a 404, never a 500 | tests/security/test_restock_hidden.py::test_a_variant_that_is_no_number_of_ours_is_a_404_never_a_500 |
 | S253| Categories (#21)   | On sale only if every ancestor is: the rule, by joins                 | tests/security/test_category_ancestors.py::test_the_sellable_rule_follows_every_ancestor |
 | S253| Categories (#21)   | Lists, category/product pages, search, menu, sitemap hide them        | tests/security/test_category_ancestors.py::test_shop_pages_search_and_sitemap_hide_a_switched_off_parents_children |
 | S253| Categories (#21)   | Add to bag refuses and names nothing                                  | tests/security/test_category_ancestors.py::test_add_to_bag_refuses_a_piece_under_a_switched_off_parent_and_names_nothing |
