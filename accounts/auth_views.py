@@ -45,8 +45,14 @@ def local_login_enabled() -> bool:
 
 
 def _safe_next(request: HttpRequest, url: str | None) -> str | None:
-    if url and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    """``url`` when it is a path on this site or a URL on its host, else None.
+
+    A bare word ("orders") passes Django's host check as a relative URL, but ``redirect()`` tries it as a
+    view name first and raises NoReverseMatch (a 500, after sign-up had created the account): refused."""
+    if (
+        url
+        and (url.startswith("/") or "://" in url)
+        and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure())
     ):
         return url
     return None
