@@ -141,6 +141,7 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S255| Photos (#21)       | A large JPEG decodes reduced (draft), master 2x widest rendition      | tests/security/test_image_bomb.py::test_a_large_jpeg_is_decoded_reduced_and_its_master_kept_at_twice_the_widest_rendition |
 | S255| Photos (#21)       | One decode per machine: a second upload gets 503 busy, try again      | tests/security/test_image_bomb.py::test_a_second_upload_while_one_is_processed_gets_busy_try_again |
 | S255| Photos (#21)       | Concurrent uploads wait for the file lock, one after another          | tests/security/test_image_bomb.py::test_concurrent_uploads_are_processed_one_at_a_time |
+| S255| Photos (#21)       | The upload page with product="²" is the form again, never a 500     | tests/security/test_image_bomb.py::test_the_upload_page_takes_a_product_that_is_no_number_of_ours_without_a_500 |
 | S256| Stock history (#21)| Re-checked: variant inline offers no delete (S206 holds)              | tests/security/test_stock_history_delete.py::test_a_forged_delete_of_a_variant_through_the_product_page_deletes_nothing |
 | S256| Stock history (#21)| Re-checked: StockAdjustment.variant is PROTECT (S206 holds)           | tests/security/test_stock_history_delete.py::test_the_orm_refuses_to_delete_a_variant_or_product_with_stock_history |
 | S230| Rate limits (#21)  | 30 sign-ups at once vs 10/h: exactly 10 (Redis; database counters)   | tests/security/test_ratelimit_atomic.py::test_thirty_parallel_sign_ups_against_a_limit_of_ten_let_exactly_ten_through |
