@@ -47,12 +47,15 @@ def text_one_line(value: object) -> str:
 
 
 # Anything a mail client would turn into a link: a scheme URL, "www.", or a bare domain (labels ending in a
-# top-level domain of letters, lower or upper case: "pay-here.example", "EVIL.COM"). Title-case words
-# joined by a dot ("St.John") are left alone: names have them, and mail clients do not link them.
+# top-level domain of letters, in any case and any script: "pay-here.example", "Evil.Com", "пример.рф"; the
+# ideographic and full-width stops count as dots, since hostnames map them to "."). Domains are matched
+# case-insensitively by mail clients, so a name written "St.John" loses that word too: failing closed is
+# the point in an e-mail to an address nobody confirmed, and the order page shows the name as typed.
+_DOT = "[.\u3002\uff0e\uff61]"
 _LINKS = re.compile(
     r"(?i:\b[a-z][a-z0-9+.-]*://\S*)"
     r"|(?i:\bwww\.\S*)"
-    r"|\b(?:[\w-]+\.)+(?:[a-z]{2,63}|[A-Z]{2,63})\b(?:/\S*)?",
+    rf"|\b(?:[\w-]+{_DOT})+[^\W\d_]{{2,63}}\b(?:/\S*)?",
 )
 LINK_REMOVED = "[link removed]"
 

@@ -50,7 +50,8 @@ class ProductImageUploadForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         product_id = self.data.get("product") or self.initial.get("product")
-        if str(product_id or "").isdigit():  # offer only that product's variants
+        # Offer only that product's variants; ASCII digits only (isdigit() takes "²", which the lookup refuses).
+        if str(product_id or "").isascii() and str(product_id or "").isdigit():
             self.fields["variant"].queryset = self.fields["variant"].queryset.filter(product_id=product_id)
 
     def clean(self):

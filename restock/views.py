@@ -23,7 +23,8 @@ def signup(request):
     """Record a back-in-stock sign-up and go back to the product page with a message."""
     variant_pk = request.POST.get("variant", "")
     variant = None
-    if variant_pk.isdigit() and len(variant_pk) <= 18:  # a bigint; longer digit strings are no piece of ours
+    # ASCII digits only (isdigit() also takes "²" and "①", which int() refuses), and a bigint at most.
+    if variant_pk.isascii() and variant_pk.isdigit() and len(variant_pk) <= 18:
         # The shop's one "sellable" rule, before anything is rendered: a hidden piece (its category or an
         # ancestor switched off) is a plain 404 that names nothing, and takes no sign-up.
         variant = ProductVariant.objects.sellable().select_related("product").filter(pk=int(variant_pk)).first()

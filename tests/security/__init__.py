@@ -120,9 +120,12 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S250| Names (#21)        | Category and collection admins too                                    | tests/security/test_one_line_names.py::test_the_category_and_collection_admins_refuse_names_that_are_not_one_line |
 | S250| Names (#21)        | The CSV import refuses what the admin refuses                         | tests/security/test_one_line_names.py::test_the_csv_import_refuses_what_the_admin_refuses |
 | S251| Names (#21)        | A stored name with CR/LF never fails the restock e-mail (subject flat)| tests/security/test_one_line_names.py::test_a_stored_name_with_a_line_break_never_fails_the_back_in_stock_email |
+| S250| Names (#21)        | Shoppers' names at sign-up: controls, bidi, zero-width refused       | tests/security/test_one_line_names.py::test_sign_up_refuses_a_shoppers_name_that_is_not_plain_text |
+| S250| Names (#21)        | A provider's names are flattened to one clean line                    | tests/security/test_one_line_names.py::test_a_providers_names_lose_control_and_direction_characters |
 | S252| Back in stock (#21)| A hidden piece is a 404 naming nothing, no sign-up (one sellable rule)| tests/security/test_restock_hidden.py::test_a_hidden_piece_is_a_404_that_names_nothing_and_takes_no_signup |
 | S252| Back in stock (#21)| The rate-limit page names no hidden piece either                      | tests/security/test_restock_hidden.py::test_the_rate_limit_page_names_no_hidden_piece_either |
 | S252| Back in stock (#21)| A sign-up whose piece was hidden since is not e-mailed                | tests/security/test_restock_hidden.py::test_a_signup_whose_piece_was_hidden_since_is_not_e_mailed_until_it_is_on_sale_again |
+| S252| Back in stock (#21)| A variant that is no ASCII number ("²", "①") is a 404, never a 500 | tests/security/test_restock_hidden.py::test_a_variant_that_is_no_number_of_ours_is_a_404_never_a_500 |
 | S253| Categories (#21)   | On sale only if every ancestor is: the rule, by joins                 | tests/security/test_category_ancestors.py::test_the_sellable_rule_follows_every_ancestor |
 | S253| Categories (#21)   | Lists, category/product pages, search, menu, sitemap hide them        | tests/security/test_category_ancestors.py::test_shop_pages_search_and_sitemap_hide_a_switched_off_parents_children |
 | S253| Categories (#21)   | Add to bag refuses and names nothing                                  | tests/security/test_category_ancestors.py::test_add_to_bag_refuses_a_piece_under_a_switched_off_parent_and_names_nothing |
@@ -132,11 +135,13 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S253| Categories (#21)   | A row written past the admin deeper than the limit is hidden          | tests/security/test_category_ancestors.py::test_a_category_deeper_than_the_limit_written_past_the_admin_is_not_on_sale |
 | S254| Order e-mails (#21)| Unconfirmed address: no gift message, no links in typed text (both parts)| tests/security/test_order_email_free_text.py::test_an_unconfirmed_address_gets_no_gift_message_and_no_links |
 | S254| Order e-mails (#21)| Control: the verified account address gets the message, quoted        | tests/security/test_order_email_free_text.py::test_the_verified_address_of_the_shoppers_own_account_gets_the_gift_message_quoted |
+| S254| Order e-mails (#21)| Any case, any script, full-width stops: "Evil.Com" is a link too     | tests/security/test_order_email_free_text.py::test_no_spelling_of_a_domain_survives_the_link_removal |
 | S255| Photos (#21)       | The 6,324² PNG bomb is refused from its header, no decode (peak RSS)  | tests/security/test_image_bomb.py::test_the_bomb_is_refused_from_its_header_without_decoding_it |
 | S255| Photos (#21)       | The admin says why (24 million pixels)                                | tests/security/test_image_bomb.py::test_the_admin_refuses_the_bomb_with_a_message |
 | S255| Photos (#21)       | A large JPEG decodes reduced (draft), master 2x widest rendition      | tests/security/test_image_bomb.py::test_a_large_jpeg_is_decoded_reduced_and_its_master_kept_at_twice_the_widest_rendition |
 | S255| Photos (#21)       | One decode per machine: a second upload gets 503 busy, try again      | tests/security/test_image_bomb.py::test_a_second_upload_while_one_is_processed_gets_busy_try_again |
 | S255| Photos (#21)       | Concurrent uploads wait for the file lock, one after another          | tests/security/test_image_bomb.py::test_concurrent_uploads_are_processed_one_at_a_time |
+| S255| Photos (#21)       | The upload page with product="²" is the form again, never a 500     | tests/security/test_image_bomb.py::test_the_upload_page_takes_a_product_that_is_no_number_of_ours_without_a_500 |
 | S256| Stock history (#21)| Re-checked: variant inline offers no delete (S206 holds)              | tests/security/test_stock_history_delete.py::test_a_forged_delete_of_a_variant_through_the_product_page_deletes_nothing |
 | S256| Stock history (#21)| Re-checked: StockAdjustment.variant is PROTECT (S206 holds)           | tests/security/test_stock_history_delete.py::test_the_orm_refuses_to_delete_a_variant_or_product_with_stock_history |
 | S230| Rate limits (#21)  | 30 sign-ups at once vs 10/h: exactly 10 (Redis; database counters)   | tests/security/test_ratelimit_atomic.py::test_thirty_parallel_sign_ups_against_a_limit_of_ten_let_exactly_ten_through |
@@ -165,6 +170,8 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S217| Tokens (#21)       | Checkout without the seen total places nothing, says why              | tests/security/test_tokens.py::test_a_checkout_without_the_total_the_shopper_saw_places_nothing_and_says_why |
 | S217| Tokens (#21)       | A blank, mangled or forged total is refused too                       | tests/security/test_tokens.py::test_a_forged_total_is_refused_too |
 | S218| Tokens (#21)       | Queued reset e-mails: the admin never shows their body (the link)      | tests/security/test_tokens.py::test_staff_reading_the_mail_queue_never_see_a_reset_link |
+| S219| Next (#21)         | Sign-up with ?next=orders (a URL name): signed in, profile, no 500    | tests/security/test_next_url_names.py::test_sign_up_with_a_url_name_as_next_signs_in_and_goes_to_the_profile |
+| S219| Next (#21)         | Admin login of signed-in staff with ?next=orders: admin home, no 500  | tests/security/test_next_url_names.py::test_the_admin_login_of_a_signed_in_member_of_staff_ignores_a_url_name |
 | S280| Release (#22)      | Unknown Host or an IP gets nginx's 403, never a 444 the LB makes 502  | tests/deploy/test_nginx_proxy.py::test_unknown_host_gets_only_the_probes_and_a_403 |
 | S281| Release (#22)      | /readyz (commit, DB round trip) answers loopback only; /healthz all   | tests/deploy/test_nginx_proxy.py::test_readyz_answers_the_instance_only |
 | S282| Release (#22)      | Every package locked at its version with sha256 hashes                | tests/deploy/test_lock_files.py::test_every_pin_is_locked_at_its_version_with_hashes |

@@ -115,6 +115,17 @@ def test_the_admin_refuses_the_bomb_with_a_message(staff_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("product", ["\u00b2", "\u2460", "1\u00b9"])
+def test_the_upload_page_takes_a_product_that_is_no_number_of_ours_without_a_500(staff_client, product):
+    """str.isdigit() is true for "²" and "①", which the product id lookup refuses: the form was a 500."""
+    staff_client.raise_request_exception = False
+    assert staff_client.get(UPLOAD, {"product": product}).status_code == 200
+    response = staff_client.post(UPLOAD, {"product": product, "alt_text": "A ring"})
+    assert response.status_code == 200
+    assert not ProductImage.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_large_jpeg_is_decoded_reduced_and_its_master_kept_at_twice_the_widest_rendition():
     image = product_image_create(
         product=ProductFactory(), file=SimpleUploadedFile("big.jpg", samples.photo(6000, 4000)), alt_text="Big"

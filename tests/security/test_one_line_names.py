@@ -6,20 +6,24 @@ CSV import refuse the same text; subjects are flattened, so a name stored before
 """
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from accounts.services import user_sync_from_oidc
 from catalog.models import Category, Collection, Product
 from catalog.services.product_import import product_import_csv
 from mailqueue.models import Mail, MailStatus
 from mailqueue.services import mail_deliver
 from restock.services import restock_signup_create
 from shop_text import ONE_LINE_MESSAGE, text_one_line, text_one_line_check
+from tests.accounts.conftest import oidc_off  # noqa: F401 - the fixture: password accounts
 from tests.catalog.test_admin import ADD, add_form_data
 from tests.catalog.test_import import HEADER, csv_bytes
 from tests.factories import CategoryFactory, ProductVariantFactory, StaffUserFactory
 
 pytestmark = pytest.mark.django_db
+User = get_user_model()
 
 BAD_NAMES = {
     "CRLF": "Solstice Ring\r\nBcc: everyone@example.com",
@@ -142,3 +146,26 @@ def test_a_stored_name_with_a_line_break_never_fails_the_back_in_stock_email(
     assert message.subject.endswith("Solstice Bcc: all@example.com Ring is back in stock")
     assert message.bcc == []
     assert "Bcc:" not in str(message.message()).split("\n\n")[0].replace(message.subject, "")
+
+
+@pytest.mark.usefixtures("oidc_off")
+@pytest.mark.parametrize("field", ["first_name", "last_name"])
+@pytest.mark.parametrize("name", [BAD_NAMES["right-to-left override"], BAD_NAMES["CRLF"], "Ada\u200b"])
+def test_sign_up_refuses_a_shoppers_name_that_is_not_plain_text(client, field, name):
+    """Shoppers' names follow the address rules (accounts.text_rules): the issue's right-to-left override
+    in a first name was accepted by sign-up and shown as typed in the admin's user list and order pages."""
+    data = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
+    data |= {field: name, "password1": "a brand-new passphrase 42", "password2": "a brand-new passphrase 42"}
+    response = client.post(reverse("accounts:sign-up"), data)
+    assert response.status_code == 200
+    assert b"no emoji or invisible characters" in response.content
+    assert not User.objects.exists()
+
+
+def test_a_providers_names_lose_control_and_direction_characters():
+    user = user_sync_from_oidc(
+        claims={"sub": "sub-rtl", "given_name": "Ada\u202e", "family_name": "Love\r\nlace"},
+        staff_group="staff",
+        groups_claim="cognito:groups",
+    )
+    assert (user.first_name, user.last_name) == ("Ada", "Love lace")

@@ -15,6 +15,7 @@ import pytest
 
 from mailqueue.models import Mail
 from mailqueue.services import mail_deliver
+from shop_text import LINK_REMOVED, text_without_links
 from tests.factories import ProductFactory, ProductVariantFactory, UserFactory
 from tests.orders.conftest import ADDRESS, cart_with, place
 
@@ -85,3 +86,21 @@ def test_the_verified_address_of_the_shoppers_own_account_gets_the_gift_message_
     for body in (mail.html_body, html):
         assert "<blockquote>URGENT" in body
     assert "Ada see [link removed]" in text  # typed names never carry a link, to anyone
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "pay at Evil.Com/acct",  # mail clients match domains case-insensitively: Title-case is still a link
+        "Bank-Update.Net",
+        "evil.Co.Uk",
+        "evil\u3002com/pay",  # ideographic and full-width stops: hostnames map them to "."
+        "evil\uff0ecom",
+        "\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444",  # an internationalised domain
+    ],
+)
+def test_no_spelling_of_a_domain_survives_the_link_removal(typed):
+    cleaned = text_without_links(typed)
+    assert LINK_REMOVED in cleaned
+    for part in ("Evil", "evil", "Bank-Update", "\u043f\u0440\u0438\u043c\u0435\u0440"):
+        assert part not in cleaned.replace("pay at ", "")

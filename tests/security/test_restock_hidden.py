@@ -89,3 +89,12 @@ def test_a_visible_sold_out_piece_still_takes_signups_and_a_bad_address_is_a_400
     assert good.status_code == 302
     assert RestockSignup.objects.get().variant == sold_out
     assert Product.objects.filter(pk=sold_out.product_id, is_active=True).exists()
+
+
+@pytest.mark.parametrize("variant", ["\u00b2", "1\u00b9", "\u2460", "", "-1", "9" * 19, "1.0"])
+def test_a_variant_that_is_no_number_of_ours_is_a_404_never_a_500(client, sold_out, variant):
+    """str.isdigit() is true for superscripts and circled digits ("²", "①"), which int() refuses."""
+    client.raise_request_exception = False
+    response = client.post(reverse("restock:signup"), {"variant": variant, "email": "fan@example.com"})
+    assert response.status_code == 404
+    assert not RestockSignup.objects.exists()
