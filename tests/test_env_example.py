@@ -95,6 +95,13 @@ def test_every_variable_the_shop_reads_is_in_env_example_with_a_comment():
     assert not uncommented, f"in .env.example without a comment saying what it is for: {uncommented}"
 
 
+def test_each_variable_is_documented_once():
+    """A second entry (a merge that kept both sides) says the same twice at best, two defaults at worst.
+    Failed on the merged .env.example: the stack-secrets/operator-config block was there twice."""
+    names = [m[1] for line in (ROOT / ".env.example").read_text().splitlines() if (m := DOC_LINE.match(line.strip()))]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
 def test_nothing_in_env_example_is_read_by_nothing():
     documented, _ = names_documented((ROOT / ".env.example").read_text())
     stale = sorted(set(documented) - set(names_read()))

@@ -24,7 +24,9 @@ def required(name: str) -> str:
     """Read a mandatory variable; without it start-up stops with one line naming it (never a silent default)."""
     value = env.str(name, default="")
     if not value:
-        raise SystemExit(f"start-up stopped: set {name} (or its key in APP_CONFIG): production has no default for it.")
+        raise SystemExit(
+            f"start-up stopped: set {name} (or its key in operator-config): production has no default for it."
+        )
     return value
 
 
@@ -144,6 +146,6 @@ if STRIPE_ENABLED:  # noqa: F405
 # Bank-transfer orders tell shoppers where to send money: the repo's placeholder account must never reach them.
 if SHOP_BANK_TRANSFER_DETAILS.strip() == SHOP_BANK_TRANSFER_DETAILS_PLACEHOLDER:  # noqa: F405
     raise SystemExit(
-        "start-up stopped: set DJANGO_SHOP_BANK_TRANSFER_DETAILS (or its key in APP_CONFIG): "
+        "start-up stopped: set DJANGO_SHOP_BANK_TRANSFER_DETAILS (or its key in operator-config): "
         "production refuses the placeholder bank account."
     )

@@ -16,6 +16,8 @@ from tests.deploy.test_runbook_commands import aws_commands, test_command_matche
 
 DOCUMENTS = [*sorted((REPO / "deploy/runbooks").glob("*.md")), REPO / "deploy/README.md"]
 IAM_KEY_OPERATIONS = {"create-access-key", "update-access-key", "delete-access-key", "list-access-keys"}
+# Services without a region of their own; every other one acts in the region the command names (or none).
+GLOBAL_SERVICES = {"iam", "sts", "cloudfront", "route53", "organizations"}
 
 
 def slips(markdown: str) -> list[str]:
@@ -25,7 +27,8 @@ def slips(markdown: str) -> list[str]:
             continue
         service, operation, args = command[0], command[1], command[2:]
         line = " ".join(command)
-        if service == "lightsail" and "--region" not in args:
+        # Not only Lightsail: secretsmanager, cloudwatch, cognito-idp... are regional as well.
+        if service not in GLOBAL_SERVICES and "--region" not in args:
             found.append(f"no --region: aws {line}")
         if service == "iam" and operation in IAM_KEY_OPERATIONS and "--user-name" not in args:
             found.append(f"no --user-name: aws {line}")
@@ -59,6 +62,24 @@ def test_the_old_slips_are_caught():
         "no --user-name: aws iam update-access-key --status Inactive --access-key-id AKIAOLD",
         "bare IAM key operation: delete-access-key",
     ]
+    # Lines the merged runbooks of issue #22 still carried: regional services other than Lightsail.
+    merged = (
+        "`aws secretsmanager get-secret-value --secret-id aurelia/db-master --query SecretString --output text`\n"
+        "`aws cloudwatch describe-alarms --state-value ALARM`\n"
+    )
+    assert len(slips(merged)) == 2
+
+
+def test_the_backup_does_not_read_the_master_secret_with_the_instances_key():
+    """pg_dump runs on the instance, whose only AWS key is the app's, which may not read db-master (the
+    template's AppPolicy): the master secret is read on the operator's machine and pasted, never
+    fetched inside the block that dumps (failed on the merged runbook: it fetched it right there)."""
+    text = (REPO / "deploy/runbooks/backup-restore.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL)
+    dumping = [block for block in blocks if "pg_dump" in block]
+    assert dumping
+    for block in dumping:
+        assert "secretsmanager" not in block
 
 
 def test_dumps_of_shopper_data_are_removed_by_the_runbook():

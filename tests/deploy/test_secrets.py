@@ -340,7 +340,8 @@ def test_error_reports_mask_secret_values(settings):
         ),
         (
             {"DJANGO_EMAIL_HOST": ""},
-            "start-up stopped: set DJANGO_EMAIL_HOST (or its key in APP_CONFIG): production has no default for it.",
+            "start-up stopped: set DJANGO_EMAIL_HOST (or its key in operator-config): production has no default"
+            " for it.",
         ),
     ],
     ids=["console-backend", "no-smtp-host"],

@@ -112,8 +112,9 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S275| Database (#22)     | A sslmode that falls back to plain text stops start-up                | tests/deploy/test_database_tls.py::test_a_mode_that_falls_back_to_plain_text_stops_start_up |
 | S276| Instances (#22)    | Security updates daily, security origin only (real apt-config)        | tests/deploy/test_cloudformation_operations.py::test_first_boot_turns_on_security_updates_only_and_never_reboots |
 | S277| Instances (#22)    | IMDSv2 required on every instance (README step 6)                     | tests/deploy/test_cloudformation_operations.py::test_imdsv2_and_one_at_a_time_reboots_are_in_the_procedures |
-| S278| Runbooks (#22)     | IAM key commands name the app's user; Lightsail ones their region     | tests/deploy/test_runbook_slips.py::test_no_runbook_command_misses_its_region_or_user |
+| S278| Runbooks (#22)     | IAM key commands name the app's user; regional ones their region      | tests/deploy/test_runbook_slips.py::test_no_runbook_command_misses_its_region_or_user |
 | S279| Runbooks (#22)     | Dumps of shopper data are removed in the runbook step that makes them | tests/deploy/test_runbook_slips.py::test_dumps_of_shopper_data_are_removed_by_the_runbook |
+| S279| Runbooks (#22)     | The backup reads db-master on the operator's machine, not the instance | tests/deploy/test_runbook_slips.py::test_the_backup_does_not_read_the_master_secret_with_the_instances_key |
 | S250| Names (#21)        | Staff names are one line: CR/LF, controls, bidi overrides refused     | tests/security/test_one_line_names.py::test_the_one_line_check_refuses_line_breaks_controls_and_bidi_characters |
 | S250| Names (#21)        | Product admin refuses such a name (model validator, clear message)    | tests/security/test_one_line_names.py::test_the_product_admin_refuses_a_name_that_is_not_one_line |
 | S250| Names (#21)        | Variant SKU and ring size too                                         | tests/security/test_one_line_names.py::test_the_product_admin_refuses_a_variant_sku_or_size_that_is_not_one_line |

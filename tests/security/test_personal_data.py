@@ -241,7 +241,7 @@ def test_production_refuses_the_placeholder_bank_account():
     result = run_manage("check", env=env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "start-up stopped: set DJANGO_SHOP_BANK_TRANSFER_DETAILS (or its key in APP_CONFIG): "
+        "start-up stopped: set DJANGO_SHOP_BANK_TRANSFER_DETAILS (or its key in operator-config): "
         "production refuses the placeholder bank account."
     ]
     env.pop("DJANGO_SHOP_BANK_TRANSFER_DETAILS")  # unset means the placeholder default: refused too
