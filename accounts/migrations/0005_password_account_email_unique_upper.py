@@ -5,6 +5,8 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
+from migration_lint import BackwardIncompatible
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -13,6 +15,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        BackwardIncompatible(
+            reason="The unique index on password accounts' e-mail moves from lower() to UPPER(): the release "
+            "before keeps working against it (it only refuses a second alıce@/alice@ account, the point of the "
+            "change); the index swap locks the small user table briefly.",
+        ),
         migrations.RemoveConstraint(
             model_name="user",
             name="accounts_user_password_account_email_unique",

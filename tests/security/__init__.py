@@ -171,7 +171,7 @@ exists, so a renamed or deleted test breaks the suite instead of leaving the tab
 | S217| Tokens (#21)       | Checkout without the seen total places nothing, says why              | tests/security/test_tokens.py::test_a_checkout_without_the_total_the_shopper_saw_places_nothing_and_says_why |
 | S217| Tokens (#21)       | A blank, mangled or forged total is refused too                       | tests/security/test_tokens.py::test_a_forged_total_is_refused_too |
 | S218| Tokens (#21)       | Queued reset e-mails: the admin never shows their body (the link)      | tests/security/test_tokens.py::test_staff_reading_the_mail_queue_never_see_a_reset_link |
-| S219| Next (#21)         | Sign-up with ?next=orders (a URL name): signed in, profile, no 500    | tests/security/test_next_url_names.py::test_sign_up_with_a_url_name_as_next_signs_in_and_goes_to_the_profile |
+| S219| Next (#21)         | Sign-up with ?next=orders (a URL name): account created, no 500       | tests/security/test_next_url_names.py::test_sign_up_with_a_url_name_as_next_creates_the_account_without_a_500 |
 | S219| Next (#21)         | Admin login of signed-in staff with ?next=orders: admin home, no 500  | tests/security/test_next_url_names.py::test_the_admin_login_of_a_signed_in_member_of_staff_ignores_a_url_name |
 | S280| Release (#22)      | Unknown Host or an IP gets nginx's 403, never a 444 the LB makes 502  | tests/deploy/test_nginx_proxy.py::test_unknown_host_gets_only_the_probes_and_a_403 |
 | S281| Release (#22)      | /readyz (commit, DB round trip) answers loopback only; /healthz all   | tests/deploy/test_nginx_proxy.py::test_readyz_answers_the_instance_only |
